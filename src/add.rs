@@ -1,0 +1,169 @@
+//! `hfgit add`: brings files into the work tree under their conventional names (`*.pt`/`*.pth`
+//! become `pytorch_model.bin`) and writes or merges `config.json`. Everything is validated
+//! before anything is written, so bad input changes nothing; each write is a temp file plus a
+//! rename.
+
+use crate::config_json::{self, Setting};
+use crate::error::{Context, Error, Result};
+use crate::git;
+use git2::Repository;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+pub struct AddOptions<'a> {
+    pub paths: &'a [PathBuf],
+    pub as_name: Option<&'a str>,
+    pub config: Option<&'a Path>,
+    pub sets: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+pub struct AddOutcome {
+    /// (source, destination relative to the work tree) for each file copied in.
+    pub copied: Vec<(String, String)>,
+    /// Paths already inside the work tree, left where they are.
+    pub in_place: Vec<String>,
+    pub config_written: bool,
+}
+
+/// The conventional name of a file brought in without `--as`.
+pub fn conventional_name(src: &Path) -> Option<String> {
+    let name = src.file_name()?.to_str()?;
+    let ext = Path::new(name).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    Some(match ext.as_deref() {
+        Some("pt") | Some("pth") => "pytorch_model.bin".to_string(),
+        _ => name.to_string(),
+    })
+}
+
+/// A destination given by the user, checked to stay inside the work tree and out of `.git`.
+fn checked_dest(name: &str) -> Result<PathBuf> {
+    let p = Path::new(name);
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::CurDir => {}
+            _ => return Err(Error::BadInput(format!("destination `{name}` is outside the work tree"))),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(Error::BadInput(format!("invalid destination `{name}`")));
+    }
+    if out.components().next().is_some_and(|c| c.as_os_str() == ".git") {
+        return Err(Error::BadInput(format!("destination `{name}` is inside .git")));
+    }
+    Ok(out)
+}
+
+pub fn add(repo: &Repository, opts: &AddOptions<'_>) -> Result<AddOutcome> {
+    let workdir = git::workdir(repo)?;
+    let wd_canon = workdir.canonicalize().context(format!("resolving {}", workdir.display()))?;
+    if opts.as_name.is_some() && opts.paths.len() != 1 {
+        return Err(Error::BadInput("--as names one destination: give exactly one PATH with it".into()));
+    }
+    if opts.paths.is_empty() && opts.config.is_none() && opts.sets.is_empty() {
+        return Err(Error::BadInput("nothing to add: give PATHs, --config FILE or --set KEY=VALUE".into()));
+    }
+    // 1. Validate everything.
+    let mut copies: BTreeMap<PathBuf, PathBuf> = BTreeMap::new(); // dest (relative) -> source
+    let mut in_place = Vec::new();
+    for src in opts.paths {
+        let meta = fs::metadata(src).map_err(|e| Error::BadInput(format!("cannot add {}: {e}", src.display())))?;
+        let canon = src.canonicalize().context(format!("resolving {}", src.display()))?;
+        if let Ok(rel) = canon.strip_prefix(&wd_canon) {
+            if rel.components().next().is_some_and(|c| c.as_os_str() == ".git") {
+                return Err(Error::BadInput(format!("{} is inside .git", src.display())));
+            }
+            if opts.as_name.is_some() {
+                return Err(Error::BadInput(format!(
+                    "{} is already in the work tree; --as only names files copied in (rename it with mv)",
+                    src.display()
+                )));
+            }
+            in_place.push(rel.display().to_string());
+            continue;
+        }
+        let dest = match opts.as_name {
+            Some(n) => checked_dest(n)?,
+            None if meta.is_dir() => PathBuf::from(canon.file_name().ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())))?),
+            None => PathBuf::from(conventional_name(&canon).ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())))?),
+        };
+        if meta.is_dir() {
+            for entry in walkdir::WalkDir::new(&canon).follow_links(false) {
+                let entry = entry.map_err(|e| Error::BadInput(format!("cannot read {}: {e}", src.display())))?;
+                if entry.file_type().is_dir() {
+                    continue;
+                }
+                let rel = entry.path().strip_prefix(&canon).expect("walkdir stays under its root");
+                if rel.components().any(|c| c.as_os_str() == ".git") {
+                    continue;
+                }
+                insert_copy(&mut copies, dest.join(rel), entry.path().to_path_buf())?;
+            }
+        } else {
+            insert_copy(&mut copies, dest, canon)?;
+        }
+    }
+    let mut config = None;
+    if opts.config.is_some() || !opts.sets.is_empty() {
+        let settings: Vec<Setting> = opts.sets.iter().map(|s| config_json::parse_setting(s)).collect::<Result<_>>()?;
+        let path = workdir.join("config.json");
+        let mut current = match fs::read_to_string(&path) {
+            Ok(t) => config_json::parse_object(&t, "the existing config.json")?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+            Err(e) => return Err(e).context(format!("reading {}", path.display())),
+        };
+        if let Some(f) = opts.config {
+            let text = fs::read_to_string(f).map_err(|e| Error::BadInput(format!("cannot read --config {}: {e}", f.display())))?;
+            config_json::merge(&mut current, config_json::parse_object(&text, &format!("--config {}", f.display()))?);
+        }
+        for s in &settings {
+            config_json::apply(&mut current, s)?;
+        }
+        if copies.contains_key(Path::new("config.json")) {
+            return Err(Error::BadInput("config.json is both copied in and written from --config/--set".into()));
+        }
+        config = Some(config_json::render(&current));
+    }
+    for dest in copies.keys() {
+        if let Ok(m) = fs::symlink_metadata(workdir.join(dest)) {
+            if m.is_dir() {
+                return Err(Error::BadInput(format!("{} is a directory in the work tree", dest.display())));
+            }
+        }
+    }
+
+    // 2. Write: copies through temp files in the same directory, then renames.
+    let mut copied = Vec::new();
+    for (dest, src) in &copies {
+        let abs = workdir.join(dest);
+        let dir = abs.parent().expect("destinations are under the work tree");
+        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".hfgit-tmp-")
+            .tempfile_in(dir)
+            .context(format!("creating a temp file in {}", dir.display()))?;
+        fs::copy(src, tmp.path()).context(format!("copying {}", src.display()))?;
+        tmp.persist(&abs).map_err(|e| e.error).context(format!("writing {}", abs.display()))?;
+        copied.push((src.display().to_string(), dest.display().to_string()));
+    }
+    if let Some(bytes) = &config {
+        crate::track::write_atomic(&workdir.join("config.json"), bytes)?;
+    }
+    Ok(AddOutcome { copied, in_place, config_written: config.is_some() })
+}
+
+fn insert_copy(copies: &mut BTreeMap<PathBuf, PathBuf>, dest: PathBuf, src: PathBuf) -> Result<()> {
+    if let Some(prev) = copies.insert(dest.clone(), src.clone()) {
+        return Err(Error::BadInput(format!(
+            "{} and {} would both be stored as {}",
+            prev.display(),
+            src.display(),
+            dest.display()
+        )));
+    }
+    Ok(())
+}

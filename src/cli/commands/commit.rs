@@ -1,0 +1,59 @@
+use crate::ui::{self, Ui};
+use hfgit::status::ChangeKind;
+use hfgit::Result;
+use std::process::ExitCode;
+
+/// Record the whole work tree as a commit; large files become Git LFS pointers
+#[derive(clap::Args)]
+pub struct Args {
+    /// The commit message
+    #[arg(short, long)]
+    message: String,
+    /// Override the author ("Name <email>")
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    author: Option<String>,
+    /// Commit even when nothing changed
+    #[arg(long)]
+    allow_empty: bool,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+    let Args { message, author, allow_empty, json } = args;
+    let repo = super::open_repo()?;
+    let bar = ui.progress();
+    let out = hfgit::commit::commit(
+        &repo,
+        &hfgit::commit::CommitOptions { message: &message, author: author.as_deref(), allow_empty },
+        &bar,
+    )?;
+    for p in &out.rules_added {
+        ui.warn(format!("{p} is over hfgit.lfsThreshold: added an LFS rule for it to .gitattributes"));
+    }
+    if json {
+        ui::print_json(&out);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let subject = message.lines().next().unwrap_or("");
+    let root = if out.root { " (root-commit)" } else { "" };
+    ui.status(format!("[{}{root} {}] {subject}", out.branch, &out.commit[..7]));
+    let count = |k| out.changes.iter().filter(|c| c.status == k).count();
+    ui.status(format!(
+        " {} added, {} modified, {} deleted; {} LFS object(s) stored ({})",
+        count(ChangeKind::Added),
+        count(ChangeKind::Modified),
+        count(ChangeKind::Deleted),
+        out.lfs_objects_stored,
+        ui::bytes(out.lfs_bytes_stored)
+    ));
+    if ui.verbose {
+        for c in &out.changes {
+            ui.status(format!("  {:?} {}{}", c.status, c.path, if c.lfs { " (LFS)" } else { "" }));
+        }
+        ui.status(format!(" hashed {}", ui::bytes(out.bytes_hashed)));
+    }
+    println!("{}", out.commit);
+    Ok(ExitCode::SUCCESS)
+}

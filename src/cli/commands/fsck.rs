@@ -1,0 +1,37 @@
+use crate::ui::{self, Ui};
+use hfgit::Result;
+use std::process::ExitCode;
+
+/// Check that every LFS object HEAD refers to is present and intact
+#[derive(clap::Args)]
+pub struct Args {
+    /// Check the objects of all commits reachable from any ref
+    #[arg(long)]
+    all: bool,
+    /// Print JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+    let Args { all, json } = args;
+    let repo = super::open_repo()?;
+    let report = hfgit::fsck::fsck(&repo, all, &ui.progress())?;
+    if json {
+        ui::print_json(&report);
+    } else {
+        for p in &report.problems {
+            println!("{}: {} (sha256:{}): {}", p.kind, p.path, p.oid, p.detail);
+        }
+    }
+    if report.problems.is_empty() {
+        ui.status(format!("{} LFS object(s) checked, all OK", report.objects_checked));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        ui.error(&hfgit::Error::with_hint(
+            format!("{} problem(s) in {} LFS object(s)", report.problems.len(), report.objects_checked),
+            "restore missing objects with `hfgit pull`, or re-add the files and commit",
+        ));
+        Ok(ExitCode::from(1))
+    }
+}

@@ -1,0 +1,22 @@
+//! One file per command: an `Args` struct whose doc comment is the help text, and `run`.
+
+pub mod add;
+pub mod clone;
+pub mod commit;
+pub mod fsck;
+pub mod init;
+pub mod log;
+pub mod pull;
+pub mod push;
+pub mod status;
+
+use hfgit::Result;
+use std::path::PathBuf;
+
+pub fn cwd() -> Result<PathBuf> {
+    std::env::current_dir().map_err(|e| hfgit::Error::failed(format!("cannot read the current directory: {e}")))
+}
+
+pub fn open_repo() -> Result<git2::Repository> {
+    hfgit::git::discover(&cwd()?)
+}

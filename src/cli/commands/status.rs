@@ -1,0 +1,48 @@
+use crate::ui::{self, Ui};
+use hfgit::status::ChangeKind;
+use hfgit::Result;
+use std::process::ExitCode;
+
+/// Show new, modified and deleted files against HEAD, marking LFS files
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
+    let Args { json } = args;
+    let repo = super::open_repo()?;
+    let st = hfgit::status::status(&repo, &ui.progress())?;
+    if json {
+        ui::print_json(&st);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("On branch {}", st.branch);
+    if st.head.is_none() {
+        println!("No commits yet");
+    }
+    if st.changes.is_empty() {
+        println!("nothing to commit, working tree clean");
+    }
+    for c in &st.changes {
+        let code = match c.status {
+            ChangeKind::Added => "A",
+            ChangeKind::Modified => "M",
+            ChangeKind::Deleted => "D",
+        };
+        let mut note = String::new();
+        if c.lfs {
+            note = match c.size {
+                Some(n) => format!("  (LFS, {})", ui::bytes(n)),
+                None => "  (LFS)".into(),
+            };
+        }
+        if c.adds_rule {
+            note.push_str(" (over the LFS threshold: a .gitattributes rule will be added)");
+        }
+        println!("{code}  {}{note}", c.path);
+    }
+    Ok(ExitCode::SUCCESS)
+}

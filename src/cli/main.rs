@@ -1,0 +1,71 @@
+//! The `hfgit` command line: argument parsing, output policy and error rendering. stdout carries
+//! data; progress, status and warnings go to stderr; bars only on a terminal.
+
+mod commands;
+mod ui;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Version ML model weights as real git repositories, with Git LFS built in.
+#[derive(Parser)]
+#[command(name = "hfgit", version, about, max_term_width = 100)]
+struct Cli {
+    /// Run as if hfgit was started in DIR
+    #[arg(short = 'C', global = true, value_name = "DIR", id = "chdir")]
+    chdir: Option<PathBuf>,
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Print more about what is being done
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Never draw progress bars
+    #[arg(long, global = true)]
+    no_progress: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Init(commands::init::Args),
+    Add(commands::add::Args),
+    Commit(commands::commit::Args),
+    Status(commands::status::Args),
+    Log(commands::log::Args),
+    Fsck(commands::fsck::Args),
+    Push(commands::push::Args),
+    Clone(commands::clone::Args),
+    Pull(commands::pull::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(dir) = &cli.chdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            eprintln!("error: cannot change to {}: {e}", dir.display());
+            return ExitCode::from(1);
+        }
+    }
+    let ui = ui::Ui::new(cli.quiet, cli.verbose, cli.no_progress);
+    let result = match cli.command {
+        Command::Init(a) => commands::init::run(a, &ui),
+        Command::Add(a) => commands::add::run(a, &ui),
+        Command::Commit(a) => commands::commit::run(a, &ui),
+        Command::Status(a) => commands::status::run(a, &ui),
+        Command::Log(a) => commands::log::run(a, &ui),
+        Command::Fsck(a) => commands::fsck::run(a, &ui),
+        Command::Push(a) => commands::push::run(a, &ui),
+        Command::Clone(a) => commands::clone::run(a, &ui),
+        Command::Pull(a) => commands::pull::run(a, &ui),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            ui.error(&e);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `hfgit clone`: a new repository fetched from the remote, its LFS files downloaded (verified)
+//! and written into the work tree. A clone that was interrupted is resumed by running the same
+//! command again: a marker in `.git` says the directory is hfgit's unfinished clone.
+
+use crate::error::{Context, Error, Result};
+use crate::git;
+use crate::lfs_checkout::{self, LfsFailure, Selection};
+use crate::lfs_remote::{self, LfsRemote};
+use crate::progress::Progress;
+use crate::remote::{self, Location};
+use git2::Repository;
+use serde::Serialize;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const MARKER: &str = "hfgit-clone-incomplete";
+
+pub struct CloneOptions<'a> {
+    pub target: &'a str,
+    pub dir: Option<&'a Path>,
+    pub include: &'a [String],
+    pub exclude: &'a [String],
+    pub no_lfs: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CloneOutcome {
+    pub dir: String,
+    pub remote: String,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub resumed: bool,
+    pub lfs_files: u64,
+    pub lfs_files_selected: u64,
+    pub downloaded_objects: u64,
+    pub downloaded_bytes: u64,
+    pub files_written: u64,
+    pub failures: Vec<LfsFailure>,
+}
+
+/// The directory name git would pick: the last path component without `.git`.
+pub fn default_dir(url: &str) -> Option<String> {
+    let last = url.trim_end_matches('/').rsplit('/').next()?;
+    let name = last.strip_suffix(".git").unwrap_or(last);
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Fetches every branch of `origin`, returns the remote's default branch and its commit.
+pub fn fetch_origin(repo: &Repository, remote_name: &str) -> Result<Option<(String, git2::Oid)>> {
+    let mut r = repo.find_remote(remote_name).context(format!("reading remote {remote_name}"))?;
+    let spec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
+    r.fetch(&[spec.as_str()], None, None).context(format!("fetching from {}", remote::redact(r.url().unwrap_or("?"))))?;
+    let default = {
+        let conn = r.connect_auth(git2::Direction::Fetch, None, None);
+        match conn {
+            Ok(c) => c.default_branch().ok().and_then(|b| b.as_str().map(str::to_string)),
+            Err(_) => None,
+        }
+    };
+    let branch = match default.as_deref().and_then(|b| b.strip_prefix("refs/heads/")) {
+        Some(b) => b.to_string(),
+        None => "main".to_string(),
+    };
+    match repo.refname_to_id(&format!("refs/remotes/{remote_name}/{branch}")) {
+        Ok(id) => Ok(Some((branch, id))),
+        Err(_) => {
+            // No HEAD or an unusual one: take the only branch, if there is exactly one.
+            let refs: Vec<_> = repo
+                .references_glob(&format!("refs/remotes/{remote_name}/*"))
+                .context("listing remote branches")?
+                .flatten()
+                .filter_map(|r| Some((r.shorthand()?.rsplit_once('/')?.1.to_string(), r.target()?)))
+                .filter(|(b, _)| b != "HEAD")
+                .collect();
+            Ok(if refs.len() == 1 { refs.into_iter().next() } else { None })
+        }
+    }
+}
+
+pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Result<CloneOutcome> {
+    let url = remote::resolve_target(opts.target, cwd)?;
+    let remote_path = match remote::location(&url)? {
+        Location::Local(p) => p,
+        Location::Http(_) => {
+            return Err(Error::failed(format!("cannot clone {}: HTTP remotes are not supported by this version of hfgit", remote::redact(&url))))
+        }
+    };
+    lfs_remote::git_dir_of(&remote_path).map_err(|_| {
+        Error::with_hint(format!("{} is not a git repository", remote_path.display()), "check the path (it should be a bare repository such as model.git)")
+    })?;
+    let dir: PathBuf = match opts.dir {
+        Some(d) => cwd.join(d),
+        None => cwd.join(default_dir(&url).ok_or_else(|| Error::BadInput(format!("cannot pick a directory name for {url}; give DIR")))?),
+    };
+    let marker = dir.join(".git").join(MARKER);
+    let resumed = marker.exists();
+    if !resumed && dir.exists() && fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(Error::BadInput(format!("destination path {} already exists and is not an empty directory", dir.display())));
+    }
+    let sel = if opts.no_lfs { Selection::new(&[], &["*".to_string()])? } else { Selection::new(opts.include, opts.exclude)? };
+    let repo = if resumed {
+        Repository::open(&dir).context(format!("opening the unfinished clone in {}", dir.display()))?
+    } else {
+        let mut o = git2::RepositoryInitOptions::new();
+        o.mkpath(true).initial_head("main");
+        let r = Repository::init_opts(&dir, &o).context(format!("creating {}", dir.display()))?;
+        fs::write(&marker, b"").context("marking the clone as unfinished")?;
+        r
+    };
+    let _lock = git::lock(&repo)?;
+    if repo.find_remote("origin").is_err() {
+        repo.remote("origin", &url).context("adding remote origin")?;
+    }
+    if opts.no_lfs {
+        lfs_checkout::save_selection(&repo, &[], &["*".to_string()])?;
+    } else {
+        lfs_checkout::save_selection(&repo, opts.include, opts.exclude)?;
+    }
+    let mut outcome = CloneOutcome {
+        dir: dir.display().to_string(),
+        remote: remote::redact(&url),
+        branch: None,
+        commit: None,
+        resumed,
+        lfs_files: 0,
+        lfs_files_selected: 0,
+        downloaded_objects: 0,
+        downloaded_bytes: 0,
+        files_written: 0,
+        failures: Vec::new(),
+    };
+    let Some((branch, id)) = fetch_origin(&repo, "origin")? else {
+        fs::remove_file(&marker).context("finishing the clone")?;
+        return Ok(outcome); // an empty repository
+    };
+    let commit = repo.find_commit(id).context("reading the fetched commit")?;
+    let mut b = repo.branch(&branch, &commit, true).context(format!("creating branch {branch}"))?;
+    b.set_upstream(Some(&format!("origin/{branch}"))).context("setting upstream")?;
+    repo.set_head(&format!("refs/heads/{branch}")).context("setting HEAD")?;
+    outcome.branch = Some(branch);
+    outcome.commit = Some(id.to_string());
+
+    let tree = commit.tree().context("reading tree")?;
+    let all = lfs_checkout::selected_pointers(&repo, &tree, &Selection::new(&[], &[])?)?;
+    let wanted = lfs_checkout::selected_pointers(&repo, &tree, &sel)?;
+    outcome.lfs_files = all.len() as u64;
+    outcome.lfs_files_selected = wanted.len() as u64;
+    let lfs = LfsRemote::local(&remote_path, lfs_remote::local_transfer(&repo)?)?;
+    let fetched = lfs_checkout::fetch_objects(&repo, &lfs, &wanted, progress);
+    outcome.downloaded_objects = fetched.downloaded_objects;
+    outcome.downloaded_bytes = fetched.downloaded_bytes;
+    outcome.failures = fetched.failures;
+
+    let mut co = git2::build::CheckoutBuilder::new();
+    co.force();
+    repo.checkout_head(Some(&mut co)).context("checking out files")?;
+    let m = lfs_checkout::materialize(&repo, &sel, progress)?;
+    outcome.files_written = m.files_written;
+    fs::remove_file(&marker).context("finishing the clone")?;
+    Ok(outcome)
+}

@@ -1,0 +1,109 @@
+//! `hfgit commit`: records the whole work tree on the current branch. LFS content goes to the
+//! store first, then the index (left matching the work tree, so `git status` is clean), then the
+//! tree, the commit and the branch.
+
+use crate::error::{Context, Error, Result};
+use crate::git;
+use crate::progress::Progress;
+use crate::status::{changes, tree_files, Change};
+use crate::track;
+use crate::worktree::{self, ScanMode};
+use git2::Repository;
+use serde::Serialize;
+
+pub struct CommitOptions<'a> {
+    pub message: &'a str,
+    pub author: Option<&'a str>,
+    pub allow_empty: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommitOutcome {
+    pub commit: String,
+    pub branch: String,
+    pub root: bool,
+    pub changes: Vec<Change>,
+    /// LFS objects newly written to the store, and their bytes.
+    pub lfs_objects_stored: u64,
+    pub lfs_bytes_stored: u64,
+    /// Work-tree bytes read to hash files (the stat cache avoids re-reading unchanged files).
+    pub bytes_hashed: u64,
+    /// Paths that got an exact-path LFS rule in `.gitattributes`.
+    pub rules_added: Vec<String>,
+}
+
+pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progress) -> Result<CommitOutcome> {
+    let message = git2::message_prettify(opts.message, None).context("cleaning the commit message")?;
+    if message.trim().is_empty() {
+        return Err(Error::BadInput("empty commit message; pass -m <MESSAGE>".into()));
+    }
+    let (author, committer) = crate::identity::signatures(repo, opts.author)?;
+    let _lock = git::lock(repo)?;
+    let branch = git::current_branch(repo)?;
+    let workdir = git::workdir(repo)?;
+    let parent = git::head_commit(repo)?;
+    let mut index = repo.index().context("reading the index")?;
+    let mut scan = worktree::scan(repo, &index, ScanMode::Commit, progress)?;
+
+    // Large files no rule covers get an exact-path rule, in this same commit.
+    let rules_added: Vec<String> = scan.files.iter().filter(|f| f.needs_rule).map(|f| f.path.clone()).collect();
+    if !rules_added.is_empty() {
+        track::append_rules(&workdir, &rules_added)?;
+        for f in scan.files.iter_mut().filter(|f| f.needs_rule) {
+            if !track::has_lfs_filter(repo, &f.path)? {
+                return Err(Error::failed(format!("the .gitattributes rule added for {} does not match it", f.path)));
+            }
+            f.needs_rule = false;
+        }
+        let attrs = worktree::plain_file(repo, &workdir, ".gitattributes")?;
+        scan.hashed_bytes += attrs.meta.len();
+        scan.files.retain(|f| f.path != ".gitattributes");
+        let at = scan.files.partition_point(|f| f.path.as_str() < ".gitattributes");
+        scan.files.insert(at, attrs);
+    }
+
+    let gitlinks: Vec<git2::IndexEntry> = index.iter().filter(|e| e.mode == 0o160000).collect();
+    index.clear().context("resetting the index")?;
+    let mut newest_lfs_mtime = None;
+    for f in &scan.files {
+        index.add(&git::index_entry_for(&f.meta, &f.path, f.blob, f.mode)).context(format!("indexing {}", f.path))?;
+        if f.lfs.is_some() && f.materialized {
+            use std::os::unix::fs::MetadataExt;
+            newest_lfs_mtime = newest_lfs_mtime.max(Some(f.meta.mtime()));
+        }
+    }
+    for g in &gitlinks {
+        index.add(g).context("keeping submodule entry")?;
+    }
+    git::write_index_safely(&mut index, newest_lfs_mtime)?;
+    let tree_id = index.write_tree().context("writing the tree")?;
+    let tree = repo.find_tree(tree_id).context("reading the new tree")?;
+
+    let parent_tree = match &parent {
+        Some(c) => Some(c.tree().context("reading HEAD tree")?),
+        None => None,
+    };
+    let head_files = tree_files(parent_tree.as_ref())?;
+    let changes = changes(repo, &head_files, &scan.files);
+    let unchanged = match &parent_tree {
+        Some(t) => t.id() == tree_id,
+        None => scan.files.is_empty(),
+    };
+    if unchanged && !opts.allow_empty {
+        return Err(Error::NothingToCommit);
+    }
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let id = repo
+        .commit(Some("HEAD"), &author, &committer, &message, &tree, &parents)
+        .context("creating the commit")?;
+    Ok(CommitOutcome {
+        commit: id.to_string(),
+        branch,
+        root: parent.is_none(),
+        changes,
+        lfs_objects_stored: scan.stored_objects,
+        lfs_bytes_stored: scan.stored_bytes,
+        bytes_hashed: scan.hashed_bytes,
+        rules_added,
+    })
+}

@@ -1,0 +1,99 @@
+//! `hfgit fsck`: every LFS object referenced by HEAD (or all history) is in the local store and
+//! hashes to its oid; non-canonical pointers are reported too.
+
+use crate::error::{Context, Result};
+use crate::git;
+use crate::oid::Oid;
+use crate::pointer::Pointer;
+use crate::progress::Progress;
+use crate::store::{ObjectState, Store};
+use git2::Repository;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub oid: String,
+    /// `missing`, `wrong-size`, `corrupt` or `non-canonical-pointer`.
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FsckReport {
+    pub objects_checked: usize,
+    pub problems: Vec<Problem>,
+}
+
+pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<FsckReport> {
+    let mut commits = Vec::new();
+    if all {
+        let mut walk = repo.revwalk().context("walking history")?;
+        walk.push_glob("refs/*").context("walking history")?;
+        if let Some(h) = git::head_commit(repo)? {
+            walk.push(h.id()).context("walking history")?;
+        }
+        for id in walk {
+            commits.push(repo.find_commit(id.context("walking history")?).context("reading commit")?);
+        }
+    } else if let Some(h) = git::head_commit(repo)? {
+        commits.push(h);
+    }
+    let mut cache = HashMap::new();
+    let mut objects: BTreeMap<Oid, (String, Pointer)> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for c in &commits {
+        let tree = c.tree().context("reading tree")?;
+        for (path, p, _) in git::tree_pointers(repo, &tree, &mut cache)? {
+            objects.entry(p.oid).or_insert((path, p));
+        }
+    }
+    // Non-canonical pointers in HEAD (git lfs fsck --pointers reports the same).
+    if let Some(h) = commits.first() {
+        let tree = h.tree().context("reading tree")?;
+        for (path, p, _) in git::tree_pointers(repo, &tree, &mut cache)? {
+            let id = tree.get_path(std::path::Path::new(&path)).context("reading tree entry")?.id();
+            let blob = repo.find_blob(id).context("reading pointer blob")?;
+            if !p.is_canonical(blob.content()) {
+                problems.push(Problem {
+                    path,
+                    oid: p.oid.to_hex(),
+                    kind: "non-canonical-pointer".into(),
+                    detail: "pointer is valid but not in canonical form".into(),
+                });
+            }
+        }
+    }
+    let store = Store::for_git_dir(repo.path());
+    let list: Vec<(String, Pointer)> = objects.into_values().collect();
+    progress.begin("Checking objects", list.iter().map(|(_, p)| p.size).sum(), list.len() as u64);
+    let queue = Mutex::new((0..list.len()).rev().collect::<Vec<_>>());
+    let found = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some(i) = queue.lock().expect("queue lock").pop() else { break };
+                let (path, p) = &list[i];
+                let r = store.check(p, progress);
+                progress.item_done();
+                found.lock().expect("results lock").push((i, path.clone(), p.clone(), r));
+            });
+        }
+    });
+    progress.end();
+    let mut found = found.into_inner().expect("results lock");
+    found.sort_by_key(|(i, ..)| *i);
+    for (_, path, p, r) in found {
+        let (kind, detail) = match r? {
+            ObjectState::Ok => continue,
+            ObjectState::Missing => ("missing", format!("not in {}", store.object_path(&p.oid).display())),
+            ObjectState::WrongSize { actual } => ("wrong-size", format!("{actual} bytes, expected {}", p.size)),
+            ObjectState::Corrupt { actual } => ("corrupt", format!("content hashes to {actual}")),
+        };
+        problems.push(Problem { path, oid: p.oid.to_hex(), kind: kind.into(), detail });
+    }
+    Ok(FsckReport { objects_checked: list.len(), problems })
+}

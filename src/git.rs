@@ -1,0 +1,181 @@
+//! Repository plumbing shared by the commands: finding and locking the repository, the current
+//! branch, reading pointer blobs and walking trees for them, index stat data, and waiting out
+//! git's "racy" timestamp window before the index is written.
+
+use crate::error::{Context, Error, Result};
+use crate::pointer::{Pointer, MAX_POINTER_SIZE};
+use git2::{ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Finds the repository containing `start` (like git does, walking up).
+pub fn discover(start: &Path) -> Result<Repository> {
+    Repository::discover(start).map_err(|_| Error::NotARepo(start.to_path_buf()))
+}
+
+/// The work tree of a non-bare repository.
+pub fn workdir(repo: &Repository) -> Result<PathBuf> {
+    repo.workdir()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| Error::failed(format!("{} is a bare repository; this command needs a work tree", repo.path().display())))
+}
+
+/// An exclusive lock on `.git/hfgit.lock`, held for the lifetime of the value. A second hfgit on
+/// the same repository gets `Error::Locked` at once instead of racing.
+pub struct RepoLock {
+    _file: File,
+}
+
+pub fn lock(repo: &Repository) -> Result<RepoLock> {
+    let path = repo.path().join("hfgit.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .context(format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(RepoLock { _file: file }),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(path)),
+        Err(fs::TryLockError::Error(e)) => Err(e).context(format!("locking {}", path.display())),
+    }
+}
+
+/// The branch HEAD points at (even when it has no commits yet).
+pub fn current_branch(repo: &Repository) -> Result<String> {
+    let head = repo.find_reference("HEAD").context("reading HEAD")?;
+    match head.symbolic_target() {
+        Some(t) => Ok(t.strip_prefix("refs/heads/").unwrap_or(t).to_string()),
+        None => Err(Error::with_hint(
+            "HEAD is detached; hfgit works on a branch",
+            "check out a branch with `git switch main`",
+        )),
+    }
+}
+
+/// The commit HEAD points at, or `None` on an unborn branch.
+pub fn head_commit(repo: &Repository) -> Result<Option<git2::Commit<'_>>> {
+    match repo.head() {
+        Ok(r) => Ok(Some(r.peel_to_commit().context("reading HEAD commit")?)),
+        Err(e) if e.code() == git2::ErrorCode::UnbornBranch || e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e).context("reading HEAD"),
+    }
+}
+
+/// Reads a blob as a pointer when it is small enough to be one and parses as one.
+pub fn blob_pointer(repo: &Repository, id: git2::Oid) -> Option<Pointer> {
+    let odb = repo.odb().ok()?;
+    let (size, kind) = odb.read_header(id).ok()?;
+    if kind != ObjectType::Blob || size as u64 >= MAX_POINTER_SIZE || size == 0 {
+        return None;
+    }
+    let obj = odb.read(id).ok()?;
+    Pointer::parse(obj.data()).ok()
+}
+
+/// Every pointer blob in `tree`, keyed by path. `cache` remembers blob ids already classified,
+/// so walking many commits reads each distinct blob once.
+pub fn tree_pointers(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    cache: &mut HashMap<git2::Oid, Option<Pointer>>,
+) -> Result<Vec<(String, Pointer, i32)>> {
+    let mut out = Vec::new();
+    let mut err = None;
+    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() != Some(ObjectType::Blob) || entry.filemode() == 0o120000 {
+            return TreeWalkResult::Ok;
+        }
+        let id = entry.id();
+        let p = cache.entry(id).or_insert_with(|| blob_pointer(repo, id)).clone();
+        if let Some(p) = p {
+            match entry.name() {
+                Some(name) => out.push((format!("{dir}{name}"), p, entry.filemode())),
+                None => {
+                    err = Some(Error::failed(format!("non-UTF-8 path in tree under {dir:?}")));
+                    return TreeWalkResult::Abort;
+                }
+            }
+        }
+        TreeWalkResult::Ok
+    })
+    .context("walking tree")?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Index stat data of a work-tree file, as git records it.
+pub fn index_entry_for(meta: &fs::Metadata, path: &str, id: git2::Oid, mode: u32) -> git2::IndexEntry {
+    use std::os::unix::fs::MetadataExt;
+    git2::IndexEntry {
+        ctime: git2::IndexTime::new(meta.ctime() as i32, meta.ctime_nsec() as u32),
+        mtime: git2::IndexTime::new(meta.mtime() as i32, meta.mtime_nsec() as u32),
+        dev: meta.dev() as u32,
+        ino: meta.ino() as u32,
+        mode,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        file_size: meta.len() as u32,
+        id,
+        flags: 0,
+        // GIT_INDEX_ENTRY_UPTODATE: the entry was just verified against the work tree, so
+        // libgit2 must not "smudge" it as racily clean when writing the index (it cannot run
+        // the LFS filter and would wrongly see the content as modified).
+        flags_extended: 1 << 2,
+        path: path.as_bytes().to_vec(),
+    }
+}
+
+/// True when the index entry's stat data still describes `meta` (git's `ie_match_stat`).
+pub fn stat_matches(entry: &git2::IndexEntry, meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    entry.mtime.seconds() == meta.mtime() as i32
+        && entry.mtime.nanoseconds() == meta.mtime_nsec() as u32
+        && entry.ctime.seconds() == meta.ctime() as i32
+        && entry.ctime.nanoseconds() == meta.ctime_nsec() as u32
+        && entry.ino == meta.ino() as u32
+        && entry.file_size == meta.len() as u32
+}
+
+/// Modification time of the index file (git's reference point for racy entries).
+pub fn index_mtime(repo: &Repository) -> Option<SystemTime> {
+    fs::metadata(repo.path().join("index")).and_then(|m| m.modified()).ok()
+}
+
+/// An entry is racy when it was modified in the same second as (or after) the index was
+/// written: git (built without nanosecond support) cannot trust its stat data then.
+pub fn is_racy(entry: &git2::IndexEntry, index_time: Option<SystemTime>) -> bool {
+    match index_time {
+        None => true,
+        Some(t) => {
+            let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            entry.mtime.seconds() as i64 >= secs
+        }
+    }
+}
+
+/// Sleeps until the wall clock is past second `newest_mtime_sec`, so an index written now is
+/// not racy for entries whose work-tree bytes differ from their blob (LFS files): git would
+/// otherwise re-read them and, without the LFS filter, report them modified.
+pub fn wait_out_racy_window(newest_mtime_sec: i64) {
+    loop {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        if (now.as_secs() as i64) > newest_mtime_sec {
+            return;
+        }
+        let left = Duration::from_secs(1).saturating_sub(Duration::from_nanos(now.subsec_nanos() as u64));
+        std::thread::sleep(left + Duration::from_millis(5));
+    }
+}
+
+/// Writes `index` after waiting out the racy window for the given entries.
+pub fn write_index_safely(index: &mut git2::Index, newest_lfs_mtime: Option<i64>) -> Result<()> {
+    if let Some(t) = newest_lfs_mtime {
+        wait_out_racy_window(t);
+    }
+    index.write().context("writing the index")
+}

@@ -1,0 +1,70 @@
+//! `hfgit init`: a repository on `main` with the Hub's default LFS `.gitattributes` and an
+//! optional `origin`. Re-running it changes nothing that exists.
+
+use crate::error::{Context, Error, Result};
+use crate::track;
+use git2::{Repository, RepositoryInitOptions};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct InitOutcome {
+    pub path: String,
+    pub created: bool,
+    pub wrote_gitattributes: bool,
+    pub remote_url: Option<String>,
+}
+
+pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path) -> Result<InitOutcome> {
+    if git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) == false {
+        return Err(Error::BadInput(format!("invalid branch name `{branch}`")));
+    }
+    let remote_url = match remote_target {
+        Some(t) => Some(crate::remote::resolve_target(t, cwd)?),
+        None => None,
+    };
+    let (repo, created) = match Repository::open(dir) {
+        Ok(r) if r.workdir().is_some_and(|w| same_dir(w, dir)) => (r, false),
+        _ => {
+            let mut o = RepositoryInitOptions::new();
+            o.initial_head(branch).mkdir(true).mkpath(true);
+            (Repository::init_opts(dir, &o).context(format!("creating a repository in {}", dir.display()))?, true)
+        }
+    };
+    if let Some(url) = &remote_url {
+        match repo.find_remote("origin") {
+            Ok(r) if r.url() == Some(url.as_str()) => {}
+            Ok(r) => {
+                return Err(Error::with_hint(
+                    format!("remote origin is already {}", crate::remote::redact(r.url().unwrap_or("?"))),
+                    format!("change it with `git remote set-url origin {}`", crate::remote::redact(url)),
+                ))
+            }
+            Err(_) => {
+                repo.remote("origin", url).context("adding remote origin")?;
+            }
+        }
+    }
+    let cfg = repo.config().context("opening git config")?;
+    if cfg.get_i64("lfs.repositoryformatversion").is_err() {
+        cfg.open_level(git2::ConfigLevel::Local)
+            .and_then(|mut c| c.set_i64("lfs.repositoryformatversion", 0))
+            .context("writing lfs.repositoryformatversion")?;
+    }
+    let workdir = crate::git::workdir(&repo)?;
+    let attrs = workdir.join(".gitattributes");
+    let wrote = if attrs.symlink_metadata().is_err() {
+        track::write_atomic(&attrs, track::default_gitattributes().as_bytes())?;
+        true
+    } else {
+        false
+    };
+    Ok(InitOutcome { path: workdir.display().to_string(), created, wrote_gitattributes: wrote, remote_url })
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

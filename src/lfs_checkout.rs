@@ -1,0 +1,283 @@
+//! Turning pointer files into content: which LFS files a clone or pull downloads (`--include` /
+//! `--exclude`, kept as git-lfs's `lfs.fetchinclude` / `lfs.fetchexclude`), fetching their
+//! objects into the local store (verified), and writing them into the work tree through a temp
+//! file and a rename, with the index updated so `git status` stays clean.
+
+use crate::error::{Context, Error, Result};
+use crate::git;
+use crate::lfs_remote::LfsRemote;
+use crate::pointer::Pointer;
+use crate::progress::Progress;
+use crate::store::Store;
+use globset::{GlobSet, GlobSetBuilder};
+use git2::Repository;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::sync::Mutex;
+
+/// Which LFS paths get their content.
+pub struct Selection {
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+/// One pattern, gitignore-style as git-lfs reads fetchinclude: without `/` it matches a name at
+/// any depth (and everything under a directory of that name); with `/` it is anchored.
+fn add_pattern(b: &mut GlobSetBuilder, pat: &str) -> Result<()> {
+    let p = pat.trim();
+    if p.is_empty() {
+        return Ok(());
+    }
+    let anchored = p.trim_start_matches('/').trim_end_matches('/');
+    let bases: Vec<String> = if p.trim_end_matches('/').contains('/') {
+        vec![anchored.to_string()]
+    } else {
+        vec![anchored.to_string(), format!("**/{anchored}")]
+    };
+    for base in bases {
+        for g in [base.clone(), format!("{base}/**")] {
+            let glob = globset::GlobBuilder::new(&g)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| Error::BadInput(format!("invalid pattern `{pat}`: {e}")))?;
+            b.add(glob);
+        }
+    }
+    Ok(())
+}
+
+fn build(patterns: &[String]) -> Result<Option<GlobSet>> {
+    let pats: Vec<&str> = patterns.iter().flat_map(|p| p.split(',')).map(str::trim).filter(|p| !p.is_empty()).collect();
+    if pats.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in pats {
+        add_pattern(&mut b, p)?;
+    }
+    b.build().map(Some).map_err(|e| Error::BadInput(format!("invalid pattern: {e}")))
+}
+
+impl Selection {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Selection> {
+        Ok(Selection { include: build(include)?, exclude: build(exclude)? })
+    }
+
+    /// `lfs.fetchinclude` / `lfs.fetchexclude` from git config.
+    pub fn from_config(repo: &Repository) -> Result<Selection> {
+        let cfg = repo.config().context("reading git config")?;
+        let get = |k: &str| cfg.get_string(k).ok().map(|v| vec![v]).unwrap_or_default();
+        Selection::new(&get("lfs.fetchinclude"), &get("lfs.fetchexclude"))
+    }
+
+    pub fn selects(&self, path: &str) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(path)) && !self.exclude.as_ref().is_some_and(|g| g.is_match(path))
+    }
+}
+
+/// Saves the patterns so later pulls (and git-lfs) honour them.
+pub fn save_selection(repo: &Repository, include: &[String], exclude: &[String]) -> Result<()> {
+    let mut cfg = repo.config().context("opening git config")?;
+    if !include.is_empty() {
+        cfg.set_str("lfs.fetchinclude", &include.join(",")).context("saving lfs.fetchinclude")?;
+    }
+    if !exclude.is_empty() {
+        cfg.set_str("lfs.fetchexclude", &exclude.join(",")).context("saving lfs.fetchexclude")?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LfsFailure {
+    pub path: String,
+    pub oid: String,
+    pub error: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FetchReport {
+    pub downloaded_objects: u64,
+    pub downloaded_bytes: u64,
+    pub failures: Vec<LfsFailure>,
+}
+
+/// The selected LFS files of `tree` (path → pointer).
+pub fn selected_pointers(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selection) -> Result<BTreeMap<String, Pointer>> {
+    let mut cache = std::collections::HashMap::new();
+    Ok(git::tree_pointers(repo, tree, &mut cache)?
+        .into_iter()
+        .filter(|(path, p, _)| p.size > 0 && sel.selects(path))
+        .map(|(path, p, _)| (path, p))
+        .collect())
+}
+
+/// Downloads the objects of `files` the local store lacks, several at once, largest first.
+pub fn fetch_objects(repo: &Repository, remote: &LfsRemote, files: &BTreeMap<String, Pointer>, progress: &dyn Progress) -> FetchReport {
+    let store = Store::for_git_dir(repo.path());
+    let mut todo: BTreeMap<crate::oid::Oid, (String, Pointer)> = BTreeMap::new();
+    for (path, p) in files {
+        if !store.contains(p) {
+            todo.entry(p.oid).or_insert((path.clone(), p.clone()));
+        }
+    }
+    let mut list: Vec<(String, Pointer)> = todo.into_values().collect();
+    list.sort_by_key(|(_, p)| p.size);
+    let total = list.iter().map(|(_, p)| p.size).sum();
+    progress.begin("Downloading", total, list.len() as u64);
+    let queue = Mutex::new(list);
+    let report = Mutex::new(FetchReport::default());
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some((path, p)) = queue.lock().expect("queue lock").pop() else { break };
+                let r = remote.download(&store, &p, progress);
+                progress.item_done();
+                let mut rep = report.lock().expect("report lock");
+                match r {
+                    Ok(()) => {
+                        rep.downloaded_objects += 1;
+                        rep.downloaded_bytes += p.size;
+                    }
+                    Err(e) => rep.failures.push(LfsFailure { path, oid: p.oid.to_hex(), error: e.to_string() }),
+                }
+            });
+        }
+    });
+    progress.end();
+    let mut rep = report.into_inner().expect("report lock");
+    // every path that uses a failed object is reported
+    let failed: std::collections::HashSet<String> = rep.failures.iter().map(|f| f.oid.clone()).collect();
+    let errors: BTreeMap<String, String> = rep.failures.iter().map(|f| (f.oid.clone(), f.error.clone())).collect();
+    rep.failures = files
+        .iter()
+        .filter(|(_, p)| failed.contains(&p.oid.to_hex()))
+        .map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: errors[&p.oid.to_hex()].clone() })
+        .collect();
+    rep
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct MaterializeReport {
+    pub files_written: u64,
+    pub bytes_written: u64,
+}
+
+/// Writes the content of every selected LFS file of the index whose object is in the local
+/// store and whose work-tree file is still the pointer (or missing). Then refreshes the index
+/// stat data of those files.
+pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) -> Result<MaterializeReport> {
+    let workdir = git::workdir(repo)?;
+    let store = Store::for_git_dir(repo.path());
+    let mut index = repo.index().context("reading the index")?;
+    struct Job {
+        path: String,
+        pointer: Pointer,
+        mode: u32,
+        id: git2::Oid,
+    }
+    let mut jobs = Vec::new();
+    let mut refresh = Vec::new();
+    for e in index.iter() {
+        if (e.flags >> 12) & 0x3 != 0 || e.mode == 0o120000 || e.mode == 0o160000 {
+            continue;
+        }
+        let Ok(path) = String::from_utf8(e.path.clone()) else { continue };
+        let Some(p) = git::blob_pointer(repo, e.id) else { continue };
+        if p.size == 0 || !sel.selects(&path) || !store.contains(&p) {
+            continue;
+        }
+        let abs = workdir.join(&path);
+        match fs::symlink_metadata(&abs) {
+            Ok(m) if m.is_file() && m.len() == p.size => {
+                // Content already there (a resumed clone): verify before trusting it.
+                if !git::stat_matches(&e, &m) {
+                    refresh.push((path, p, e.mode, e.id));
+                }
+            }
+            Ok(m) if m.is_file() && m.len() < crate::pointer::MAX_POINTER_SIZE => {
+                let bytes = fs::read(&abs).context(format!("reading {path}"))?;
+                if Pointer::parse(&bytes).ok().as_ref() == Some(&p) {
+                    jobs.push(Job { path, pointer: p, mode: e.mode, id: e.id });
+                }
+            }
+            Err(e2) if e2.kind() == std::io::ErrorKind::NotFound => jobs.push(Job { path, pointer: p, mode: e.mode, id: e.id }),
+            _ => {} // a local change: leave it alone
+        }
+    }
+    jobs.sort_by_key(|j| j.pointer.size);
+    let total = jobs.iter().map(|j| j.pointer.size).sum();
+    progress.begin("Checking out", total, jobs.len() as u64);
+    let queue = Mutex::new(jobs);
+    let done = Mutex::new(Vec::new());
+    let errors = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some(j) = queue.lock().expect("queue lock").pop() else { break };
+                match write_content(&store, &workdir.join(&j.path), &j.pointer, j.mode) {
+                    Ok(meta) => done.lock().expect("done lock").push((j.path, j.pointer, j.mode, j.id, meta)),
+                    Err(e) => errors.lock().expect("errors lock").push(format!("{}: {e}", j.path)),
+                }
+                progress.bytes(0);
+                progress.item_done();
+            });
+        }
+    });
+    progress.end();
+    let errors = errors.into_inner().expect("errors lock");
+    let mut done = done.into_inner().expect("done lock");
+    for (path, p, mode, id) in refresh {
+        let abs = workdir.join(&path);
+        let meta = fs::symlink_metadata(&abs).context(format!("reading {path}"))?;
+        let mut f = fs::File::open(&abs).context(format!("opening {path}"))?;
+        let (oid, n) = crate::store::hash_copy(&mut f, None, progress).context(format!("reading {path}"))?;
+        if oid == p.oid && n == p.size {
+            done.push((path, p, mode, id, meta));
+        }
+    }
+    let mut report = MaterializeReport::default();
+    let mut newest = None;
+    for (path, p, mode, id, meta) in &done {
+        index.add(&git::index_entry_for(meta, path, *id, *mode)).context(format!("indexing {path}"))?;
+        newest = newest.max(Some(meta.mtime()));
+        report.files_written += 1;
+        report.bytes_written += p.size;
+    }
+    if !done.is_empty() {
+        git::write_index_safely(&mut index, newest)?;
+    }
+    if !errors.is_empty() {
+        return Err(Error::failed(format!("could not write LFS content:\n  {}", errors.join("\n  "))));
+    }
+    Ok(report)
+}
+
+/// Copies a store object to `dest` through a temp file in the store's tmp directory (same
+/// filesystem as the work tree in the usual layout), then renames it into place.
+fn write_content(store: &Store, dest: &std::path::Path, p: &Pointer, mode: u32) -> Result<fs::Metadata> {
+    let src = store.object_path(&p.oid);
+    let tmp = store.temp_file()?;
+    fs::copy(&src, tmp.path()).context(format!("copying object {}", p.oid))?;
+    let perm = if mode == 0o100755 { 0o755 } else { 0o644 };
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(perm)).context("setting permissions")?;
+    if let Some(dir) = dest.parent() {
+        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+    }
+    match tmp.persist(dest) {
+        Ok(_) => {}
+        Err(e) if e.error.raw_os_error() == Some(18) => {
+            // EXDEV: the store is on another filesystem; stage next to the destination.
+            let dir = dest.parent().expect("work tree files have a parent");
+            let t2 = tempfile::Builder::new().prefix(".hfgit-tmp-").tempfile_in(dir).context("creating a temp file")?;
+            fs::copy(&src, t2.path()).context(format!("copying object {}", p.oid))?;
+            t2.as_file().set_permissions(fs::Permissions::from_mode(perm)).context("setting permissions")?;
+            t2.persist(dest).map_err(|e| e.error).context(format!("writing {}", dest.display()))?;
+        }
+        Err(e) => return Err(e.error).context(format!("writing {}", dest.display())),
+    }
+    fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))
+}

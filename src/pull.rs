@@ -1,0 +1,136 @@
+//! `hfgit pull`: fetch, fast-forward the current branch, download and write the LFS content it
+//! needs. Objects are fetched and verified before anything in the work tree or HEAD moves; a
+//! local change that the update would overwrite stops it with nothing lost.
+
+use crate::error::{Context, Error, Result};
+use crate::git;
+use crate::lfs_checkout::{self, Selection};
+use crate::lfs_remote::{self, LfsRemote};
+use crate::progress::Progress;
+use crate::remote::{self, Location};
+use crate::status::{changes, tree_files};
+use crate::worktree::{self, ScanMode};
+use git2::Repository;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Serialize)]
+pub struct PullOutcome {
+    pub remote: String,
+    pub branch: String,
+    pub old: Option<String>,
+    pub new: String,
+    pub up_to_date: bool,
+    pub files_changed: u64,
+    pub downloaded_objects: u64,
+    pub downloaded_bytes: u64,
+    pub files_written: u64,
+}
+
+pub fn pull(repo: &Repository, remote_name: Option<&str>, progress: &dyn Progress) -> Result<PullOutcome> {
+    let _lock = git::lock(repo)?;
+    let branch = git::current_branch(repo)?;
+    let cfg = repo.config().context("reading git config")?;
+    let name = match remote_name {
+        Some(n) => n.to_string(),
+        None => cfg.get_string(&format!("branch.{branch}.remote")).unwrap_or_else(|_| "origin".into()),
+    };
+    let merge = cfg.get_string(&format!("branch.{branch}.merge")).unwrap_or_else(|_| format!("refs/heads/{branch}"));
+    let remote_branch = merge.strip_prefix("refs/heads/").unwrap_or(&merge).to_string();
+    let r = repo.find_remote(&name).map_err(|_| {
+        Error::with_hint(format!("no remote named `{name}`"), "set one with `hfgit init --remote <TARGET>` or `git remote add`")
+    })?;
+    let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();
+    let path = match remote::location(&url)? {
+        Location::Local(p) => p,
+        Location::Http(_) => {
+            return Err(Error::failed(format!("cannot pull from {}: HTTP remotes are not supported by this version of hfgit", remote::redact(&url))))
+        }
+    };
+    crate::clone::fetch_origin(repo, &name)?;
+    let new = repo
+        .refname_to_id(&format!("refs/remotes/{name}/{remote_branch}"))
+        .map_err(|_| Error::failed(format!("{} has no branch {remote_branch}", remote::redact(&url))))?;
+    let head = git::head_commit(repo)?;
+    let old = head.as_ref().map(|c| c.id());
+    let mut outcome = PullOutcome {
+        remote: remote::redact(&url),
+        branch: branch.clone(),
+        old: old.map(|o| o.to_string()),
+        new: new.to_string(),
+        up_to_date: false,
+        files_changed: 0,
+        downloaded_objects: 0,
+        downloaded_bytes: 0,
+        files_written: 0,
+    };
+    let sel = Selection::from_config(repo)?;
+    let lfs = LfsRemote::local(&path, lfs_remote::local_transfer(repo)?)?;
+    let new_commit = repo.find_commit(new).context("reading the fetched commit")?;
+    let new_tree = new_commit.tree().context("reading tree")?;
+    if let Some(o) = old {
+        if o == new || repo.graph_descendant_of(o, new).unwrap_or(false) {
+            outcome.up_to_date = true;
+            outcome.new = o.to_string();
+        } else if !repo.graph_descendant_of(new, o).unwrap_or(false) {
+            return Err(Error::with_hint(
+                format!("{branch} and {name}/{remote_branch} have diverged; hfgit pull only fast-forwards"),
+                format!("merge or rebase with git (`git pull --rebase {name} {remote_branch}`), then run `hfgit pull` again to get LFS content"),
+            ));
+        }
+    }
+    let target_tree = if outcome.up_to_date { head.as_ref().expect("up to date implies HEAD").tree().context("reading tree")? } else { new_tree };
+    // Objects first: nothing moves unless every needed object arrived intact.
+    let wanted = lfs_checkout::selected_pointers(repo, &target_tree, &sel)?;
+    let fetched = lfs_checkout::fetch_objects(repo, &lfs, &wanted, progress);
+    outcome.downloaded_objects = fetched.downloaded_objects;
+    outcome.downloaded_bytes = fetched.downloaded_bytes;
+    if !fetched.failures.is_empty() {
+        let list: Vec<String> = fetched.failures.iter().map(|f| format!("{} (sha256:{}): {}", f.path, f.oid, f.error)).collect();
+        return Err(Error::with_hint(
+            format!("could not download LFS objects; {branch} was not updated:\n  {}", list.join("\n  ")),
+            "the remote's LFS store is missing or has damaged objects; ask whoever pushed them to push again",
+        ));
+    }
+    if !outcome.up_to_date {
+        let old_tree = match &head {
+            Some(c) => Some(c.tree().context("reading tree")?),
+            None => None,
+        };
+        let old_files = tree_files(old_tree.as_ref())?;
+        let new_files = tree_files(Some(&target_tree))?;
+        let touched: BTreeSet<String> = old_files
+            .keys()
+            .chain(new_files.keys())
+            .filter(|p| old_files.get(*p) != new_files.get(*p))
+            .cloned()
+            .collect();
+        outcome.files_changed = touched.len() as u64;
+        let index = repo.index().context("reading the index")?;
+        let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;
+        let local: Vec<String> = changes(repo, &old_files, &scan.files)
+            .into_iter()
+            .map(|c| c.path)
+            .filter(|p| touched.contains(p))
+            .collect();
+        if !local.is_empty() {
+            return Err(Error::with_hint(
+                format!("your local changes to these files would be overwritten by pull:\n  {}", local.join("\n  ")),
+                "commit them (`hfgit commit -m ...`) or move them away, then pull again",
+            ));
+        }
+        if !touched.is_empty() {
+            let mut co = git2::build::CheckoutBuilder::new();
+            co.force();
+            for p in &touched {
+                co.path(p);
+            }
+            repo.checkout_tree(new_commit.as_object(), Some(&mut co)).context("updating the work tree")?;
+        }
+        repo.reference(&format!("refs/heads/{branch}"), new, true, &format!("pull: fast-forward from {name}"))
+            .context(format!("moving {branch}"))?;
+    }
+    let m = lfs_checkout::materialize(repo, &sel, progress)?;
+    outcome.files_written = m.files_written;
+    Ok(outcome)
+}

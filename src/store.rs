@@ -1,0 +1,282 @@
+//! The local Git LFS object store, laid out exactly as git-lfs lays it out:
+//! `<git dir>/lfs/objects/<oid[0:2]>/<oid[2:4]>/<oid>`, staging in `<git dir>/lfs/tmp`.
+//! This module is the only writer of `lfs/objects`. Content is streamed (never held whole in
+//! memory), hashed in the same pass that writes the staged copy, and renamed into place only
+//! once complete and verified; an object that is already present is never rewritten.
+
+use crate::error::{Context, Error, Result};
+use crate::oid::Oid;
+use crate::pointer::Pointer;
+use crate::progress::Progress;
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+const BUF_SIZE: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// What `check` found for one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectState {
+    Ok,
+    Missing,
+    WrongSize { actual: u64 },
+    Corrupt { actual: Oid },
+}
+
+/// The result of adding a work-tree file.
+#[derive(Debug, Clone)]
+pub struct Added {
+    pub pointer: Pointer,
+    /// False when the object was already in the store (nothing was written).
+    pub newly_stored: bool,
+}
+
+impl Store {
+    /// The store of the repository whose git directory is `git_dir` (bare or not).
+    pub fn for_git_dir(git_dir: &Path) -> Store {
+        Store { root: git_dir.join("lfs") }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn object_path(&self, oid: &Oid) -> PathBuf {
+        let hex = oid.to_hex();
+        self.root.join("objects").join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    /// A fresh temp file in `lfs/tmp`, on the same filesystem as the objects.
+    pub fn temp_file(&self) -> Result<NamedTempFile> {
+        let dir = self.root.join("tmp");
+        fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
+        tempfile::Builder::new()
+            .prefix("hfgit-")
+            .tempfile_in(&dir)
+            .context(format!("creating a temp file in {}", dir.display()))
+    }
+
+    /// True when the object is present with the pointer's size (git-lfs's own test); the
+    /// empty object is always present.
+    pub fn contains(&self, p: &Pointer) -> bool {
+        p.size == 0
+            || fs::metadata(self.object_path(&p.oid))
+                .map(|m| m.is_file() && m.len() == p.size)
+                .unwrap_or(false)
+    }
+
+    /// Streams `path` into the store: one read that hashes and writes the staged copy. Fails
+    /// with `ChangedWhileReading` when the file's size or times move while it is read.
+    pub fn add_file(&self, path: &Path, progress: &dyn Progress) -> Result<Added> {
+        let mut file = File::open(path).context(format!("opening {}", path.display()))?;
+        let before = file.metadata().context(format!("reading {}", path.display()))?;
+        let mut tmp = self.temp_file()?;
+        let (oid, n) = hash_copy(&mut file, Some(tmp.as_file_mut()), progress)
+            .context(format!("storing {}", path.display()))?;
+        let after = fs::symlink_metadata(path).context(format!("reading {}", path.display()))?;
+        if n != before.len() || !same_file_state(&before, &after) {
+            return Err(Error::ChangedWhileReading(path.to_path_buf()));
+        }
+        let pointer = Pointer::new(oid, n);
+        if n == 0 || self.contains(&pointer) {
+            return Ok(Added { pointer, newly_stored: false });
+        }
+        self.persist(tmp, &oid)?;
+        Ok(Added { pointer, newly_stored: true })
+    }
+
+    /// Moves a complete, verified temp file to the object's final path.
+    pub fn persist(&self, tmp: NamedTempFile, oid: &Oid) -> Result<()> {
+        let dest = self.object_path(oid);
+        let dir = dest.parent().expect("object paths have a parent");
+        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+        set_object_permissions(tmp.as_file())?;
+        tmp.persist(&dest)
+            .map_err(|e| e.error)
+            .context(format!("moving object into {}", dest.display()))?;
+        Ok(())
+    }
+
+    /// Brings in an object from another store's file (a local remote): the source is hashed and
+    /// must match `expected`; then it is hard-linked into place, or copied (through a temp
+    /// file) when linking is impossible. Nothing is left behind on a mismatch.
+    pub fn import_verified(&self, src: &Path, expected: &Pointer, progress: &dyn Progress) -> Result<()> {
+        if self.contains(expected) {
+            return Ok(());
+        }
+        let mut file = File::open(src).context(format!("opening {}", src.display()))?;
+        let dest = self.object_path(&expected.oid);
+        let dir = dest.parent().expect("object paths have a parent");
+        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+        // Try the hard link into a temp name first, verify, then rename: a corrupt source never
+        // becomes visible at the final path.
+        let tmp_dir = self.root.join("tmp");
+        fs::create_dir_all(&tmp_dir).context(format!("creating {}", tmp_dir.display()))?;
+        let link_tmp = tmp_dir.join(format!("{}-{}.link", expected.oid, std::process::id()));
+        let _ = fs::remove_file(&link_tmp);
+        if fs::hard_link(src, &link_tmp).is_ok() {
+            let verified = verify_stream(&mut file, expected, progress);
+            match verified {
+                Ok(()) => {
+                    fs::rename(&link_tmp, &dest).context(format!("moving object into {}", dest.display()))?;
+                    return Ok(());
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&link_tmp);
+                    return Err(e);
+                }
+            }
+        }
+        let mut tmp = self.temp_file()?;
+        let (oid, n) = hash_copy(&mut file, Some(tmp.as_file_mut()), progress)
+            .context(format!("copying {}", src.display()))?;
+        check_digest(expected, oid, n)?;
+        self.persist(tmp, &expected.oid)
+    }
+
+    /// Re-hashes an object and says whether it is intact.
+    pub fn check(&self, p: &Pointer, progress: &dyn Progress) -> Result<ObjectState> {
+        if p.size == 0 {
+            return Ok(ObjectState::Ok);
+        }
+        let path = self.object_path(&p.oid);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ObjectState::Missing),
+            Err(e) => return Err(e).context(format!("opening {}", path.display())),
+        };
+        let (oid, n) = hash_copy(&mut file, None, progress).context(format!("reading {}", path.display()))?;
+        Ok(if n != p.size {
+            ObjectState::WrongSize { actual: n }
+        } else if oid != p.oid {
+            ObjectState::Corrupt { actual: oid }
+        } else {
+            ObjectState::Ok
+        })
+    }
+}
+
+/// Reads `reader` to the end, hashing everything and copying it to `sink` when given.
+pub fn hash_copy(reader: &mut dyn Read, mut sink: Option<&mut File>, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        if let Some(w) = sink.as_mut() {
+            w.write_all(&buf[..n])?;
+        }
+        total += n as u64;
+        progress.bytes(n as u64);
+    }
+    Ok((Oid::from_bytes(hasher.finalize().into()), total))
+}
+
+fn verify_stream(reader: &mut dyn Read, expected: &Pointer, progress: &dyn Progress) -> Result<()> {
+    let (oid, n) = hash_copy(reader, None, progress).context(format!("reading object {}", expected.oid))?;
+    check_digest(expected, oid, n)
+}
+
+/// The error git-lfs gives for a bad download: expected vs actual oid and size.
+pub fn check_digest(expected: &Pointer, actual: Oid, n: u64) -> Result<()> {
+    if n != expected.size {
+        return Err(Error::failed(format!(
+            "object {} has {n} bytes, expected {}",
+            expected.oid, expected.size
+        )));
+    }
+    if actual != expected.oid {
+        return Err(Error::failed(format!(
+            "object is corrupt: expected oid {}, got {actual} after {n} bytes",
+            expected.oid
+        )));
+    }
+    Ok(())
+}
+
+/// Size, modification and change times, and inode are unchanged.
+pub fn same_file_state(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.len() == b.len()
+        && a.mtime() == b.mtime()
+        && a.mtime_nsec() == b.mtime_nsec()
+        && a.ctime() == b.ctime()
+        && a.ctime_nsec() == b.ctime_nsec()
+        && a.ino() == b.ino()
+}
+
+fn set_object_permissions(f: &File) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(0o644)).context("setting object permissions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+
+    #[test]
+    fn add_file_stores_once_in_git_lfs_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::for_git_dir(&dir.path().join(".git"));
+        let f = dir.path().join("w.bin");
+        fs::write(&f, b"hello weights").unwrap();
+        let a = store.add_file(&f, &Silent).unwrap();
+        assert!(a.newly_stored);
+        let hex = a.pointer.oid.to_hex();
+        let expect = dir.path().join(".git/lfs/objects").join(&hex[..2]).join(&hex[2..4]).join(&hex);
+        assert_eq!(fs::read(&expect).unwrap(), b"hello weights");
+        let b = store.add_file(&f, &Silent).unwrap();
+        assert!(!b.newly_stored);
+        assert_eq!(store.check(&a.pointer, &Silent).unwrap(), ObjectState::Ok);
+        // nothing is left in tmp
+        assert_eq!(fs::read_dir(dir.path().join(".git/lfs/tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn check_finds_missing_short_and_corrupt_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::for_git_dir(dir.path());
+        let f = dir.path().join("w.bin");
+        fs::write(&f, b"abcdef").unwrap();
+        let p = store.add_file(&f, &Silent).unwrap().pointer;
+        let obj = store.object_path(&p.oid);
+        fs::write(&obj, b"abcdeX").unwrap();
+        assert!(matches!(store.check(&p, &Silent).unwrap(), ObjectState::Corrupt { .. }));
+        fs::write(&obj, b"abc").unwrap();
+        assert_eq!(store.check(&p, &Silent).unwrap(), ObjectState::WrongSize { actual: 3 });
+        assert!(!store.contains(&p));
+        fs::remove_file(&obj).unwrap();
+        assert_eq!(store.check(&p, &Silent).unwrap(), ObjectState::Missing);
+    }
+
+    #[test]
+    fn import_refuses_a_corrupt_source_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let src_store = Store::for_git_dir(&dir.path().join("a"));
+        let dst_store = Store::for_git_dir(&dir.path().join("b"));
+        let f = dir.path().join("w.bin");
+        fs::write(&f, b"good content").unwrap();
+        let p = src_store.add_file(&f, &Silent).unwrap().pointer;
+        fs::write(src_store.object_path(&p.oid), b"evil content").unwrap();
+        let err = dst_store.import_verified(&src_store.object_path(&p.oid), &p, &Silent).unwrap_err();
+        assert!(err.to_string().contains("corrupt"), "{err}");
+        assert!(!dst_store.object_path(&p.oid).exists());
+        fs::write(src_store.object_path(&p.oid), b"good content").unwrap();
+        dst_store.import_verified(&src_store.object_path(&p.oid), &p, &Silent).unwrap();
+        assert_eq!(fs::read(dst_store.object_path(&p.oid)).unwrap(), b"good content");
+    }
+}
