@@ -1,0 +1,159 @@
+//! A sealed environment for running the real `hfgit` binary next to the real git and git-lfs:
+//! temp HOME, no system git config, pinned identities and dates.
+#![allow(dead_code)]
+
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    #[track_caller]
+    pub fn fails(self) -> Run {
+        assert_eq!(self.code, 1, "expected exit 1\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(self.stderr.contains("error:"), "no error: line in {}", self.stderr);
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// git-lfs must be installed: a missing tool fails the test, it never skips it.
+pub fn require_git_lfs() {
+    let ok = Command::new("git").args(["lfs", "version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(ok, "git-lfs is required for this test (scripts/test.sh installs it)");
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let home = dir.path().join("home");
+        fs::create_dir_all(&home).unwrap();
+        let env = Env { dir, home };
+        env.git_global(&["config", "--global", "user.name", "Config User"]);
+        env.git_global(&["config", "--global", "user.email", "config@example.com"]);
+        env.git_global(&["config", "--global", "init.defaultBranch", "main"]);
+        env.git_global(&["config", "--global", "protocol.file.allow", "always"]);
+        env
+    }
+
+    /// An environment whose HOME has `git lfs install` run in it.
+    pub fn with_git_lfs() -> Env {
+        require_git_lfs();
+        let env = Env::new();
+        env.git_global(&["lfs", "install", "--skip-repo"]);
+        env
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn apply(&self, c: &mut Command) {
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test Author")
+            .env("GIT_AUTHOR_EMAIL", "author@example.com")
+            .env("GIT_AUTHOR_DATE", "@1700000000 +0000")
+            .env("GIT_COMMITTER_NAME", "Test Committer")
+            .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+            .env("GIT_COMMITTER_DATE", "@1700000000 +0000")
+            .env("LANG", "C");
+    }
+
+    pub fn hfgit_cmd(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hfgit"));
+        self.apply(&mut c);
+        c.current_dir(cwd).args(args);
+        c
+    }
+
+    pub fn hfgit(&self, cwd: &Path, args: &[&str]) -> Run {
+        Run::from(self.hfgit_cmd(cwd, args).output().expect("run hfgit"))
+    }
+
+    pub fn git(&self, cwd: &Path, args: &[&str]) -> Run {
+        let mut c = Command::new("git");
+        self.apply(&mut c);
+        Run::from(c.current_dir(cwd).args(args).output().expect("run git"))
+    }
+
+    fn git_global(&self, args: &[&str]) {
+        self.git(self.dir.path(), args).ok();
+    }
+
+    /// `hfgit init NAME` in the env root; returns the work tree.
+    pub fn init(&self, name: &str) -> PathBuf {
+        self.hfgit(self.dir.path(), &["init", name]).ok();
+        self.path(name)
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so test data is reproducible.
+pub fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+pub fn pointer_text(content: &[u8]) -> String {
+    format!(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n",
+        sha256_hex(content),
+        content.len()
+    )
+}
+
+pub fn object_path(git_dir: &Path, oid: &str) -> PathBuf {
+    git_dir.join("lfs/objects").join(&oid[..2]).join(&oid[2..4]).join(oid)
+}
+
+/// Every file below `root` (relative path → bytes), `.git` excluded.
+pub fn snapshot(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in walkdir::WalkDir::new(root).into_iter().filter_entry(|e| e.file_name() != ".git") {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            out.insert(e.path().strip_prefix(root).unwrap().display().to_string(), fs::read(e.path()).unwrap());
+        }
+    }
+    out
+}

@@ -1,0 +1,368 @@
+//! The staging repository: init, add, commit, status, log, fsck — and interop with the real
+//! git and git-lfs in both directions.
+
+mod common;
+use common::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+const HUB_PATTERNS: usize = 35;
+
+#[test]
+fn init_makes_main_with_hub_gitattributes_and_rerun_loses_nothing() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let head = fs::read_to_string(repo.join(".git/HEAD")).unwrap();
+    assert_eq!(head.trim(), "ref: refs/heads/main");
+    let attrs = fs::read_to_string(repo.join(".gitattributes")).unwrap();
+    assert_eq!(attrs.lines().count(), HUB_PATTERNS);
+    for p in ["*.bin", "*.pt", "*.safetensors", "saved_model/**/*", "*tfevents*", "*.lfs.*"] {
+        assert!(attrs.contains(&format!("{p} filter=lfs diff=lfs merge=lfs -text\n")), "{p} missing");
+    }
+    // user edits, a commit, then init again: nothing changes
+    fs::write(repo.join(".gitattributes"), "*.custom filter=lfs diff=lfs merge=lfs -text\n").unwrap();
+    fs::write(repo.join("notes.txt"), "hello\n").unwrap();
+    env.hfgit(&repo, &["commit", "-m", "one"]).ok();
+    let before = snapshot(&repo);
+    let head_before = env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout;
+    let r = env.hfgit(env.dir.path(), &["init", "m"]).ok();
+    assert!(r.stderr.contains("Reinitialized"), "{}", r.stderr);
+    assert_eq!(snapshot(&repo), before);
+    assert_eq!(env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout, head_before);
+}
+
+#[test]
+fn init_remote_stores_the_resolved_url() {
+    let env = Env::new();
+    env.hfgit(env.dir.path(), &["init", "a", "--remote", "./remotes/a.git"]).ok();
+    let url = env.git(&env.path("a"), &["config", "remote.origin.url"]).ok().stdout;
+    assert_eq!(url.trim(), env.path("remotes/a.git").to_str().unwrap());
+    env.hfgit(env.dir.path(), &["init", "b", "--remote", "alice/mnist-mlp"]).ok();
+    let url = env.git(&env.path("b"), &["config", "remote.origin.url"]).ok().stdout;
+    assert_eq!(url.trim(), "https://huggingface.co/alice/mnist-mlp");
+    let mut c = env.hfgit_cmd(env.dir.path(), &["init", "c", "--remote", "datasets/alice/d"]);
+    c.env("HF_ENDPOINT", "http://127.0.0.1:1/");
+    assert!(c.status().unwrap().success());
+    let url = env.git(&env.path("c"), &["config", "remote.origin.url"]).ok().stdout;
+    assert_eq!(url.trim(), "http://127.0.0.1:1/datasets/alice/d");
+    // a different remote on re-init is refused, and the old one kept
+    let r = env.hfgit(env.dir.path(), &["init", "a", "--remote", "bob/x"]).fails();
+    assert!(r.stderr.contains("already"), "{}", r.stderr);
+    let url = env.git(&env.path("a"), &["config", "remote.origin.url"]).ok().stdout;
+    assert_eq!(url.trim(), env.path("remotes/a.git").to_str().unwrap());
+}
+
+#[test]
+fn add_copies_weights_under_conventional_names_and_merges_config() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let w = data(1, 50_000);
+    fs::write(env.path("model.pt"), &w).unwrap();
+    fs::write(env.path("opt.pth"), data(2, 10)).unwrap();
+    fs::write(env.path("tok.json"), b"{}").unwrap();
+    fs::write(env.path("extra.json"), r#"{"hidden_size": 64, "arch": {"layers": 2}, "name": "mlp"}"#).unwrap();
+    fs::write(repo.join("config.json"), "{\"keep\": \"me\", \"arch\": {\"act\": \"relu\"}}").unwrap();
+    env.hfgit(&repo, &["add", "../model.pt", "../tok.json", "--config", "../extra.json", "--set", "hidden_size=128", "--set", "arch.dropout=0.5", "--set", "label=cat", "--set", "sizes=[1,2]"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), w);
+    assert!(repo.join("tok.json").exists());
+    let cfg = fs::read_to_string(repo.join("config.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"keep": "me", "arch": {"act": "relu", "layers": 2, "dropout": 0.5}, "hidden_size": 128, "name": "mlp", "label": "cat", "sizes": [1, 2]})
+    );
+    assert!(cfg.starts_with("{\n  \"keep\": \"me\",\n"), "not pretty or order lost: {cfg}");
+    assert!(cfg.ends_with("}\n"));
+    env.hfgit(&repo, &["add", "../opt.pth", "--as", "weights/optimizer.pt"]).ok();
+    assert_eq!(fs::read(repo.join("weights/optimizer.pt")).unwrap(), data(2, 10));
+    // a directory is copied recursively
+    fs::create_dir_all(env.path("tokenizer/sub")).unwrap();
+    fs::write(env.path("tokenizer/sub/vocab.txt"), "a\nb\n").unwrap();
+    env.hfgit(&repo, &["add", "../tokenizer"]).ok();
+    assert_eq!(fs::read_to_string(repo.join("tokenizer/sub/vocab.txt")).unwrap(), "a\nb\n");
+}
+
+#[test]
+fn add_with_bad_input_changes_nothing_and_says_why() {
+    let env = Env::new();
+    let repo = env.init("m");
+    fs::write(env.path("model.pt"), data(1, 100)).unwrap();
+    fs::write(env.path("list.json"), "[1, 2]").unwrap();
+    fs::write(env.path("broken.json"), "{\"a\": ").unwrap();
+    fs::write(repo.join("config.json"), "{\"a\": 1}\n").unwrap();
+    let before = snapshot(&repo);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["add", "../model.pt", "../missing.pt"], "missing.pt"),
+        (vec!["add", "../model.pt", "--set", "novalue"], "no `=`"),
+        (vec!["add", "../model.pt", "--config", "../list.json"], "JSON object"),
+        (vec!["add", "../model.pt", "--config", "../broken.json"], "not valid JSON"),
+        (vec!["add", "../model.pt", "--as", "../escape.bin"], "outside the work tree"),
+        (vec!["add", "../model.pt", "--as", ".git/x"], "inside .git"),
+        (vec!["add", "../model.pt", "--set", "a.b=2"], "not an object"),
+    ];
+    for (args, why) in cases {
+        let r = env.hfgit(&repo, &args).fails();
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+        assert_eq!(snapshot(&repo), before, "{args:?} changed the work tree");
+    }
+    assert!(!env.path("escape.bin").exists());
+}
+
+#[test]
+fn commit_records_new_modified_deleted_and_honours_gitignore() {
+    let env = Env::new();
+    let repo = env.init("m");
+    fs::write(repo.join(".gitignore"), "*.log\ncache/\n").unwrap();
+    fs::write(repo.join("a.txt"), "a\n").unwrap();
+    fs::write(repo.join("b.txt"), "b\n").unwrap();
+    fs::write(repo.join("train.log"), "noise\n").unwrap();
+    fs::create_dir(repo.join("cache")).unwrap();
+    fs::write(repo.join("cache/x"), "x").unwrap();
+    let r = env.hfgit(&repo, &["commit", "-m", "first"]).ok();
+    let id = r.stdout.trim();
+    assert_eq!(env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout.trim(), id);
+    let files = env.git(&repo, &["ls-tree", "-r", "--name-only", "HEAD"]).ok().stdout;
+    assert_eq!(files, ".gitattributes\n.gitignore\na.txt\nb.txt\n");
+    fs::write(repo.join("a.txt"), "a2\n").unwrap();
+    fs::remove_file(repo.join("b.txt")).unwrap();
+    fs::write(repo.join("c.txt"), "c\n").unwrap();
+    let st = env.hfgit(&repo, &["status", "--json"]).ok().json();
+    let got: Vec<(String, String)> = st["changes"].as_array().unwrap().iter()
+        .map(|c| (c["path"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect();
+    assert_eq!(got, vec![("a.txt".into(), "modified".into()), ("b.txt".into(), "deleted".into()), ("c.txt".into(), "added".into())]);
+    env.hfgit(&repo, &["commit", "-m", "second"]).ok();
+    let files = env.git(&repo, &["ls-tree", "-r", "--name-only", "HEAD"]).ok().stdout;
+    assert_eq!(files, ".gitattributes\n.gitignore\na.txt\nc.txt\n");
+    assert_eq!(env.git(&repo, &["show", "HEAD:a.txt"]).ok().stdout, "a2\n");
+    assert_eq!(env.git(&repo, &["log", "--format=%an|%ae|%cn|%at|%s"]).ok().stdout,
+        "Test Author|author@example.com|Test Committer|1700000000|second\nTest Author|author@example.com|Test Committer|1700000000|first\n");
+    // nothing left to commit
+    let r = env.hfgit(&repo, &["commit", "-m", "third"]).fails();
+    assert!(r.stderr.contains("nothing to commit"), "{}", r.stderr);
+    env.hfgit(&repo, &["commit", "-m", "empty", "--allow-empty"]).ok();
+    // --author overrides
+    fs::write(repo.join("d.txt"), "d\n").unwrap();
+    env.hfgit(&repo, &["commit", "-m", "by", "--author", "Ada L <ada@example.org>"]).ok();
+    assert_eq!(env.git(&repo, &["log", "-1", "--format=%an <%ae>"]).ok().stdout.trim(), "Ada L <ada@example.org>");
+}
+
+#[test]
+fn lfs_files_become_canonical_pointers_and_objects_in_git_lfs_layout() {
+    require_git_lfs();
+    let env = Env::new();
+    let repo = env.init("m");
+    env.git(&repo, &["config", "hfgit.lfsThreshold", "1m"]).ok();
+    let weights = data(7, 300_000);
+    let big = data(8, 1_500_000);
+    fs::write(repo.join("pytorch_model.bin"), &weights).unwrap();
+    fs::write(repo.join("big data.raw"), &big).unwrap(); // unmatched, over the threshold
+    fs::write(repo.join("small.raw"), data(9, 1000)).unwrap(); // unmatched, under it
+    fs::write(repo.join("empty.bin"), b"").unwrap(); // matched by *.bin, but empty
+    fs::write(repo.join("exec.pt"), data(10, 5000)).unwrap();
+    let mut perm = fs::metadata(repo.join("exec.pt")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(repo.join("exec.pt"), perm).unwrap();
+    std::os::unix::fs::symlink("big data.raw", repo.join("link.raw")).unwrap();
+    let out = env.hfgit(&repo, &["commit", "-m", "weights", "--json"]).ok().json();
+    assert_eq!(out["rules_added"], serde_json::json!(["big data.raw"]));
+
+    for (path, content) in [("pytorch_model.bin", &weights), ("big data.raw", &big)] {
+        let blob = env.git(&repo, &["show", &format!("HEAD:{path}")]).ok().stdout;
+        assert_eq!(blob, pointer_text(content), "{path}");
+        // git-lfs agrees byte for byte and finds it canonical
+        fs::write(env.path("ptr"), &blob).unwrap();
+        env.git(&repo, &["lfs", "pointer", "--check", "--strict", "--file", env.path("ptr").to_str().unwrap()]).ok();
+        let theirs = env.git(&repo, &["lfs", "pointer", &format!("--file={}", repo.join(path).display())]).ok().stdout;
+        assert_eq!(theirs, blob);
+        let obj = object_path(&repo.join(".git"), &sha256_hex(content));
+        assert_eq!(&fs::read(&obj).unwrap(), content);
+    }
+    let attrs = fs::read_to_string(repo.join(".gitattributes")).unwrap();
+    assert!(attrs.ends_with("/big[[:space:]]data.raw filter=lfs diff=lfs merge=lfs -text\n"), "{attrs}");
+    assert_eq!(env.git(&repo, &["show", "HEAD:.gitattributes"]).ok().stdout, attrs);
+    assert_eq!(env.git(&repo, &["cat-file", "-s", "HEAD:small.raw"]).ok().stdout.trim(), "1000");
+    assert_eq!(env.git(&repo, &["cat-file", "-s", "HEAD:empty.bin"]).ok().stdout.trim(), "0");
+    let tree = env.git(&repo, &["ls-tree", "HEAD"]).ok().stdout;
+    assert!(tree.lines().any(|l| l.starts_with("120000 ") && l.ends_with("\tlink.raw")), "{tree}");
+    assert!(tree.lines().any(|l| l.starts_with("100755 ") && l.ends_with("\texec.pt")), "{tree}");
+    assert_eq!(env.git(&repo, &["cat-file", "-p", "HEAD:link.raw"]).ok().stdout, "big data.raw");
+    // nothing is left in lfs/tmp; a second commit does not rewrite objects
+    assert_eq!(fs::read_dir(repo.join(".git/lfs/tmp")).unwrap().count(), 0);
+    let obj = object_path(&repo.join(".git"), &sha256_hex(&weights));
+    let ino = fs::metadata(&obj).unwrap().ino();
+    fs::write(repo.join("copy.bin"), &weights).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "same content again"]).ok();
+    assert_eq!(fs::metadata(&obj).unwrap().ino(), ino);
+
+    // the real git-lfs sees exactly these LFS files
+    let ls = env.git(&repo, &["lfs", "ls-files", "-l"]).ok().stdout;
+    let mut lines: Vec<&str> = ls.lines().collect();
+    lines.sort();
+    let mut want = vec![
+        format!("{} * big data.raw", sha256_hex(&big)),
+        format!("{} * copy.bin", sha256_hex(&weights)),
+        format!("{} * exec.pt", sha256_hex(&data(10, 5000))),
+        format!("{} * pytorch_model.bin", sha256_hex(&weights)),
+    ];
+    want.sort();
+    assert_eq!(lines, want);
+    env.git(&repo, &["lfs", "fsck"]).ok();
+}
+
+#[test]
+fn git_status_is_clean_after_commit_with_and_without_git_lfs() {
+    for env in [Env::new(), Env::with_git_lfs()] {
+        let repo = env.init("m");
+        fs::write(env.path("model.pt"), data(3, 200_000)).unwrap();
+        env.hfgit(&repo, &["add", "../model.pt", "--set", "hidden_size=128"]).ok();
+        env.hfgit(&repo, &["commit", "-m", "c1"]).ok();
+        assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
+        // a modified weights file, committed right away (same second): still clean
+        fs::write(repo.join("pytorch_model.bin"), data(4, 200_000)).unwrap();
+        env.hfgit(&repo, &["commit", "-m", "c2"]).ok();
+        assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
+        assert_eq!(env.hfgit(&repo, &["status", "--json"]).ok().json()["changes"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn a_config_only_commit_does_not_read_the_weights_again() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let weights = data(5, 4_000_000);
+    fs::write(env.path("model.pt"), &weights).unwrap();
+    env.hfgit(&repo, &["add", "../model.pt", "--set", "hidden_size=128"]).ok();
+    let first = env.hfgit(&repo, &["commit", "-m", "c1", "--json"]).ok().json();
+    assert!(first["bytes_hashed"].as_u64().unwrap() >= weights.len() as u64);
+    env.hfgit(&repo, &["add", "--set", "hidden_size=256"]).ok();
+    let cfg_len = fs::metadata(repo.join("config.json")).unwrap().len();
+    let second = env.hfgit(&repo, &["commit", "-m", "c2", "--json"]).ok().json();
+    let hashed = second["bytes_hashed"].as_u64().unwrap();
+    assert!(hashed < weights.len() as u64 / 100, "weights were read again: {hashed} bytes hashed");
+    assert!(hashed >= cfg_len, "config.json was not read: {hashed}");
+    assert_eq!(second["lfs_objects_stored"], 0);
+    let changes: Vec<&str> = second["changes"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert_eq!(changes, vec!["config.json"]);
+    // and a weights change is still noticed by a later commit
+    fs::write(repo.join("pytorch_model.bin"), data(6, 4_000_000)).unwrap();
+    let third = env.hfgit(&repo, &["commit", "-m", "c3", "--json"]).ok().json();
+    assert_eq!(third["lfs_objects_stored"], 1);
+}
+
+#[test]
+fn status_and_log_show_lfs_files() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let w = data(11, 70_000);
+    fs::write(repo.join("pytorch_model.bin"), &w).unwrap();
+    fs::write(repo.join("config.json"), "{}\n").unwrap();
+    let st = env.hfgit(&repo, &["status"]).ok().stdout;
+    assert!(st.contains("A  pytorch_model.bin  (LFS, 68.4 KiB)"), "{st}");
+    assert!(st.contains("A  config.json\n"), "{st}");
+    let id1 = env.hfgit(&repo, &["commit", "-m", "weights v1"]).ok().stdout.trim().to_string();
+    let w2 = data(12, 80_000);
+    fs::write(repo.join("pytorch_model.bin"), &w2).unwrap();
+    let st = env.hfgit(&repo, &["status", "--json"]).ok().json();
+    assert_eq!(st["changes"][0]["status"], "modified");
+    assert_eq!(st["changes"][0]["lfs"], true);
+    assert_eq!(st["changes"][0]["oid"], sha256_hex(&w2));
+    let id2 = env.hfgit(&repo, &["commit", "-m", "weights v2\n\nbody"]).ok().stdout.trim().to_string();
+    let log = env.hfgit(&repo, &["log", "--json"]).ok().json();
+    assert_eq!(log[0]["commit"], id2);
+    assert_eq!(log[0]["message"], "weights v2\n\nbody\n");
+    assert_eq!(log[0]["author"], "Test Author");
+    assert_eq!(log[0]["time"], 1700000000);
+    assert_eq!(log[0]["lfs"], serde_json::json!([{"path": "pytorch_model.bin", "size": 80000, "oid": sha256_hex(&w2)}]));
+    assert_eq!(log[1]["commit"], id1);
+    assert_eq!(log[1]["lfs"][0]["oid"], sha256_hex(&w));
+    let text = env.hfgit(&repo, &["log", "-n", "1"]).ok().stdout;
+    assert!(text.starts_with(&format!("commit {id2}\nAuthor: Test Author <author@example.com>\nDate:   2023-11-14 22:13:20 +0000\n")), "{text}");
+    assert!(text.contains(&format!("LFS pytorch_model.bin 78.1 KiB sha256:{}", &sha256_hex(&w2)[..12])), "{text}");
+    assert!(!text.contains(&id1));
+}
+
+#[test]
+fn fsck_names_missing_and_corrupt_objects() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let a = data(20, 10_000);
+    let b = data(21, 20_000);
+    fs::write(repo.join("a.bin"), &a).unwrap();
+    fs::write(repo.join("b.bin"), &b).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "c"]).ok();
+    let r = env.hfgit(&repo, &["fsck"]).ok();
+    assert!(r.stderr.contains("2 LFS object(s) checked, all OK"), "{}", r.stderr);
+    fs::remove_file(object_path(&repo.join(".git"), &sha256_hex(&a))).unwrap();
+    let mut bad = b.clone();
+    bad[5] ^= 1;
+    fs::write(object_path(&repo.join(".git"), &sha256_hex(&b)), &bad).unwrap();
+    let r = env.hfgit(&repo, &["fsck"]).fails();
+    assert!(r.stdout.contains(&format!("missing: a.bin (sha256:{})", sha256_hex(&a))), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("corrupt: b.bin (sha256:{})", sha256_hex(&b))), "{}", r.stdout);
+    let j = env.hfgit(&repo, &["fsck", "--json"]);
+    assert_eq!(j.code, 1);
+    assert_eq!(j.json()["problems"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_repository_made_by_git_lfs_is_read_and_its_pointers_kept() {
+    let env = Env::with_git_lfs();
+    let repo = env.path("g");
+    env.git(env.dir.path(), &["init", "-q", "g"]).ok();
+    env.git(&repo, &["lfs", "track", "*.ckpt"]).ok();
+    let w = data(30, 123_456);
+    fs::write(repo.join("model.ckpt"), &w).unwrap();
+    fs::write(repo.join("readme.txt"), "hi\n").unwrap();
+    env.git(&repo, &["add", "."]).ok();
+    env.git(&repo, &["commit", "-qm", "by git-lfs"]).ok();
+    let ptr_blob = env.git(&repo, &["rev-parse", "HEAD:model.ckpt"]).ok().stdout;
+
+    let st = env.hfgit(&repo, &["status", "--json"]).ok().json();
+    assert_eq!(st["changes"], serde_json::json!([]));
+    let log = env.hfgit(&repo, &["log", "--json"]).ok().json();
+    assert_eq!(log[0]["lfs"], serde_json::json!([{"path": "model.ckpt", "size": 123456, "oid": sha256_hex(&w)}]));
+    env.hfgit(&repo, &["fsck"]).ok();
+    fs::write(repo.join("readme.txt"), "changed\n").unwrap();
+    let out = env.hfgit(&repo, &["commit", "-m", "by hfgit", "--json"]).ok().json();
+    assert_eq!(out["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(env.git(&repo, &["rev-parse", "HEAD:model.ckpt"]).ok().stdout, ptr_blob);
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
+    env.git(&repo, &["lfs", "fsck"]).ok();
+}
+
+#[test]
+fn a_second_hfgit_on_the_same_repository_is_refused() {
+    let env = Env::new();
+    let repo = env.init("m");
+    fs::write(repo.join("a.txt"), "a").unwrap();
+    let lock = fs::OpenOptions::new().write(true).create(true).truncate(false).open(repo.join(".git/hfgit.lock")).unwrap();
+    lock.lock().unwrap();
+    let r = env.hfgit(&repo, &["commit", "-m", "c"]).fails();
+    assert!(r.stderr.contains("another hfgit process"), "{}", r.stderr);
+    assert!(env.git(&repo, &["rev-parse", "--verify", "HEAD"]).code != 0);
+    drop(lock);
+    env.hfgit(&repo, &["commit", "-m", "c"]).ok();
+}
+
+#[test]
+fn a_pointer_file_in_the_work_tree_passes_through_unchanged() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let content = data(40, 5000);
+    fs::write(repo.join("w.bin"), pointer_text(&content)).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "pointer only"]).ok();
+    assert_eq!(env.git(&repo, &["show", "HEAD:w.bin"]).ok().stdout, pointer_text(&content));
+    // its object is not in the store, and fsck says so
+    let r = env.hfgit(&repo, &["fsck"]).fails();
+    assert!(r.stdout.contains("missing: w.bin"), "{}", r.stdout);
+}
+
+#[test]
+fn errors_name_the_problem_and_the_next_step() {
+    let env = Env::new();
+    let r = env.hfgit(env.dir.path(), &["status"]).fails();
+    assert!(r.stderr.contains("not inside an hfgit repository"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: run `hfgit init`"), "{}", r.stderr);
+    let r = env.hfgit(env.dir.path(), &["commit"]);
+    assert_eq!(r.code, 2, "usage errors exit 2: {}", r.stderr);
+}
