@@ -103,18 +103,19 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     } else {
         let mut o = git2::RepositoryInitOptions::new();
         o.mkpath(true).initial_head("main");
-        let r = Repository::init_opts(&dir, &o).context(format!("creating {}", dir.display()))?;
-        fs::write(&marker, b"").context("marking the clone as unfinished")?;
-        r
+        // Everything the clone's config needs is written before the repository appears.
+        git::create_repository_atomically(&dir, &mut o, |staging| {
+            let r = Repository::open(staging).context("opening the new repository")?;
+            r.remote("origin", &url).context("adding remote origin")?;
+            save_selection(&r, opts)?;
+            fs::write(staging.join(".git").join(MARKER), b"").context("marking the clone as unfinished")
+        })?;
+        Repository::open(&dir).context(format!("opening {}", dir.display()))?
     };
     let _lock = git::lock(&repo)?;
-    if repo.find_remote("origin").is_err() {
-        repo.remote("origin", &url).context("adding remote origin")?;
-    }
-    if opts.no_lfs {
-        lfs_checkout::save_selection(&repo, &[], &["*".to_string()])?;
-    } else {
-        lfs_checkout::save_selection(&repo, opts.include, opts.exclude)?;
+    if resumed {
+        remove_stale_locks(repo.path())?;
+        save_selection(&repo, opts)?;
     }
     let mut outcome = CloneOutcome {
         dir: dir.display().to_string(),
@@ -134,7 +135,9 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         return Ok(outcome); // an empty repository
     };
     let commit = repo.find_commit(id).context("reading the fetched commit")?;
-    let mut b = repo.branch(&branch, &commit, true).context(format!("creating branch {branch}"))?;
+    repo.reference(&format!("refs/heads/{branch}"), id, true, "clone")
+        .context(format!("creating branch {branch}"))?;
+    let mut b = repo.find_branch(&branch, git2::BranchType::Local).context(format!("reading branch {branch}"))?;
     b.set_upstream(Some(&format!("origin/{branch}"))).context("setting upstream")?;
     repo.set_head(&format!("refs/heads/{branch}")).context("setting HEAD")?;
     outcome.branch = Some(branch);
@@ -151,11 +154,32 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     outcome.downloaded_bytes = fetched.downloaded_bytes;
     outcome.failures = fetched.failures;
 
-    let mut co = git2::build::CheckoutBuilder::new();
-    co.force();
-    repo.checkout_head(Some(&mut co)).context("checking out files")?;
-    let m = lfs_checkout::materialize(&repo, &sel, progress)?;
+    let m = lfs_checkout::checkout_fresh(&repo, &tree, &sel, progress)?;
     outcome.files_written = m.files_written;
     fs::remove_file(&marker).context("finishing the clone")?;
     Ok(outcome)
+}
+
+/// Records `--include` / `--exclude` / `--no-lfs` as `lfs.fetchinclude` / `lfs.fetchexclude`.
+fn save_selection(repo: &Repository, opts: &CloneOptions<'_>) -> Result<()> {
+    if opts.no_lfs {
+        lfs_checkout::save_selection(repo, &[], &["*".to_string()])
+    } else {
+        lfs_checkout::save_selection(repo, opts.include, opts.exclude)
+    }
+}
+
+/// In an unfinished clone only hfgit ever wrote, a `*.lock` file (config, HEAD, index, refs)
+/// can only be left by the interrupted run; we hold the repository lock, so remove them.
+fn remove_stale_locks(git_dir: &Path) -> Result<()> {
+    let walker = walkdir::WalkDir::new(git_dir)
+        .into_iter()
+        .filter_entry(|e| e.depth() != 1 || !matches!(e.file_name().to_str(), Some("objects") | Some("lfs")));
+    for e in walker.flatten() {
+        let name = e.file_name().to_string_lossy();
+        if e.file_type().is_file() && name.ends_with(".lock") && name != "hfgit.lock" {
+            fs::remove_file(e.path()).context(format!("removing stale {}", e.path().display()))?;
+        }
+    }
+    Ok(())
 }

@@ -179,3 +179,28 @@ pub fn write_index_safely(index: &mut git2::Index, newest_lfs_mtime: Option<i64>
     }
     index.write().context("writing the index")
 }
+
+/// Creates a repository at `dest` as one atomic step: it is initialised (and `prepare`d) in a
+/// sibling directory, then renamed into place, so an interrupted creation never leaves a
+/// half-made repository at `dest`. `dest` must not exist, or be an empty directory.
+pub fn create_repository_atomically(
+    dest: &Path,
+    opts: &mut git2::RepositoryInitOptions,
+    prepare: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::BadInput(format!("invalid repository path {}", dest.display())))?;
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).context(format!("creating {}", parent.display()))?;
+    let staging = parent.join(format!(".{name}.hfgit-init"));
+    if staging.exists() {
+        // left by an interrupted hfgit: it was never visible as `dest`
+        fs::remove_dir_all(&staging).context(format!("removing {}", staging.display()))?;
+    }
+    Repository::init_opts(&staging, opts).context(format!("creating a repository in {}", staging.display()))?;
+    prepare(&staging)?;
+    fs::rename(&staging, dest).context(format!("moving the new repository to {}", dest.display()))?;
+    Ok(())
+}

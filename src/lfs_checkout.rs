@@ -14,6 +14,7 @@ use git2::Repository;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::Mutex;
 
@@ -279,5 +280,106 @@ fn write_content(store: &Store, dest: &std::path::Path, p: &Pointer, mode: u32) 
         }
         Err(e) => return Err(e.error).context(format!("writing {}", dest.display())),
     }
+    fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))
+}
+
+/// Writes the whole of `tree` into an empty (or partly written, unfinished-clone) work tree and
+/// builds the index from scratch. Every file appears through a rename, complete: selected LFS
+/// files with their content from the store, others as their pointer, plain files as their blob.
+pub fn checkout_fresh(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selection, progress: &dyn Progress) -> Result<MaterializeReport> {
+    let workdir = git::workdir(repo)?;
+    let store = Store::for_git_dir(repo.path());
+    struct Item {
+        path: String,
+        id: git2::Oid,
+        mode: u32,
+        pointer: Option<Pointer>,
+    }
+    let mut items = Vec::new();
+    let mut walk_err = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, e| {
+        if e.kind() != Some(git2::ObjectType::Blob) {
+            return git2::TreeWalkResult::Ok;
+        }
+        let Some(name) = e.name() else {
+            walk_err = Some(Error::failed(format!("non-UTF-8 path under {dir:?}")));
+            return git2::TreeWalkResult::Abort;
+        };
+        let path = format!("{dir}{name}");
+        let mode = e.filemode() as u32;
+        let pointer = if mode == 0o120000 { None } else { git::blob_pointer(repo, e.id()) };
+        let pointer = pointer.filter(|p| p.size > 0 && sel.selects(&path) && store.contains(p));
+        items.push(Item { path, id: e.id(), mode, pointer });
+        git2::TreeWalkResult::Ok
+    })
+    .context("walking tree")?;
+    if let Some(e) = walk_err {
+        return Err(e);
+    }
+    // Plain blobs and symlinks on this thread (libgit2 objects), LFS content on workers.
+    let mut written = Vec::new();
+    for it in items.iter().filter(|i| i.pointer.is_none()) {
+        let blob = repo.find_blob(it.id).context(format!("reading {}", it.path))?;
+        let dest = workdir.join(&it.path);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+        }
+        let meta = if it.mode == 0o120000 {
+            let target = std::path::Path::new(std::ffi::OsStr::from_bytes(blob.content()));
+            let tmp = store.root().join("tmp").join(format!("link-{}", std::process::id()));
+            fs::create_dir_all(store.root().join("tmp")).context("creating lfs/tmp")?;
+            let _ = fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(target, &tmp).context(format!("creating link {}", it.path))?;
+            fs::rename(&tmp, &dest).context(format!("writing {}", it.path))?;
+            fs::symlink_metadata(&dest).context(format!("reading {}", it.path))?
+        } else {
+            let mut tmp = store.temp_file()?;
+            std::io::Write::write_all(tmp.as_file_mut(), blob.content()).context(format!("writing {}", it.path))?;
+            persist_into_worktree(tmp, &dest, it.mode)?
+        };
+        written.push((it.path.clone(), it.id, it.mode, meta));
+    }
+    let mut jobs: Vec<&Item> = items.iter().filter(|i| i.pointer.is_some()).collect();
+    jobs.sort_by_key(|i| i.pointer.as_ref().map(|p| p.size));
+    let total = jobs.iter().filter_map(|i| i.pointer.as_ref()).map(|p| p.size).sum();
+    progress.begin("Checking out", total, jobs.len() as u64);
+    let queue = Mutex::new(jobs);
+    let results = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some(it) = queue.lock().expect("queue lock").pop() else { break };
+                let p = it.pointer.as_ref().expect("only LFS items are queued");
+                let r = write_content(&store, &workdir.join(&it.path), p, it.mode);
+                progress.item_done();
+                results.lock().expect("results lock").push((it.path.clone(), it.id, it.mode, r));
+            });
+        }
+    });
+    progress.end();
+    let mut report = MaterializeReport::default();
+    let mut newest = None;
+    for (path, id, mode, r) in results.into_inner().expect("results lock") {
+        let meta = r?;
+        newest = newest.max(Some(meta.mtime()));
+        report.files_written += 1;
+        report.bytes_written += meta.len();
+        written.push((path, id, mode, meta));
+    }
+    let mut index = repo.index().context("reading the index")?;
+    index.clear().context("resetting the index")?;
+    for (path, id, mode, meta) in &written {
+        index.add(&git::index_entry_for(meta, path, *id, *mode)).context(format!("indexing {path}"))?;
+    }
+    git::write_index_safely(&mut index, newest)?;
+    Ok(report)
+}
+
+/// Renames a complete temp file onto a work-tree path with the entry's permissions.
+fn persist_into_worktree(tmp: tempfile::NamedTempFile, dest: &std::path::Path, mode: u32) -> Result<fs::Metadata> {
+    let perm = if mode == 0o100755 { 0o755 } else { 0o644 };
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(perm)).context("setting permissions")?;
+    tmp.persist(dest).map_err(|e| e.error).context(format!("writing {}", dest.display()))?;
     fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))
 }

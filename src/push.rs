@@ -86,7 +86,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         }
         let mut o = RepositoryInitOptions::new();
         o.bare(true).initial_head(&branch).mkpath(true);
-        Repository::init_opts(&path, &o).context(format!("creating bare repository {}", path.display()))?;
+        git::create_repository_atomically(&path, &mut o, |_| Ok(()))?;
         created = true;
     }
     let remote_repo = Repository::open(&path).context(format!("opening remote repository {}", path.display()))?;
