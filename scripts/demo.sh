@@ -38,7 +38,11 @@ echo "== history of the remote, with plain git"
 git -C mnist-mlp.git log --stat main
 if command -v git-lfs >/dev/null 2>&1; then
   echo "== git lfs ls-files in a plain git clone of the remote"
-  git clone -q mnist-mlp.git plain-clone
+  # the filter settings `git lfs install` would put in ~/.gitconfig, for this clone only
+  git -c filter.lfs.process="git-lfs filter-process" -c filter.lfs.smudge="git-lfs smudge -- %f" \
+      -c filter.lfs.clean="git-lfs clean -- %f" -c filter.lfs.required=true \
+      clone -q mnist-mlp.git plain-clone
+  git -C plain-clone lfs install --local >/dev/null
   git -C plain-clone lfs ls-files -l
   cmp plain-clone/pytorch_model.bin model.pt && echo "weights in the git clone are byte-identical to model.pt"
 fi
