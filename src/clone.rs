@@ -149,12 +149,13 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     outcome.lfs_files = all.len() as u64;
     outcome.lfs_files_selected = wanted.len() as u64;
     let lfs = LfsRemote::local(&remote_path, lfs_remote::local_transfer(&repo)?)?;
-    let fetched = lfs_checkout::fetch_objects(&repo, &lfs, &wanted, progress);
+    let staged = lfs_checkout::StagedCopies::new(&repo)?;
+    let fetched = lfs_checkout::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
     outcome.downloaded_objects = fetched.downloaded_objects;
     outcome.downloaded_bytes = fetched.downloaded_bytes;
     outcome.failures = fetched.failures;
 
-    let m = lfs_checkout::checkout_fresh(&repo, &tree, &sel, progress)?;
+    let m = lfs_checkout::checkout_fresh(&repo, &tree, &sel, Some(&staged), progress)?;
     outcome.files_written = m.files_written;
     fs::remove_file(&marker).context("finishing the clone")?;
     Ok(outcome)
@@ -170,8 +171,13 @@ fn save_selection(repo: &Repository, opts: &CloneOptions<'_>) -> Result<()> {
 }
 
 /// In an unfinished clone only hfgit ever wrote, a `*.lock` file (config, HEAD, index, refs)
-/// can only be left by the interrupted run; we hold the repository lock, so remove them.
+/// or a file in `lfs/tmp` can only be left by the interrupted run; we hold the repository lock,
+/// so remove them.
 fn remove_stale_locks(git_dir: &Path) -> Result<()> {
+    let tmp = git_dir.join("lfs").join("tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).context(format!("removing {}", tmp.display()))?;
+    }
     let walker = walkdir::WalkDir::new(git_dir)
         .into_iter()
         .filter_entry(|e| e.depth() != 1 || !matches!(e.file_name().to_str(), Some("objects") | Some("lfs")));

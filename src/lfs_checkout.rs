@@ -115,7 +115,15 @@ pub fn selected_pointers(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selecti
 }
 
 /// Downloads the objects of `files` the local store lacks, several at once, largest first.
-pub fn fetch_objects(repo: &Repository, remote: &LfsRemote, files: &BTreeMap<String, Pointer>, progress: &dyn Progress) -> FetchReport {
+/// With `staging`, each downloaded object is also copied, as it is verified, to
+/// `staging[oid]` (see `LfsRemote::download`), ready for `checkout_fresh` to rename into place.
+pub fn fetch_objects(
+    repo: &Repository,
+    remote: &LfsRemote,
+    files: &BTreeMap<String, Pointer>,
+    progress: &dyn Progress,
+    staging: Option<&StagedCopies>,
+) -> FetchReport {
     let store = Store::for_git_dir(repo.path());
     let mut todo: BTreeMap<crate::oid::Oid, (String, Pointer)> = BTreeMap::new();
     for (path, p) in files {
@@ -134,7 +142,8 @@ pub fn fetch_objects(repo: &Repository, remote: &LfsRemote, files: &BTreeMap<Str
         for _ in 0..threads {
             s.spawn(|| loop {
                 let Some((path, p)) = queue.lock().expect("queue lock").pop() else { break };
-                let r = remote.download(&store, &p, progress);
+                let also = staging.map(|st| st.path_for(&p.oid));
+                let r = remote.download(&store, &p, progress, also.as_deref());
                 progress.item_done();
                 let mut rep = report.lock().expect("report lock");
                 match r {
@@ -158,6 +167,32 @@ pub fn fetch_objects(repo: &Repository, remote: &LfsRemote, files: &BTreeMap<Str
         .map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: errors[&p.oid.to_hex()].clone() })
         .collect();
     rep
+}
+
+/// Work-tree copies of downloaded objects, staged in `lfs/tmp` for a fresh checkout.
+pub struct StagedCopies {
+    dir: std::path::PathBuf,
+}
+
+impl StagedCopies {
+    pub fn new(repo: &Repository) -> Result<StagedCopies> {
+        let dir = repo.path().join("lfs").join("tmp");
+        fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
+        Ok(StagedCopies { dir })
+    }
+
+    fn path_for(&self, oid: &crate::oid::Oid) -> std::path::PathBuf {
+        self.dir.join(format!("{oid}-checkout-{}", std::process::id()))
+    }
+
+    /// Takes the staged copy of `p` if there is a complete one (each copy is used once).
+    fn take(&self, p: &Pointer) -> Option<std::path::PathBuf> {
+        let path = self.path_for(&p.oid);
+        let taken = path.with_extension("taken");
+        fs::metadata(&path).ok().filter(|m| m.len() == p.size)?;
+        fs::rename(&path, &taken).ok()?;
+        Some(taken)
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -263,8 +298,7 @@ fn write_content(store: &Store, dest: &std::path::Path, p: &Pointer, mode: u32) 
     let src = store.object_path(&p.oid);
     let tmp = store.temp_file()?;
     fs::copy(&src, tmp.path()).context(format!("copying object {}", p.oid))?;
-    let perm = if mode == 0o100755 { 0o755 } else { 0o644 };
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(perm)).context("setting permissions")?;
+    finish_temp(tmp.as_file(), mode)?;
     if let Some(dir) = dest.parent() {
         fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
     }
@@ -275,7 +309,7 @@ fn write_content(store: &Store, dest: &std::path::Path, p: &Pointer, mode: u32) 
             let dir = dest.parent().expect("work tree files have a parent");
             let t2 = tempfile::Builder::new().prefix(".hfgit-tmp-").tempfile_in(dir).context("creating a temp file")?;
             fs::copy(&src, t2.path()).context(format!("copying object {}", p.oid))?;
-            t2.as_file().set_permissions(fs::Permissions::from_mode(perm)).context("setting permissions")?;
+            finish_temp(t2.as_file(), mode)?;
             t2.persist(dest).map_err(|e| e.error).context(format!("writing {}", dest.display()))?;
         }
         Err(e) => return Err(e.error).context(format!("writing {}", dest.display())),
@@ -286,7 +320,13 @@ fn write_content(store: &Store, dest: &std::path::Path, p: &Pointer, mode: u32) 
 /// Writes the whole of `tree` into an empty (or partly written, unfinished-clone) work tree and
 /// builds the index from scratch. Every file appears through a rename, complete: selected LFS
 /// files with their content from the store, others as their pointer, plain files as their blob.
-pub fn checkout_fresh(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selection, progress: &dyn Progress) -> Result<MaterializeReport> {
+pub fn checkout_fresh(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    sel: &Selection,
+    staged: Option<&StagedCopies>,
+    progress: &dyn Progress,
+) -> Result<MaterializeReport> {
     let workdir = git::workdir(repo)?;
     let store = Store::for_git_dir(repo.path());
     struct Item {
@@ -351,7 +391,11 @@ pub fn checkout_fresh(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selection,
             s.spawn(|| loop {
                 let Some(it) = queue.lock().expect("queue lock").pop() else { break };
                 let p = it.pointer.as_ref().expect("only LFS items are queued");
-                let r = write_content(&store, &workdir.join(&it.path), p, it.mode);
+                let dest = workdir.join(&it.path);
+                let r = match staged.and_then(|st| st.take(p)) {
+                    Some(copy) => place_staged(&copy, &dest, it.mode),
+                    None => write_content(&store, &dest, p, it.mode),
+                };
                 progress.item_done();
                 results.lock().expect("results lock").push((it.path.clone(), it.id, it.mode, r));
             });
@@ -378,8 +422,30 @@ pub fn checkout_fresh(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selection,
 
 /// Renames a complete temp file onto a work-tree path with the entry's permissions.
 fn persist_into_worktree(tmp: tempfile::NamedTempFile, dest: &std::path::Path, mode: u32) -> Result<fs::Metadata> {
-    let perm = if mode == 0o100755 { 0o755 } else { 0o644 };
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(perm)).context("setting permissions")?;
+    finish_temp(tmp.as_file(), mode)?;
     tmp.persist(dest).map_err(|e| e.error).context(format!("writing {}", dest.display()))?;
+    fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))
+}
+
+/// Sets the entry's permissions on a file hfgit just wrote, and dates it one second back. The
+/// index then never records it as "racily clean" (same second as the index itself), so git need
+/// not re-read it, and hfgit need not wait for the clock before writing the index. Safe because
+/// hfgit knows the content equals the index entry; any later change moves mtime and ctime.
+fn finish_temp(f: &fs::File, mode: u32) -> Result<()> {
+    let perm = if mode == 0o100755 { 0o755 } else { 0o644 };
+    f.set_permissions(fs::Permissions::from_mode(perm)).context("setting permissions")?;
+    let back = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    f.set_modified(back).context("setting the modification time")
+}
+
+/// Renames a verified staged copy into the work tree.
+fn place_staged(copy: &std::path::Path, dest: &std::path::Path, mode: u32) -> Result<fs::Metadata> {
+    let f = fs::OpenOptions::new().write(true).open(copy).context(format!("opening {}", copy.display()))?;
+    finish_temp(&f, mode)?;
+    drop(f);
+    if let Some(dir) = dest.parent() {
+        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+    }
+    fs::rename(copy, dest).context(format!("writing {}", dest.display()))?;
     fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))
 }

@@ -65,15 +65,26 @@ impl LfsRemote {
         }
     }
 
-    /// Brings one object into the local store, verified.
-    pub fn download(&self, local: &Store, p: &Pointer, progress: &dyn Progress) -> Result<()> {
+    /// Brings one object into the local store, verified. With `also_to`, a second copy is
+    /// written there at the same time (the work-tree copy of a clone), overlapping the hash
+    /// with the copy; that copy is removed unless the object verified.
+    pub fn download(&self, local: &Store, p: &Pointer, progress: &dyn Progress, also_to: Option<&Path>) -> Result<()> {
         match self {
             LfsRemote::Local { store, .. } => {
                 let src = store.object_path(&p.oid);
                 if !src.exists() {
                     return Err(Error::failed("the remote is missing this object"));
                 }
-                local.import_verified(&src, p, progress)
+                let Some(copy) = also_to else { return local.import_verified(&src, p, progress) };
+                let (verified, copied) = std::thread::scope(|s| {
+                    let c = s.spawn(|| fs::copy(&src, copy));
+                    let v = local.import_verified(&src, p, progress);
+                    (v, c.join().expect("copy thread does not panic"))
+                });
+                if verified.is_err() || copied.map(|n| n != p.size).unwrap_or(true) {
+                    let _ = fs::remove_file(copy);
+                }
+                verified
             }
         }
     }

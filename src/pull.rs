@@ -82,7 +82,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, progress: &dyn Progres
     let target_tree = if outcome.up_to_date { head.as_ref().expect("up to date implies HEAD").tree().context("reading tree")? } else { new_tree };
     // Objects first: nothing moves unless every needed object arrived intact.
     let wanted = lfs_checkout::selected_pointers(repo, &target_tree, &sel)?;
-    let fetched = lfs_checkout::fetch_objects(repo, &lfs, &wanted, progress);
+    let fetched = lfs_checkout::fetch_objects(repo, &lfs, &wanted, progress, None);
     outcome.downloaded_objects = fetched.downloaded_objects;
     outcome.downloaded_bytes = fetched.downloaded_bytes;
     if !fetched.failures.is_empty() {

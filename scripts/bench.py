@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""hfgit against git + git-lfs on the same data, in one run, on this machine.
+
+Prints wall time, peak RSS and the ratio (git + git-lfs time / hfgit time) for: commit, push to a
+local bare remote (same filesystem), clone from it; for one 1 GiB file and for 200 x 5 MiB files.
+Usage: python3 scripts/bench.py [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
+Needs git and git-lfs; builds hfgit in release mode first.
+"""
+import argparse, os, shutil, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def timed(cmd, cwd, env):
+    """Wall time and peak RSS (/usr/bin/time -f %M) of one command. Dirty pages are flushed
+    first, so neither tool pays for the other's (or its own previous step's) writeback."""
+    subprocess.run(["sync"], check=True)
+    t = time.perf_counter()
+    r = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, cwd=cwd, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr.decode(errors='replace')}")
+    rss_kib = int(r.stderr.decode().strip().splitlines()[-1])
+    return dt, rss_kib / 1024
+
+
+def write_random(path, mib):
+    with open(path, "wb") as f:
+        chunk = os.urandom(1 << 20)
+        for i in range(mib):
+            # distinct content per MiB without paying urandom for all of it
+            f.write(i.to_bytes(8, "little") + chunk[8:])
+
+
+def drop_caches_note():
+    return "warm page cache, sync before each timed step"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--file-mib", type=int, default=5)
+    ap.add_argument("--workdir")
+    a = ap.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    hfgit = os.path.join(ROOT, "target", "release", "hfgit")
+    work = a.workdir or tempfile.mkdtemp(prefix="hfgit-bench-")
+    os.makedirs(work, exist_ok=True)
+    home = os.path.join(work, "home")
+    os.makedirs(home, exist_ok=True)
+    env = dict(os.environ, HOME=home, GIT_CONFIG_NOSYSTEM="1",
+               GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
+    subprocess.run(["git", "lfs", "install", "--skip-repo"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["git", "config", "--global", "init.defaultBranch", "main"], env=env, check=True)
+    rows = []
+
+    def case(label, files):
+        d = os.path.join(work, label)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        src = os.path.join(d, "src")
+        os.makedirs(src)
+        for name, mib in files:
+            write_random(os.path.join(src, name), mib)
+        # hfgit
+        h = os.path.join(d, "h")
+        subprocess.run([hfgit, "init", h], env=env, check=True, stderr=subprocess.DEVNULL)
+        for name, _ in files:
+            shutil.copyfile(os.path.join(src, name), os.path.join(h, name))
+        hc = timed([hfgit, "commit", "-m", "w"], h, env)
+        hp = timed([hfgit, "push", os.path.join(d, "h.git"), "--create"], h, env)
+        hl = timed([hfgit, "clone", os.path.join(d, "h.git"), os.path.join(d, "hc")], d, env)
+        # git + git-lfs
+        g = os.path.join(d, "g")
+        subprocess.run(["git", "init", "-q", g], env=env, check=True)
+        subprocess.run(["git", "lfs", "track", "*.bin"], cwd=g, env=env, check=True, stdout=subprocess.DEVNULL)
+        for name, _ in files:
+            shutil.copyfile(os.path.join(src, name), os.path.join(g, name))
+        gc = timed(["sh", "-c", "git add -A && git commit -qm w"], g, env)
+        subprocess.run(["git", "init", "-q", "--bare", os.path.join(d, "g.git")], env=env, check=True)
+        gp = timed(["git", "push", "-q", "file://" + os.path.join(d, "g.git"), "main"], g, env)
+        gl = timed(["git", "clone", "-q", os.path.join(d, "g.git"), os.path.join(d, "gc")], d, env)
+        # same bytes out
+        for name, _ in files:
+            for clone in ("hc", "gc"):
+                p = os.path.join(d, clone, name)
+                if os.path.getsize(p) != os.path.getsize(os.path.join(src, name)):
+                    sys.exit(f"{clone}/{name}: wrong size")
+        for op, hv, gv in (("commit", hc, gc), ("push (local bare)", hp, gp), ("clone (local bare)", hl, gl)):
+            rows.append((label, op, gv, hv))
+        shutil.rmtree(d, ignore_errors=True)
+
+    case(f"1 x {a.size_mib} MiB", [("model.bin", a.size_mib)])
+    case(f"{a.files} x {a.file_mib} MiB", [(f"shard-{i:03}.bin", a.file_mib) for i in range(a.files)])
+
+    print(f"\nhfgit vs git + git-lfs ({subprocess.run(['git', 'lfs', 'version'], capture_output=True, text=True).stdout.strip()}), "
+          f"{os.cpu_count()} cores, {drop_caches_note()}\n")
+    print(f"| data | operation | git + git-lfs | hfgit | speed-up | peak RSS git / hfgit |")
+    print(f"|---|---|---|---|---|---|")
+    for label, op, (gt, gm), (ht, hm) in rows:
+        print(f"| {label} | {op} | {gt:.2f} s | {ht:.2f} s | {gt / ht:.1f}x | {gm:.0f} / {hm:.0f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
