@@ -264,6 +264,35 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_changes_while_it_is_read_is_refused_and_nothing_is_stored() {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::for_git_dir(&dir.path().join(".git"));
+        let f = dir.path().join("w.bin");
+        fs::write(&f, vec![7u8; 64 << 20]).unwrap();
+        let stop = AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            s.spawn(|| {
+                // a training loop still writing its checkpoint
+                let mut w = fs::OpenOptions::new().append(true).open(&f).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    w.write_all(b"x").unwrap();
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            });
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let r = store.add_file(&f, &Silent);
+            stop.store(true, Ordering::Relaxed);
+            r
+        });
+        assert!(matches!(result, Err(Error::ChangedWhileReading(_))), "{result:?}");
+        let objects = dir.path().join(".git/lfs/objects");
+        assert!(!objects.exists() || walkdir::WalkDir::new(&objects).into_iter().flatten().all(|e| !e.file_type().is_file()));
+        assert_eq!(fs::read_dir(dir.path().join(".git/lfs/tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
     fn import_refuses_a_corrupt_source_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let src_store = Store::for_git_dir(&dir.path().join("a"));
