@@ -5,6 +5,7 @@
 use crate::error::{Context, Error, Result};
 use crate::git;
 use crate::lfs_checkout::{self, LfsFailure, Selection};
+use crate::lfs_endpoint::Operation;
 use crate::lfs_remote::{self, LfsRemote};
 use crate::progress::Progress;
 use crate::remote::{self, Location};
@@ -12,6 +13,7 @@ use git2::Repository;
 use serde::Serialize;
 use std::fs;
 use std::path::{Path, PathBuf};
+
 
 const MARKER: &str = "hfgit-clone-incomplete";
 
@@ -21,6 +23,8 @@ pub struct CloneOptions<'a> {
     pub include: &'a [String],
     pub exclude: &'a [String],
     pub no_lfs: bool,
+    /// May credential helpers prompt on the terminal?
+    pub interactive: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,12 +50,15 @@ pub fn default_dir(url: &str) -> Option<String> {
 }
 
 /// Fetches every branch of `origin`, returns the remote's default branch and its commit.
-pub fn fetch_origin(repo: &Repository, remote_name: &str) -> Result<Option<(String, git2::Oid)>> {
+pub fn fetch_origin(repo: &Repository, remote_name: &str, interactive: bool) -> Result<Option<(String, git2::Oid)>> {
     let mut r = repo.find_remote(remote_name).context(format!("reading remote {remote_name}"))?;
+    let url = r.url().unwrap_or("").to_string();
     let spec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
-    r.fetch(&[spec.as_str()], None, None).context(format!("fetching from {}", remote::redact(r.url().unwrap_or("?"))))?;
+    let mut fo = git2::FetchOptions::new();
+    fo.remote_callbacks(git::remote_callbacks(&url, interactive));
+    r.fetch(&[spec.as_str()], Some(&mut fo), None).context(format!("fetching from {}", remote::redact(&url)))?;
     let default = {
-        let conn = r.connect_auth(git2::Direction::Fetch, None, None);
+        let conn = r.connect_auth(git2::Direction::Fetch, Some(git::remote_callbacks(&url, interactive)), None);
         match conn {
             Ok(c) => c.default_branch().ok().and_then(|b| b.as_str().map(str::to_string)),
             Err(_) => None,
@@ -79,15 +86,11 @@ pub fn fetch_origin(repo: &Repository, remote_name: &str) -> Result<Option<(Stri
 
 pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Result<CloneOutcome> {
     let url = remote::resolve_target(opts.target, cwd)?;
-    let remote_path = match remote::location(&url)? {
-        Location::Local(p) => p,
-        Location::Http(_) => {
-            return Err(Error::failed(format!("cannot clone {}: HTTP remotes are not supported by this version of hfgit", remote::redact(&url))))
-        }
-    };
-    lfs_remote::git_dir_of(&remote_path).map_err(|_| {
-        Error::with_hint(format!("{} is not a git repository", remote_path.display()), "check the path (it should be a bare repository such as model.git)")
-    })?;
+    if let Location::Local(remote_path) = remote::location(&url)? {
+        lfs_remote::git_dir_of(&remote_path).map_err(|_| {
+            Error::with_hint(format!("{} is not a git repository", remote_path.display()), "check the path (it should be a bare repository such as model.git)")
+        })?;
+    }
     let dir: PathBuf = match opts.dir {
         Some(d) => cwd.join(d),
         None => cwd.join(default_dir(&url).ok_or_else(|| Error::BadInput(format!("cannot pick a directory name for {url}; give DIR")))?),
@@ -130,7 +133,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         files_written: 0,
         failures: Vec::new(),
     };
-    let Some((branch, id)) = fetch_origin(&repo, "origin")? else {
+    let Some((branch, id)) = fetch_origin(&repo, "origin", opts.interactive)? else {
         fs::remove_file(&marker).context("finishing the clone")?;
         return Ok(outcome); // an empty repository
     };
@@ -148,7 +151,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     let wanted = lfs_checkout::selected_pointers(&repo, &tree, &sel)?;
     outcome.lfs_files = all.len() as u64;
     outcome.lfs_files_selected = wanted.len() as u64;
-    let lfs = LfsRemote::local(&remote_path, lfs_remote::local_transfer(&repo)?)?;
+    let lfs = LfsRemote::for_remote(&repo, Some("origin"), &url, Operation::Download, Some(format!("refs/heads/{}", outcome.branch.as_deref().unwrap_or("main"))), opts.interactive)?;
     let staged = lfs_checkout::StagedCopies::new(&repo)?;
     let fetched = lfs_checkout::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
     outcome.downloaded_objects = fetched.downloaded_objects;

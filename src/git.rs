@@ -204,3 +204,78 @@ pub fn create_repository_atomically(
     fs::rename(&staging, dest).context(format!("moving the new repository to {}", dest.display()))?;
     Ok(())
 }
+
+/// libgit2 callbacks for talking to `url`: credentials for HTTP remotes (from the URL, the Hub
+/// token for Hub hosts, else `git credential fill`), asked at most twice, never stored.
+pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'static> {
+    let url = url.to_string();
+    let mut tries = 0;
+    let mut helper: Option<crate::credentials::GitCredential> = None;
+    let mut cb = git2::RemoteCallbacks::new();
+    cb.credentials(move |_u, _user, allowed| {
+        if !allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+            return Err(git2::Error::from_str("the remote asks for an authentication method hfgit does not support"));
+        }
+        tries += 1;
+        if let Some(c) = helper.take() {
+            crate::credentials::report(&c, false);
+        }
+        if tries > 2 {
+            return Err(git2::Error::from_str(&format!("authentication failed for {}", crate::remote::redact(&url))));
+        }
+        let (_, in_url) = crate::credentials::split_url_credentials(&url);
+        if tries == 1 {
+            if let Some(crate::credentials::Auth::Basic { username, password }) = in_url {
+                return git2::Cred::userpass_plaintext(&username, password.expose());
+            }
+            if crate::credentials::is_hub_url(&url) {
+                if let Some(t) = crate::credentials::hf_token() {
+                    return git2::Cred::userpass_plaintext("hf_user", t.expose());
+                }
+            }
+        }
+        match crate::credentials::fill(&url, interactive) {
+            Ok(Some(c)) => {
+                let cred = git2::Cred::userpass_plaintext(&c.username, c.password.expose());
+                helper = Some(c);
+                cred
+            }
+            _ => Err(git2::Error::from_str(&format!(
+                "{} needs credentials and none were found (configure a git credential helper, or for the Hub set HF_TOKEN)",
+                crate::remote::redact(&url)
+            ))),
+        }
+    });
+    cb
+}
+
+/// The branches a remote has (`refs/heads/*` → commit), with their history fetched so that
+/// fast-forward checks can be made locally. (Listing through `Remote::list` is avoided: git2
+/// 0.20 builds a slice from a null pointer when a remote has no refs at all.)
+pub fn remote_refs(repo: &Repository, url: &str, interactive: bool) -> Result<HashMap<String, git2::Oid>> {
+    const NS: &str = "refs/hfgit/ls-remote/";
+    let clear = |repo: &Repository| -> Result<()> {
+        for r in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {
+            if let Some(name) = r.name() {
+                let name = name.to_string();
+                repo.find_reference(&name).and_then(|mut r| r.delete()).context("removing a temporary ref")?;
+            }
+        }
+        Ok(())
+    };
+    clear(repo)?;
+    let mut r = repo.remote_anonymous(url).context("preparing the remote")?;
+    let mut fo = git2::FetchOptions::new();
+    fo.remote_callbacks(remote_callbacks(url, interactive));
+    fo.update_fetchhead(false);
+    r.fetch(&[format!("+refs/heads/*:{NS}*").as_str()], Some(&mut fo), None)
+        .context(format!("reading branches of {}", crate::remote::redact(url)))?;
+    let mut out = HashMap::new();
+    for reference in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {
+        if let (Some(name), Some(id)) = (reference.name(), reference.target()) {
+            out.insert(format!("refs/heads/{}", &name[NS.len()..]), id);
+        }
+    }
+    clear(repo)?;
+    Ok(out)
+}

@@ -132,6 +132,20 @@ pub fn fetch_objects(
         }
     }
     let mut list: Vec<(String, Pointer)> = todo.into_values().collect();
+    if let LfsRemote::Http(h) = remote {
+        let mut rep = FetchReport::default();
+        match h.download(&store, list, progress) {
+            Ok(r) => {
+                rep.downloaded_objects = r.transferred_objects;
+                rep.downloaded_bytes = r.transferred_bytes;
+                rep.failures = r.failures.into_iter().map(|(path, oid, error)| LfsFailure { path, oid: oid.to_hex(), error }).collect();
+            }
+            Err(e) => {
+                rep.failures = files.iter().filter(|(_, p)| !store.contains(p)).map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: e.to_string() }).collect();
+            }
+        }
+        return spread_failures(rep, files);
+    }
     list.sort_by_key(|(_, p)| p.size);
     let total = list.iter().map(|(_, p)| p.size).sum();
     progress.begin("Downloading", total, list.len() as u64);
@@ -157,8 +171,11 @@ pub fn fetch_objects(
         }
     });
     progress.end();
-    let mut rep = report.into_inner().expect("report lock");
-    // every path that uses a failed object is reported
+    spread_failures(report.into_inner().expect("report lock"), files)
+}
+
+/// Reports a failed object under every path that uses it.
+fn spread_failures(mut rep: FetchReport, files: &BTreeMap<String, Pointer>) -> FetchReport {
     let failed: std::collections::HashSet<String> = rep.failures.iter().map(|f| f.oid.clone()).collect();
     let errors: BTreeMap<String, String> = rep.failures.iter().map(|f| (f.oid.clone(), f.error.clone())).collect();
     rep.failures = files

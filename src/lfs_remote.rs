@@ -1,7 +1,8 @@
-//! Where a remote keeps its LFS objects and how objects move to and from it. Today: a local
-//! repository's store (git-lfs's "standalone file" layout, `<remote git dir>/lfs/objects`).
-//! Uploads hard-link when possible (objects are immutable), else copy through a temp file with
-//! the hash checked on the way; downloads are always re-hashed before they become visible.
+//! Where a remote keeps its LFS objects and how objects move to and from it: a local
+//! repository's store (git-lfs's "standalone file" layout, `<remote git dir>/lfs/objects`), or
+//! an LFS server over HTTP (`lfs_http`). For a local store, uploads hard-link when possible
+//! (objects are immutable), else copy through a temp file with the hash checked on the way;
+//! downloads are always re-hashed before they become visible.
 
 use crate::error::{Context, Error, Result};
 use crate::pointer::Pointer;
@@ -22,24 +23,122 @@ pub enum LocalTransfer {
 
 pub enum LfsRemote {
     Local { store: Store, transfer: LocalTransfer },
+    Http(crate::lfs_http::HttpLfs),
+}
+
+/// What an upload did.
+#[derive(Debug, Default)]
+pub struct UploadSummary {
+    pub uploaded_objects: u64,
+    pub uploaded_bytes: u64,
+    pub skipped_objects: u64,
+    pub skipped_bytes: u64,
 }
 
 impl LfsRemote {
+    /// The LFS side of git remote `url` (named `name` in config, if it is), found as git-lfs
+    /// finds it (`lfs_endpoint`).
+    pub fn for_remote(
+        repo: &git2::Repository,
+        name: Option<&str>,
+        url: &str,
+        op: crate::lfs_endpoint::Operation,
+        ref_name: Option<String>,
+        interactive: bool,
+    ) -> Result<LfsRemote> {
+        let ep = crate::lfs_endpoint::endpoint(repo, name, url, op)?;
+        match crate::remote::location(&ep)? {
+            crate::remote::Location::Local(p) => LfsRemote::local(&p, local_transfer(repo)?),
+            crate::remote::Location::Http(u) => {
+                Ok(LfsRemote::Http(crate::lfs_http::HttpLfs::new(repo, &u, url, ref_name, interactive)?))
+            }
+        }
+    }
+
+    /// Sends every object of `needed` the remote lacks. Fails, naming each path and oid, when an
+    /// object the remote needs is missing or damaged locally, or could not be sent.
+    pub fn upload_all(&self, local: &Store, needed: Vec<(String, Pointer)>, progress: &dyn Progress) -> Result<UploadSummary> {
+        let mut sum = UploadSummary::default();
+        let failures: Vec<String> = match self {
+            LfsRemote::Http(h) => {
+                let r = h.upload(local, needed, progress)?;
+                sum = UploadSummary {
+                    uploaded_objects: r.transferred_objects,
+                    uploaded_bytes: r.transferred_bytes,
+                    skipped_objects: r.skipped_objects,
+                    skipped_bytes: r.skipped_bytes,
+                };
+                r.failures.iter().map(|(path, oid, m)| format!("{path} (sha256:{oid}): {m}")).collect()
+            }
+            LfsRemote::Local { .. } => {
+                let mut to_send = Vec::new();
+                let mut problems = Vec::new();
+                for (path, p) in &needed {
+                    if self.has(p) {
+                        sum.skipped_objects += 1;
+                        sum.skipped_bytes += p.size;
+                    } else if !local.contains(p) {
+                        let kind = if local.object_path(&p.oid).exists() { "corrupt" } else { "missing" };
+                        problems.push(format!("({kind}) {path} (sha256:{})", p.oid));
+                    } else {
+                        to_send.push(p.clone());
+                    }
+                }
+                if !problems.is_empty() {
+                    return Err(Error::with_hint(
+                        format!("cannot push: LFS objects are not in the local store:\n  {}", problems.join("\n  ")),
+                        "run `hfgit fsck` for details; restore the files and commit again, or `hfgit pull` if another clone has them",
+                    ));
+                }
+                to_send.sort_by_key(|p| p.size);
+                let total: u64 = to_send.iter().map(|p| p.size).sum();
+                progress.begin("Uploading", total, to_send.len() as u64);
+                let queue = std::sync::Mutex::new(to_send.clone());
+                let errors = std::sync::Mutex::new(Vec::new());
+                let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        s.spawn(|| loop {
+                            let Some(p) = queue.lock().expect("queue lock").pop() else { break };
+                            if let Err(e) = self.upload(local, &p, progress) {
+                                errors.lock().expect("errors lock").push(format!("sha256:{}: {e}", p.oid));
+                            }
+                            progress.item_done();
+                        });
+                    }
+                });
+                progress.end();
+                sum.uploaded_objects = to_send.len() as u64;
+                sum.uploaded_bytes = total;
+                errors.into_inner().expect("errors lock")
+            }
+        };
+        if !failures.is_empty() {
+            return Err(Error::with_hint(
+                format!("LFS upload failed; the remote branch was not moved:\n  {}", failures.join("\n  ")),
+                "fix the cause and run the push again: objects already sent are not sent twice",
+            ));
+        }
+        Ok(sum)
+    }
+
     /// The LFS side of a local repository (bare or not) at `path`.
     pub fn local(path: &Path, transfer: LocalTransfer) -> Result<LfsRemote> {
         Ok(LfsRemote::Local { store: Store::for_git_dir(&git_dir_of(path)?), transfer })
     }
 
-    pub fn has(&self, p: &Pointer) -> bool {
+    fn has(&self, p: &Pointer) -> bool {
         match self {
             LfsRemote::Local { store, .. } => store.contains(p),
+            LfsRemote::Http(_) => false,
         }
     }
 
     /// Sends one object from the local store. The object appears at its final path complete
     /// or not at all.
-    pub fn upload(&self, local: &Store, p: &Pointer, progress: &dyn Progress) -> Result<()> {
+    fn upload(&self, local: &Store, p: &Pointer, progress: &dyn Progress) -> Result<()> {
         match self {
+            LfsRemote::Http(_) => unreachable!("HTTP uploads go through upload_all"),
             LfsRemote::Local { store, transfer } => {
                 let src = local.object_path(&p.oid);
                 let dest = store.object_path(&p.oid);
@@ -70,6 +169,7 @@ impl LfsRemote {
     /// with the copy; that copy is removed unless the object verified.
     pub fn download(&self, local: &Store, p: &Pointer, progress: &dyn Progress, also_to: Option<&Path>) -> Result<()> {
         match self {
+            LfsRemote::Http(_) => unreachable!("HTTP downloads go through lfs_checkout::fetch_objects"),
             LfsRemote::Local { store, .. } => {
                 let src = store.object_path(&p.oid);
                 if !src.exists() {

@@ -27,3 +27,6 @@ pub mod lfs_checkout;
 pub mod lfs_remote;
 pub mod pull;
 pub mod push;
+pub mod credentials;
+pub mod lfs_endpoint;
+pub mod lfs_http;

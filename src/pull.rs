@@ -5,9 +5,10 @@
 use crate::error::{Context, Error, Result};
 use crate::git;
 use crate::lfs_checkout::{self, Selection};
-use crate::lfs_remote::{self, LfsRemote};
+use crate::lfs_endpoint::Operation;
+use crate::lfs_remote::LfsRemote;
 use crate::progress::Progress;
-use crate::remote::{self, Location};
+use crate::remote;
 use crate::status::{changes, tree_files};
 use crate::worktree::{self, ScanMode};
 use git2::Repository;
@@ -27,7 +28,7 @@ pub struct PullOutcome {
     pub files_written: u64,
 }
 
-pub fn pull(repo: &Repository, remote_name: Option<&str>, progress: &dyn Progress) -> Result<PullOutcome> {
+pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, progress: &dyn Progress) -> Result<PullOutcome> {
     let _lock = git::lock(repo)?;
     let branch = git::current_branch(repo)?;
     let cfg = repo.config().context("reading git config")?;
@@ -41,13 +42,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, progress: &dyn Progres
         Error::with_hint(format!("no remote named `{name}`"), "set one with `hfgit init --remote <TARGET>` or `git remote add`")
     })?;
     let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();
-    let path = match remote::location(&url)? {
-        Location::Local(p) => p,
-        Location::Http(_) => {
-            return Err(Error::failed(format!("cannot pull from {}: HTTP remotes are not supported by this version of hfgit", remote::redact(&url))))
-        }
-    };
-    crate::clone::fetch_origin(repo, &name)?;
+    crate::clone::fetch_origin(repo, &name, interactive)?;
     let new = repo
         .refname_to_id(&format!("refs/remotes/{name}/{remote_branch}"))
         .map_err(|_| Error::failed(format!("{} has no branch {remote_branch}", remote::redact(&url))))?;
@@ -65,7 +60,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, progress: &dyn Progres
         files_written: 0,
     };
     let sel = Selection::from_config(repo)?;
-    let lfs = LfsRemote::local(&path, lfs_remote::local_transfer(repo)?)?;
+    let lfs = LfsRemote::for_remote(repo, Some(&name), &url, Operation::Download, Some(merge.clone()), interactive)?;
     let new_commit = repo.find_commit(new).context("reading the fetched commit")?;
     let new_tree = new_commit.tree().context("reading tree")?;
     if let Some(o) = old {

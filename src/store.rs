@@ -141,6 +141,21 @@ impl Store {
         self.persist(tmp, &expected.oid)
     }
 
+    /// Where a partial download of `oid` is kept between attempts (git-lfs's own place).
+    pub fn incomplete_path(&self, oid: &Oid) -> PathBuf {
+        self.root.join("incomplete").join(format!("{oid}.part"))
+    }
+
+    /// Moves a complete, verified file (a finished `.part`) to the object's final path.
+    pub fn persist_path(&self, from: &Path, oid: &Oid) -> Result<()> {
+        let dest = self.object_path(oid);
+        let dir = dest.parent().expect("object paths have a parent");
+        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+        let f = File::open(from).context(format!("opening {}", from.display()))?;
+        set_object_permissions(&f)?;
+        fs::rename(from, &dest).context(format!("moving object into {}", dest.display()))
+    }
+
     /// Re-hashes an object and says whether it is intact.
     pub fn check(&self, p: &Pointer, progress: &dyn Progress) -> Result<ObjectState> {
         if p.size == 0 {

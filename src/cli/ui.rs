@@ -38,6 +38,11 @@ impl Ui {
         }
     }
 
+    /// Credential helpers may prompt only when a person is at the terminal.
+    pub fn interactive(&self) -> bool {
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    }
+
     pub fn progress(&self) -> Bar {
         Bar { enabled: self.bars, bar: Mutex::new(None), items: Mutex::new((0, 0)) }
     }

@@ -32,7 +32,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         ui.warn("--private only applies to Hub repositories; ignored for this remote");
     }
     let repo = super::open_repo()?;
-    let out = hfgit::push::push(&repo, &hfgit::push::PushOptions { remote: &remote, create, force }, &super::cwd()?, &ui.progress())?;
+    let out = hfgit::push::push(&repo, &hfgit::push::PushOptions { remote: &remote, create, force, interactive: ui.interactive() }, &super::cwd()?, &ui.progress())?;
     if json {
         ui::print_json(&out);
         return Ok(ExitCode::SUCCESS);

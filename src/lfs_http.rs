@@ -1,0 +1,750 @@
+//! The Git LFS batch API and the `basic` transfer adapter over HTTP, as git-lfs speaks them:
+//! batches of up to 100 objects, largest first, a bounded number of transfers at once, the
+//! action's own headers sent to storage URLs (our credentials only to the API's own host, and
+//! never when the server says `authenticated: true`), retries with exponential backoff that
+//! honour `Retry-After`, expiring actions re-requested, `verify` after upload, and downloads
+//! that stream into `lfs/incomplete/<oid>.part`, resume with `Range`, and are hashed before
+//! they become objects.
+
+use crate::credentials::{self, Auth, GitCredential};
+use crate::error::{Context, Error, Result};
+use crate::oid::Oid;
+use crate::pointer::Pointer;
+use crate::progress::Progress;
+use crate::remote::redact;
+use crate::store::Store;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+const MEDIA_TYPE: &str = "application/vnd.git-lfs+json";
+const BATCH_SIZE: usize = 100;
+/// An action that expires within this margin is treated as expired (git-lfs: 5 s).
+const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+
+#[derive(Serialize)]
+struct BatchRequest<'a> {
+    operation: &'a str,
+    transfers: Vec<&'a str>,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    reference: Option<RefName>,
+    objects: Vec<ObjectSpec>,
+    hash_algo: &'a str,
+}
+
+#[derive(Serialize)]
+struct RefName {
+    name: String,
+}
+
+#[derive(Serialize, Clone)]
+struct ObjectSpec {
+    oid: String,
+    size: u64,
+}
+
+#[derive(Deserialize, Debug)]
+struct BatchResponse {
+    #[serde(default)]
+    transfer: Option<String>,
+    objects: Vec<ObjectResponse>,
+    #[serde(default)]
+    hash_algo: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+struct ObjectResponse {
+    oid: String,
+    size: i64,
+    #[serde(default)]
+    authenticated: Option<bool>,
+    #[serde(default, alias = "_links")]
+    actions: Option<Actions>,
+    #[serde(default)]
+    error: Option<ObjectError>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+struct Actions {
+    upload: Option<Action>,
+    download: Option<Action>,
+    verify: Option<Action>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+struct Action {
+    href: String,
+    #[serde(default)]
+    header: BTreeMap<String, String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+struct ObjectError {
+    code: i64,
+    message: String,
+}
+
+/// Retry settings: git-lfs's keys and defaults.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// `lfs.transfer.maxretries` (8): attempts per request.
+    pub max_attempts: u32,
+    /// `lfs.transfer.maxretrydelay` (10 s): cap of the exponential backoff (from 250 ms).
+    pub max_delay: Duration,
+    /// `lfs.transfer.maxverifies` (3, at least 3).
+    pub max_verifies: u32,
+    /// A `Retry-After` longer than this fails instead of sleeping (300 s).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 8, max_delay: Duration::from_secs(10), max_verifies: 3, max_retry_after: Duration::from_secs(300) }
+    }
+}
+
+impl RetryPolicy {
+    pub fn from_config(repo: &git2::Repository) -> Result<RetryPolicy> {
+        let cfg = repo.config().context("reading git config")?;
+        let mut p = RetryPolicy::default();
+        if let Ok(n) = cfg.get_i64("lfs.transfer.maxretries") {
+            p.max_attempts = n.clamp(1, 100) as u32;
+        }
+        if let Ok(n) = cfg.get_i64("lfs.transfer.maxretrydelay") {
+            p.max_delay = Duration::from_secs(n.clamp(0, 3600) as u64);
+        }
+        if let Ok(n) = cfg.get_i64("lfs.transfer.maxverifies") {
+            p.max_verifies = (n.clamp(1, 100) as u32).max(3);
+        }
+        Ok(p)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let d = Duration::from_millis(250).saturating_mul(1u32 << attempt.min(16));
+        d.min(self.max_delay)
+    }
+}
+
+/// How one failed request should be handled.
+enum Failure {
+    /// Try again after this long.
+    Retry(Duration, String),
+    /// Give up: the message says why.
+    Fatal(String),
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().to_string();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(&v).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// The server's `message`, when its error body has one.
+fn server_message(resp: Response) -> String {
+    let status = resp.status();
+    let text = resp.text().unwrap_or_default();
+    let msg = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    if msg.trim().is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {}", msg.trim())
+    }
+}
+
+struct AuthState {
+    auth: Auth,
+    helper: Option<GitCredential>,
+    tried_helper: bool,
+}
+
+/// A remote's LFS API over HTTP.
+pub struct HttpLfs {
+    endpoint: String,
+    git_url: String,
+    client: Client,
+    auth: Mutex<AuthState>,
+    concurrency: usize,
+    retry: RetryPolicy,
+    ref_name: Option<String>,
+    interactive: bool,
+}
+
+/// Per-object outcome of a transfer.
+#[derive(Debug, Default)]
+pub struct TransferReport {
+    pub transferred_objects: u64,
+    pub transferred_bytes: u64,
+    pub skipped_objects: u64,
+    pub skipped_bytes: u64,
+    /// (path, oid, message)
+    pub failures: Vec<(String, Oid, String)>,
+}
+
+struct Job {
+    path: String,
+    pointer: Pointer,
+    action: Action,
+    verify: Option<Action>,
+    authenticated: bool,
+    batch_time: Instant,
+}
+
+enum JobOutcome {
+    Done,
+    Expired,
+    Failed(String),
+}
+
+impl HttpLfs {
+    /// `endpoint` is the LFS API URL (`…/info/lfs`), `git_url` the git remote's URL (credentials
+    /// for the API are looked up for it when both are on one host, as git-lfs does).
+    pub fn new(repo: &git2::Repository, endpoint: &str, git_url: &str, ref_name: Option<String>, interactive: bool) -> Result<HttpLfs> {
+        let (endpoint, url_auth) = credentials::split_url_credentials(endpoint);
+        let (git_url, git_auth) = credentials::split_url_credentials(git_url);
+        let same_host = credentials::origin_of(&endpoint) == credentials::origin_of(&git_url);
+        let auth = url_auth
+            .or(if same_host { git_auth } else { None })
+            .or_else(|| credentials::is_hub_url(&endpoint).then(credentials::hf_token).flatten().map(Auth::Bearer))
+            .unwrap_or(Auth::None);
+        let cfg = repo.config().context("reading git config")?;
+        let concurrency = cfg.get_i64("lfs.concurrenttransfers").map(|n| n.clamp(1, 64) as usize).unwrap_or(8);
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(None)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::failed(format!("cannot create the HTTP client: {e}")))?;
+        Ok(HttpLfs {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            git_url,
+            client,
+            auth: Mutex::new(AuthState { auth, helper: None, tried_helper: false }),
+            concurrency,
+            retry: RetryPolicy::from_config(repo)?,
+            ref_name,
+            interactive,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn same_origin(&self, url: &str) -> bool {
+        credentials::origin_of(url) == credentials::origin_of(&self.endpoint)
+    }
+
+    /// Adds our credentials to a request for `url` unless it is on another host, the server said
+    /// the action is self-authenticating, or the action already carries an Authorization header.
+    fn with_auth(&self, req: RequestBuilder, url: &str, authenticated: bool, headers: &BTreeMap<String, String>) -> RequestBuilder {
+        if authenticated || !self.same_origin(url) || headers.keys().any(|k| k.eq_ignore_ascii_case("authorization")) {
+            return req;
+        }
+        match self.auth.lock().expect("auth lock").auth.header() {
+            Some(h) => req.header(reqwest::header::AUTHORIZATION, h),
+            None => req,
+        }
+    }
+
+    /// After a 401 from the API: ask the credential helpers once; true when there is something
+    /// new to try.
+    fn refresh_credentials(&self) -> bool {
+        let mut st = self.auth.lock().expect("auth lock");
+        if let Some(c) = st.helper.take() {
+            credentials::report(&c, false);
+        }
+        if st.tried_helper {
+            return false;
+        }
+        st.tried_helper = true;
+        let lookup = if credentials::origin_of(&self.git_url) == credentials::origin_of(&self.endpoint) { &self.git_url } else { &self.endpoint };
+        match credentials::fill(lookup, self.interactive) {
+            Ok(Some(c)) => {
+                st.auth = Auth::Basic { username: c.username.clone(), password: c.password.clone() };
+                st.helper = Some(c);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn credentials_worked(&self) {
+        let mut st = self.auth.lock().expect("auth lock");
+        if let Some(c) = st.helper.take() {
+            credentials::report(&c, true);
+        }
+    }
+
+    fn batch(&self, operation: &str, objects: &[ObjectSpec]) -> Result<(BatchResponse, Instant)> {
+        let url = format!("{}/objects/batch", self.endpoint);
+        let body = BatchRequest {
+            operation,
+            transfers: vec!["basic"],
+            reference: self.ref_name.clone().map(|name| RefName { name }),
+            objects: objects.to_vec(),
+            hash_algo: "sha256",
+        };
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let req = self
+                .client
+                .post(&url)
+                .header(reqwest::header::ACCEPT, MEDIA_TYPE)
+                .header(reqwest::header::CONTENT_TYPE, MEDIA_TYPE)
+                .json(&body);
+            let req = self.with_auth(req, &url, false, &BTreeMap::new());
+            let failure = match req.send() {
+                Err(e) => Failure::Retry(self.retry.backoff(attempt), format!("{}", e.without_url())),
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::OK {
+                        self.credentials_worked();
+                        let text = resp.text().map_err(|e| Error::failed(format!("reading the batch response from {}: {}", redact(&url), e.without_url())))?;
+                        let parsed: BatchResponse = serde_json::from_str(&text)
+                            .map_err(|e| Error::failed(format!("invalid batch response from {}: {e}", redact(&url))))?;
+                        return Ok((parsed, started));
+                    }
+                    if status.is_success() {
+                        return Err(Error::failed(format!("invalid batch response from {}: HTTP {status} (expected 200)", redact(&url))));
+                    }
+                    if status == StatusCode::UNAUTHORIZED {
+                        if self.refresh_credentials() {
+                            continue;
+                        }
+                        return Err(Error::with_hint(
+                            format!("authentication failed for the LFS API {}: {}", redact(&url), server_message(resp)),
+                            "store credentials for this host in a git credential helper (`git credential approve`), put them in the remote URL, or for the Hub set HF_TOKEN / run `hfgit login`",
+                        ));
+                    }
+                    match status.as_u16() {
+                        429 => {
+                            let wait = retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt));
+                            if wait > self.retry.max_retry_after {
+                                return Err(Error::failed(format!("rate limited by {}: Retry-After of {}s is too long", redact(&url), wait.as_secs())));
+                            }
+                            Failure::Retry(wait, server_message(resp))
+                        }
+                        500 | 502 | 503 | 504 => Failure::Retry(retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt)), server_message(resp)),
+                        _ => Failure::Fatal(server_message(resp)),
+                    }
+                }
+            };
+            match failure {
+                Failure::Fatal(m) => return Err(Error::failed(format!("LFS batch request to {} failed: {m}", redact(&url)))),
+                Failure::Retry(wait, m) => {
+                    attempt += 1;
+                    if attempt >= self.retry.max_attempts {
+                        return Err(Error::failed(format!("LFS batch request to {} failed after {attempt} attempts: {m}", redact(&url))));
+                    }
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+
+    /// Validates a batch response against what was asked (git-lfs's checks).
+    fn check_response(&self, resp: &BatchResponse, asked: &HashMap<String, Pointer>) -> Result<()> {
+        if let Some(t) = resp.transfer.as_deref() {
+            if !t.is_empty() && t != "basic" {
+                return Err(Error::failed(format!("the LFS server chose the `{t}` transfer, which hfgit did not offer")));
+            }
+        }
+        if let Some(h) = resp.hash_algo.as_deref() {
+            if !h.is_empty() && h != "sha256" {
+                return Err(Error::failed(format!("the LFS server uses hash algorithm `{h}`; only sha256 is supported")));
+            }
+        }
+        for o in &resp.objects {
+            if !asked.contains_key(&o.oid) {
+                return Err(Error::failed(format!("[{}] The server returned an unknown OID.", o.oid)));
+            }
+            if o.size < 0 {
+                return Err(Error::failed(format!("the LFS server returned an invalid size ({}) for {}", o.size, o.oid)));
+            }
+        }
+        Ok(())
+    }
+
+    fn expired(&self, a: &Action, batch_time: Instant) -> bool {
+        let deadline = if let Some(secs) = a.expires_in {
+            if secs <= 0 {
+                Some(batch_time)
+            } else {
+                batch_time.checked_add(Duration::from_secs(secs as u64))
+            }
+        } else if let Some(at) = a.expires_at.as_deref() {
+            crate::identity::parse_date(at).ok().map(|t| {
+                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+                let left = t.seconds() - now;
+                if left <= 0 {
+                    batch_time
+                } else {
+                    Instant::now() + Duration::from_secs(left as u64)
+                }
+            })
+        } else {
+            None
+        };
+        deadline.is_some_and(|d| d <= Instant::now() + EXPIRY_MARGIN)
+    }
+
+    /// Runs `batch` for `objects` (largest first, ≤ 100 per request) and the resulting jobs on
+    /// `concurrency` threads; expired actions go back through a new batch.
+    fn run(&self, operation: &str, local: &Store, objects: Vec<(String, Pointer)>, progress: &dyn Progress) -> Result<TransferReport> {
+        let mut report = TransferReport::default();
+        let mut pending = objects;
+        pending.sort_by(|a, b| b.1.size.cmp(&a.1.size));
+        pending.dedup_by(|a, b| a.1.oid == b.1.oid);
+        let total: u64 = pending.iter().map(|(_, p)| p.size).sum();
+        progress.begin(if operation == "upload" { "Uploading" } else { "Downloading" }, total, pending.len() as u64);
+        let mut rounds = 0;
+        while !pending.is_empty() {
+            rounds += 1;
+            let mut retry_later = Vec::new();
+            for chunk in pending.chunks(BATCH_SIZE) {
+                let asked: HashMap<String, Pointer> = chunk.iter().map(|(_, p)| (p.oid.to_hex(), p.clone())).collect();
+                let paths: HashMap<String, String> = chunk.iter().map(|(path, p)| (p.oid.to_hex(), path.clone())).collect();
+                let specs: Vec<ObjectSpec> = chunk.iter().map(|(_, p)| ObjectSpec { oid: p.oid.to_hex(), size: p.size }).collect();
+                let (resp, batch_time) = self.batch(operation, &specs)?;
+                self.check_response(&resp, &asked)?;
+                let mut jobs = Vec::new();
+                let answered: std::collections::HashSet<String> = resp.objects.iter().map(|o| o.oid.clone()).collect();
+                for (path, p) in chunk.iter().filter(|(_, p)| !answered.contains(&p.oid.to_hex())) {
+                    report.failures.push((path.clone(), p.oid, "the server's batch response left this object out".into()));
+                }
+                for o in resp.objects {
+                    let p = asked[&o.oid].clone();
+                    let path = paths[&o.oid].clone();
+                    if let Some(e) = o.error {
+                        report.failures.push((path, p.oid, format!("the server says {} ({})", e.message, e.code)));
+                        continue;
+                    }
+                    let actions = o.actions.unwrap_or_default();
+                    let action = if operation == "upload" { actions.upload } else { actions.download };
+                    match action {
+                        None if operation == "upload" => {
+                            report.skipped_objects += 1;
+                            report.skipped_bytes += p.size;
+                            progress.bytes(p.size);
+                            progress.item_done();
+                        }
+                        None => report.failures.push((path, p.oid, "the server sent no download action".into())),
+                        Some(action) => jobs.push(Job { path, pointer: p, action, verify: actions.verify, authenticated: o.authenticated == Some(true), batch_time }),
+                    }
+                }
+                self.run_jobs(operation, local, jobs, progress, &mut report, &mut retry_later);
+            }
+            if !retry_later.is_empty() && rounds >= 3 {
+                for (path, p) in retry_later {
+                    report.failures.push((path, p.oid, "the server's actions keep expiring".into()));
+                }
+                break;
+            }
+            pending = retry_later;
+        }
+        progress.end();
+        Ok(report)
+    }
+
+    fn run_jobs(
+        &self,
+        operation: &str,
+        local: &Store,
+        jobs: Vec<Job>,
+        progress: &dyn Progress,
+        report: &mut TransferReport,
+        retry_later: &mut Vec<(String, Pointer)>,
+    ) {
+        let queue = Mutex::new(jobs.into_iter().rev().collect::<Vec<_>>());
+        let results = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..self.concurrency.max(1) {
+                s.spawn(|| loop {
+                    let Some(job) = queue.lock().expect("queue lock").pop() else { break };
+                    let outcome = if self.expired(&job.action, job.batch_time) {
+                        JobOutcome::Expired
+                    } else if operation == "upload" {
+                        self.upload_one(local, &job, progress)
+                    } else {
+                        self.download_one(local, &job, progress)
+                    };
+                    if !matches!(outcome, JobOutcome::Expired) {
+                        progress.item_done();
+                    }
+                    results.lock().expect("results lock").push((job, outcome));
+                });
+            }
+        });
+        for (job, outcome) in results.into_inner().expect("results lock") {
+            match outcome {
+                JobOutcome::Done => {
+                    report.transferred_objects += 1;
+                    report.transferred_bytes += job.pointer.size;
+                }
+                JobOutcome::Expired => retry_later.push((job.path, job.pointer)),
+                JobOutcome::Failed(m) => report.failures.push((job.path, job.pointer.oid, m)),
+            }
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, a: &Action, authenticated: bool) -> RequestBuilder {
+        let mut req = self.client.request(method, &a.href);
+        for (k, v) in &a.header {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        self.with_auth(req, &a.href, authenticated, &a.header)
+    }
+
+    /// Classifies a storage response: git-lfs retries 403 (expired signature), 429 and 5xx, and
+    /// gives up on other client errors.
+    fn storage_failure(&self, resp: Response, attempt: u32) -> Failure {
+        let code = resp.status().as_u16();
+        let wait = retry_after(&resp);
+        let msg = server_message(resp);
+        match code {
+            429 => match wait {
+                Some(w) if w > self.retry.max_retry_after => Failure::Fatal(format!("{msg} (Retry-After too long)")),
+                Some(w) => Failure::Retry(w, msg),
+                None => Failure::Retry(self.retry.backoff(attempt), msg),
+            },
+            403 | 408 | 500..=599 => Failure::Retry(wait.unwrap_or_else(|| self.retry.backoff(attempt)), msg),
+            _ => Failure::Fatal(msg),
+        }
+    }
+
+    fn upload_one(&self, local: &Store, job: &Job, progress: &dyn Progress) -> JobOutcome {
+        let p = &job.pointer;
+        if !local.contains(p) {
+            let kind = if local.object_path(&p.oid).exists() { "corrupt" } else { "missing" };
+            return JobOutcome::Failed(format!("({kind}) the object is not in the local store; run `hfgit fsck`"));
+        }
+        let mut attempt = 0;
+        loop {
+            let file = match File::open(local.object_path(&p.oid)) {
+                Ok(f) => f,
+                Err(e) => return JobOutcome::Failed(format!("cannot read the local object: {e}")),
+            };
+            let sent = std::sync::Arc::new(AtomicU64::new(0));
+            let body = reqwest::blocking::Body::sized(Counting { inner: file, sent: sent.clone() }, p.size);
+            let mut req = self.request(reqwest::Method::PUT, &job.action, job.authenticated).body(body);
+            if !job.action.header.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
+                req = req.header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+            }
+            let result = send_reporting(req, &sent, progress);
+            let failure = match result {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) => self.storage_failure(r, attempt),
+                Err(e) => Failure::Retry(self.retry.backoff(attempt), e.without_url().to_string()),
+            };
+            match failure {
+                Failure::Fatal(m) => return JobOutcome::Failed(format!("upload refused: {m}")),
+                Failure::Retry(wait, m) => {
+                    attempt += 1;
+                    if attempt >= self.retry.max_attempts {
+                        return JobOutcome::Failed(format!("upload failed after {attempt} attempts: {m}"));
+                    }
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        let Some(v) = &job.verify else { return JobOutcome::Done };
+        let mut last = String::new();
+        for attempt in 0..self.retry.max_verifies {
+            let req = self
+                .request(reqwest::Method::POST, v, false)
+                .header(reqwest::header::ACCEPT, MEDIA_TYPE)
+                .header(reqwest::header::CONTENT_TYPE, MEDIA_TYPE)
+                .json(&ObjectSpec { oid: p.oid.to_hex(), size: p.size });
+            match req.send() {
+                Ok(r) if r.status().is_success() => return JobOutcome::Done,
+                Ok(r) => last = server_message(r),
+                Err(e) => last = e.without_url().to_string(),
+            }
+            if attempt + 1 < self.retry.max_verifies {
+                std::thread::sleep(self.retry.backoff(attempt));
+            }
+        }
+        JobOutcome::Failed(format!("the server did not verify the upload after {} attempts: {last}", self.retry.max_verifies))
+    }
+
+    fn download_one(&self, local: &Store, job: &Job, progress: &dyn Progress) -> JobOutcome {
+        match self.download_inner(local, job, progress) {
+            Ok(()) => JobOutcome::Done,
+            Err(e) => JobOutcome::Failed(e.to_string()),
+        }
+    }
+
+    fn download_inner(&self, local: &Store, job: &Job, progress: &dyn Progress) -> Result<()> {
+        let p = &job.pointer;
+        let part = local.incomplete_path(&p.oid);
+        fs::create_dir_all(part.parent().expect("has parent")).context("creating lfs/incomplete")?;
+        let mut attempt = 0;
+        loop {
+            let mut have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+            if have >= p.size {
+                // never ask for an empty or inverted range: start again
+                let _ = fs::remove_file(&part);
+                have = 0;
+            }
+            let mut hasher = Sha256::new();
+            if have > 0 {
+                let mut f = File::open(&part).context("reading the partial download")?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = f.read(&mut buf).context("reading the partial download")?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                }
+            }
+            let mut req = self.request(reqwest::Method::GET, &job.action, job.authenticated);
+            if have > 0 {
+                req = req.header(reqwest::header::RANGE, format!("bytes={have}-{}", p.size - 1));
+            }
+            let failure = match req.send() {
+                Err(e) => Failure::Retry(self.retry.backoff(attempt), e.without_url().to_string()),
+                Ok(resp) if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE => {
+                    let _ = fs::remove_file(&part);
+                    Failure::Retry(Duration::ZERO, "range not satisfiable; downloading from the start".into())
+                }
+                Ok(resp) if resp.status().is_success() => {
+                    let mut resp = resp;
+                    let resumed = have > 0
+                        && resp.status() == StatusCode::PARTIAL_CONTENT
+                        && resp
+                            .headers()
+                            .get(reqwest::header::CONTENT_RANGE)
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.trim().starts_with(&format!("bytes {have}-")));
+                    if have > 0 && !resumed {
+                        have = 0;
+                        hasher = Sha256::new();
+                    }
+                    let mut out = OpenOptions::new()
+                        .create(true)
+                        .write(true)
+                        .append(resumed)
+                        .truncate(!resumed)
+                        .open(&part)
+                        .context("writing the download")?;
+                    let mut n = have;
+                    let mut buf = vec![0u8; 1 << 20];
+                    let mut stream_err = None;
+                    loop {
+                        match resp.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(k) => {
+                                if n + k as u64 > p.size {
+                                    stream_err = Some(format!("the server sent more than {} bytes", p.size));
+                                    break;
+                                }
+                                hasher.update(&buf[..k]);
+                                out.write_all(&buf[..k]).context("writing the download")?;
+                                n += k as u64;
+                                progress.bytes(k as u64);
+                            }
+                            Err(e) => {
+                                stream_err = Some(format!("connection lost after {n} bytes: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                    drop(out);
+                    match stream_err {
+                        Some(m) if n < p.size => Failure::Retry(self.retry.backoff(attempt), m),
+                        Some(m) => {
+                            let _ = fs::remove_file(&part);
+                            return Err(Error::failed(m));
+                        }
+                        None if n < p.size => Failure::Retry(self.retry.backoff(attempt), format!("the download ended after {n} of {} bytes", p.size)),
+                        None => {
+                            let got = Oid::from_bytes(hasher.finalize().into());
+                            if got != p.oid {
+                                let _ = fs::remove_file(&part);
+                                return Err(Error::failed(format!("expected OID {}, got {got} after {n} bytes written", p.oid)));
+                            }
+                            return local.persist_path(&part, &p.oid);
+                        }
+                    }
+                }
+                Ok(resp) => self.storage_failure(resp, attempt),
+            };
+            match failure {
+                Failure::Fatal(m) => return Err(Error::failed(format!("download refused: {m}"))),
+                Failure::Retry(wait, m) => {
+                    attempt += 1;
+                    if attempt >= self.retry.max_attempts {
+                        return Err(Error::failed(format!("download failed after {attempt} attempts: {m}")));
+                    }
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+
+    /// Uploads what the server asks for; objects it already has are skipped.
+    pub fn upload(&self, local: &Store, objects: Vec<(String, Pointer)>, progress: &dyn Progress) -> Result<TransferReport> {
+        self.run("upload", local, objects, progress)
+    }
+
+    /// Downloads objects into the local store, each verified before it becomes an object.
+    pub fn download(&self, local: &Store, objects: Vec<(String, Pointer)>, progress: &dyn Progress) -> Result<TransferReport> {
+        self.run("download", local, objects, progress)
+    }
+}
+
+/// Counts the bytes an upload body has handed to the connection.
+struct Counting<R> {
+    inner: R,
+    sent: std::sync::Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Sends a request on a helper thread while this one forwards upload progress every 100 ms.
+fn send_reporting(req: RequestBuilder, sent: &AtomicU64, progress: &dyn Progress) -> reqwest::Result<Response> {
+    std::thread::scope(|s| {
+        let h = s.spawn(|| req.send());
+        let mut reported = 0;
+        loop {
+            let done = h.is_finished();
+            let now = sent.load(Ordering::Relaxed);
+            if now > reported {
+                progress.bytes(now - reported);
+                reported = now;
+            }
+            if done {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        h.join().expect("the request thread does not panic")
+    })
+}
