@@ -252,7 +252,7 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
 /// The branches a remote has (`refs/heads/*` → commit), with their history fetched so that
 /// fast-forward checks can be made locally. (Listing through `Remote::list` is avoided: git2
 /// 0.20 builds a slice from a null pointer when a remote has no refs at all.)
-pub fn remote_refs(repo: &Repository, url: &str, interactive: bool) -> Result<HashMap<String, git2::Oid>> {
+pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: bool) -> Result<HashMap<String, git2::Oid>> {
     const NS: &str = "refs/hfgit/ls-remote/";
     let clear = |repo: &Repository| -> Result<()> {
         for r in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {
@@ -268,8 +268,13 @@ pub fn remote_refs(repo: &Repository, url: &str, interactive: bool) -> Result<Ha
     let mut fo = git2::FetchOptions::new();
     fo.remote_callbacks(remote_callbacks(url, interactive));
     fo.update_fetchhead(false);
-    r.fetch(&[format!("+refs/heads/*:{NS}*").as_str()], Some(&mut fo), None)
-        .context(format!("reading branches of {}", crate::remote::redact(url)))?;
+    match r.fetch(&[format!("+refs/heads/*:{NS}*").as_str()], Some(&mut fo), None) {
+        Ok(()) => {}
+        // A host that creates repositories on first push (as the test forge and many others
+        // do) answers 404 until then: for a push, that is a remote with no branches.
+        Err(e) if missing_ok && e.class() == git2::ErrorClass::Http && e.message().contains("404") => return Ok(HashMap::new()),
+        Err(e) => return Err(e).context(format!("reading branches of {}", crate::remote::redact(url))),
+    }
     let mut out = HashMap::new();
     for reference in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {
         if let (Some(name), Some(id)) = (reference.name(), reference.target()) {

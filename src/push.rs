@@ -100,7 +100,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         Location::Http(_) => false, // generic hosts create repositories on first push, or not at all
     };
     let refname = format!("refs/heads/{branch}");
-    let refs = git::remote_refs(repo, &url, opts.interactive)?;
+    let refs = git::remote_refs(repo, &url, opts.interactive, true)?;
     let old = refs.get(&refname).copied();
     let mut outcome = PushOutcome {
         remote: shown.clone(),
