@@ -180,6 +180,8 @@ pub struct HttpLfs {
     endpoint: String,
     git_url: String,
     client: Client,
+    /// For uploads: redirects are followed by hand, since a streamed body cannot be replayed.
+    no_redirect: Client,
     auth: Mutex<AuthState>,
     concurrency: usize,
     retry: RetryPolicy,
@@ -233,10 +235,18 @@ impl HttpLfs {
             .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::failed(format!("cannot create the HTTP client: {e}")))?;
+        let no_redirect = Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(None)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::failed(format!("cannot create the HTTP client: {e}")))?;
         Ok(HttpLfs {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             git_url,
             client,
+            no_redirect,
             auth: Mutex::new(AuthState { auth, helper: None, tried_helper: false }),
             concurrency,
             retry: RetryPolicy::from_config(repo)?,
@@ -539,6 +549,8 @@ impl HttpLfs {
             return JobOutcome::Failed(format!("({kind}) the object is not in the local store; run `hfgit fsck`"));
         }
         let mut attempt = 0;
+        let mut target = job.action.clone();
+        let mut redirects = 0;
         loop {
             let file = match File::open(local.object_path(&p.oid)) {
                 Ok(f) => f,
@@ -546,13 +558,29 @@ impl HttpLfs {
             };
             let sent = std::sync::Arc::new(AtomicU64::new(0));
             let body = reqwest::blocking::Body::sized(Counting { inner: file, sent: sent.clone() }, p.size);
-            let mut req = self.request(reqwest::Method::PUT, &job.action, job.authenticated).body(body);
-            if !job.action.header.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
+            let mut req = self.with_auth(self.no_redirect.put(&target.href), &target.href, job.authenticated, &target.header);
+            for (k, v) in &target.header {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            req = req.body(body);
+            if !target.header.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
                 req = req.header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
             }
             let result = send_reporting(req, &sent, progress);
             let failure = match result {
                 Ok(r) if r.status().is_success() => break,
+                Ok(r) if r.status().is_redirection() && redirects < 5 => {
+                    let Some(next) = r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).and_then(|l| r.url().join(l).ok()) else {
+                        return JobOutcome::Failed(format!("upload redirected without a location (HTTP {})", r.status()));
+                    };
+                    // the action's headers belong to its host: they do not follow to another one
+                    if credentials::origin_of(next.as_str()) != credentials::origin_of(&target.href) {
+                        target.header.clear();
+                    }
+                    target.href = next.to_string();
+                    redirects += 1;
+                    continue;
+                }
                 Ok(r) => self.storage_failure(r, attempt),
                 Err(e) => Failure::Retry(self.retry.backoff(attempt), e.without_url().to_string()),
             };

@@ -1,0 +1,356 @@
+//! A fault-injecting Git LFS server for tests, in the spirit of git-lfs's `lfstest-gitserver`:
+//! the batch API, storage (PUT/GET with Range) and verify, on 127.0.0.1, with misbehaviour
+//! chosen by words in the repository name (`/<repo>/info/lfs`). Storage PUTs are hashed and
+//! refused on mismatch, like the real servers that check. A second listener plays "another host"
+//! for redirects. Every request is logged (method, path, Authorization, Range) for assertions.
+#![allow(dead_code)]
+
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub listener: &'static str,
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub range: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    objects: Mutex<HashMap<(String, String), Vec<u8>>>,
+    counters: Mutex<HashMap<String, u32>>,
+    log: Mutex<Vec<Logged>>,
+    base: Mutex<String>,
+    other: Mutex<String>,
+}
+
+pub struct LfsServer {
+    pub url: String,
+    pub other_url: String,
+    state: Arc<State>,
+}
+
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "s3cret-pass";
+
+fn hex(b: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(b))
+}
+
+impl LfsServer {
+    pub fn start() -> LfsServer {
+        let state = Arc::new(State::default());
+        let main = TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}", main.local_addr().unwrap().port());
+        // "another host": same machine, another name for it
+        let other_url = format!("http://localhost:{}", other.local_addr().unwrap().port());
+        *state.base.lock().unwrap() = url.clone();
+        *state.other.lock().unwrap() = other_url.clone();
+        for (l, name) in [(main, "main"), (other, "other")] {
+            let st = state.clone();
+            std::thread::spawn(move || {
+                for conn in l.incoming().flatten() {
+                    let st = st.clone();
+                    std::thread::spawn(move || {
+                        let _ = handle(conn, &st, name);
+                    });
+                }
+            });
+        }
+        LfsServer { url, other_url, state }
+    }
+
+    /// The LFS endpoint of `repo` on this server.
+    pub fn endpoint(&self, repo: &str) -> String {
+        format!("{}/{repo}/info/lfs", self.url)
+    }
+
+    pub fn put(&self, repo: &str, content: &[u8]) {
+        self.state.objects.lock().unwrap().insert((repo.into(), hex(content)), content.to_vec());
+    }
+
+    pub fn get(&self, repo: &str, oid: &str) -> Option<Vec<u8>> {
+        self.state.objects.lock().unwrap().get(&(repo.to_string(), oid.to_string())).cloned()
+    }
+
+    pub fn count(&self, key: &str) -> u32 {
+        *self.state.counters.lock().unwrap().get(key).unwrap_or(&0)
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.state.log.lock().unwrap().clone()
+    }
+}
+
+fn bump(st: &State, key: String) -> u32 {
+    let mut c = st.counters.lock().unwrap();
+    let n = c.entry(key).or_insert(0);
+    *n += 1;
+    *n
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    stream.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        stream.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let mut body = Vec::new();
+    if let Some(n) = headers.get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(n, 0);
+        stream.read_exact(&mut body).ok()?;
+    } else if headers.get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            stream.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim(), 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            stream.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Some(Request { method, path, headers, body })
+}
+
+fn respond(s: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = s.write_all(head.as_bytes());
+    let _ = s.write_all(body);
+}
+
+fn json(s: &mut TcpStream, status: u16, v: serde_json::Value) {
+    respond(s, status, &[("Content-Type", "application/vnd.git-lfs+json".into())], v.to_string().as_bytes());
+}
+
+fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
+    let mut reader = BufReader::new(conn.try_clone().ok()?);
+    let req = read_request(&mut reader)?;
+    let mut s = conn;
+    st.log.lock().unwrap().push(Logged {
+        listener,
+        method: req.method.clone(),
+        path: req.path.clone(),
+        authorization: req.headers.get("authorization").cloned(),
+        range: req.headers.get("range").cloned(),
+    });
+    let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let base = st.base.lock().unwrap().clone();
+    let other = st.other.lock().unwrap().clone();
+    if listener == "other" {
+        // redirector: /redirect/<repo>/<oid> → the main listener's storage
+        if segs.len() == 3 && segs[0] == "redirect" {
+            respond(&mut s, 307, &[("Location", format!("{base}/storage/{}/{}", segs[1], segs[2]))], b"");
+        } else {
+            respond(&mut s, 404, &[], b"");
+        }
+        return Some(());
+    }
+    match (req.method.as_str(), segs.as_slice()) {
+        ("POST", [repo, "info", "lfs", "objects", "batch"]) => batch(&mut s, st, repo, &req, &base, &other),
+        ("PUT", ["storage", repo, oid]) => storage_put(&mut s, st, repo, oid, &req),
+        ("GET", ["storage", repo, oid]) => storage_get(&mut s, st, repo, oid, &req),
+        ("POST", ["verify", repo, oid]) => {
+            let n = bump(st, format!("verify:{repo}:{oid}"));
+            if repo.contains("verify-fail-always") || (repo.contains("verify-fail-2") && n <= 2) {
+                json(&mut s, 500, serde_json::json!({"message": "verify failed"}));
+            } else if st.objects.lock().unwrap().contains_key(&(repo.to_string(), oid.to_string())) {
+                json(&mut s, 200, serde_json::json!({}));
+            } else {
+                json(&mut s, 404, serde_json::json!({"message": "not found"}));
+            }
+        }
+        _ => respond(&mut s, 404, &[], b"no such route"),
+    }
+    Some(())
+}
+
+fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, other: &str) {
+    let n = bump(st, format!("batch:{repo}"));
+    if repo.contains("requirecreds") {
+        let want = format!("Basic {}", b64(format!("{USER}:{PASSWORD}").as_bytes()));
+        if req.headers.get("authorization") != Some(&want) {
+            respond(s, 401, &[("LFS-Authenticate", "Basic realm=\"test\"".into())], b"{\"message\":\"credentials needed\"}");
+            return;
+        }
+    }
+    if repo.contains("badbatch") {
+        return respond(s, 200, &[], b"this is { not json");
+    }
+    if let Some(code) = repo.split("status-batch-").nth(1).and_then(|c| c.get(..3)).and_then(|c| c.parse::<u16>().ok()) {
+        return json(s, code, serde_json::json!({"message": format!("batch says {code}")}));
+    }
+    if repo.contains("retry-batch") && n <= 2 {
+        return json(s, 503, serde_json::json!({"message": "busy"}));
+    }
+    if repo.contains("ratelimit-batch") && n == 1 {
+        return respond(s, 429, &[("Retry-After", "1".into())], b"{\"message\":\"slow down\"}");
+    }
+    if repo.contains("ratelimit-long") {
+        return respond(s, 429, &[("Retry-After", "100000".into())], b"{\"message\":\"come back tomorrow\"}");
+    }
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let op = body["operation"].as_str().unwrap_or("").to_string();
+    st.log.lock().unwrap().push(Logged { listener: "batch-body", method: op.clone(), path: body.to_string(), authorization: None, range: None });
+    let mut out = Vec::new();
+    for o in body["objects"].as_array().cloned().unwrap_or_default() {
+        let oid = o["oid"].as_str().unwrap_or("").to_string();
+        let size = o["size"].as_i64().unwrap_or(0);
+        let has = st.objects.lock().unwrap().contains_key(&(repo.to_string(), oid.clone()));
+        let mut obj = serde_json::json!({"oid": oid, "size": if repo.contains("invalid-size") { -1 } else { size }});
+        if repo.contains("object-error") {
+            obj["error"] = serde_json::json!({"code": 422, "message": "Object is not allowed"});
+            out.push(obj);
+            continue;
+        }
+        let storage = if repo.contains("redirect") { format!("{other}/redirect/{repo}/{oid}") } else { format!("{base}/storage/{repo}/{oid}") };
+        let mut action = serde_json::json!({"href": storage, "header": {"Authorization": format!("Bearer storage-{}", &oid[..8])}});
+        if repo.contains("expired") || (repo.contains("expire-once") && n == 1) {
+            action["expires_in"] = serde_json::json!(0);
+        } else {
+            action["expires_in"] = serde_json::json!(3600);
+        }
+        if repo.contains("authenticated") {
+            obj["authenticated"] = serde_json::json!(true);
+            action["header"] = serde_json::json!({});
+        }
+        if op == "upload" {
+            if !(has || repo.contains("has-all")) {
+                let mut actions = serde_json::json!({"upload": action});
+                if repo.contains("verify") {
+                    actions["verify"] = serde_json::json!({"href": format!("{base}/verify/{repo}/{oid}")});
+                }
+                obj["actions"] = actions;
+            }
+        } else if has {
+            obj["actions"] = serde_json::json!({"download": action});
+        } else {
+            obj["error"] = serde_json::json!({"code": 404, "message": "Object does not exist"});
+        }
+        out.push(obj);
+    }
+    if repo.contains("unknown-oid") {
+        out.push(serde_json::json!({"oid": "f".repeat(64), "size": 1, "actions": {}}));
+    }
+    let mut resp = serde_json::json!({"transfer": "basic", "objects": out});
+    if repo.contains("hashalgo-bad") {
+        resp["hash_algo"] = serde_json::json!("sha1");
+    } else if repo.contains("hashalgo-empty") {
+        resp["hash_algo"] = serde_json::json!("");
+    }
+    if repo.contains("batch203") {
+        return json(s, 203, resp);
+    }
+    json(s, 200, resp)
+}
+
+fn storage_fault(s: &mut TcpStream, st: &State, repo: &str, oid: &str, kind: &str) -> bool {
+    let n = bump(st, format!("{kind}:{repo}:{oid}"));
+    if let Some(code) = repo.split("status-storage-").nth(1).and_then(|c| c.get(..3)).and_then(|c| c.parse::<u16>().ok()) {
+        json(s, code, serde_json::json!({"message": format!("storage says {code}")}));
+        return true;
+    }
+    if repo.contains("storage-500-twice") && n <= 2 {
+        json(s, 500, serde_json::json!({"message": "try again"}));
+        return true;
+    }
+    if repo.contains("ratelimit-storage") && n == 1 {
+        let h: Vec<(&str, String)> = if repo.contains("nohdr") { vec![] } else { vec![("Retry-After", "1".into())] };
+        respond(s, 429, &h, b"{\"message\":\"slow down\"}");
+        return true;
+    }
+    false
+}
+
+fn storage_put(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Request) {
+    if storage_fault(s, st, repo, oid, "put") {
+        return;
+    }
+    if hex(&req.body) != oid {
+        return json(s, 403, serde_json::json!({"message": "content does not match the oid"}));
+    }
+    st.objects.lock().unwrap().insert((repo.to_string(), oid.to_string()), req.body.clone());
+    respond(s, 200, &[], b"");
+}
+
+fn storage_get(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Request) {
+    if storage_fault(s, st, repo, oid, "get") {
+        return;
+    }
+    let Some(mut data) = st.objects.lock().unwrap().get(&(repo.to_string(), oid.to_string())).cloned() else {
+        return json(s, 404, serde_json::json!({"message": "not found"}));
+    };
+    if repo.contains("corrupt-download") {
+        data[0] ^= 0xff;
+    }
+    let n = bump(st, format!("getbody:{repo}:{oid}"));
+    if repo.contains("truncate-first") && n == 1 {
+        // announce everything, send half, hang up
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len());
+        let _ = s.write_all(head.as_bytes());
+        let _ = s.write_all(&data[..data.len() / 2]);
+        let _ = s.flush();
+        let _ = s.shutdown(std::net::Shutdown::Both);
+        return;
+    }
+    if let Some(range) = req.headers.get("range") {
+        if repo.contains("range-416") {
+            return respond(s, 416, &[], b"");
+        }
+        if !repo.contains("range-ignore") {
+            let spec = range.trim_start_matches("bytes=");
+            let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
+            let a: usize = a.parse().unwrap_or(0);
+            let b: usize = b.parse().unwrap_or(data.len() - 1).min(data.len() - 1);
+            if a > b {
+                return respond(s, 416, &[], b"");
+            }
+            return respond(s, 206, &[("Content-Range", format!("bytes {a}-{b}/{}", data.len()))], &data[a..=b]);
+        }
+    }
+    respond(s, 200, &[], &data);
+}
+
+fn b64(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        s.push(T[(n >> 18) as usize & 63] as char);
+        s.push(T[(n >> 12) as usize & 63] as char);
+        s.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
+        s.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+    }
+    s
+}
