@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Runs the whole test suite, installing what it needs first (git-lfs from Debian).
-# Tests that need a tool fail when it is missing; they never skip.
+# Runs the whole test suite, installing and starting what it needs first:
+#   git + git-lfs (Debian), the loopback forge (nginx + git http-backend + giftless, see
+#   scripts/peers/) and rudolfs (a second, independent LFS server, from crates.io).
+# The servers listen on free 127.0.0.1 ports and are stopped by pid when the tests end.
+# Tests that need a tool or a server fail when it is missing; they never skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
 
 need=()
 command -v git >/dev/null 2>&1 || need+=(git)
@@ -15,5 +19,34 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 git lfs version
 
-export HFGIT_REQUIRE_PEERS=1
+RUDOLFS="$ROOT/target/peers/bin/rudolfs"
+if [ ! -x "$RUDOLFS" ]; then
+  echo "[test] building rudolfs 0.3.8 (once; about 3 minutes)"
+  cargo install --quiet --locked rudolfs --version 0.3.8 --root "$ROOT/target/peers"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PEERS="$(mktemp -d -t hfgit-peers.XXXXXX)"
+FORGE_PORT="$(free_port)"; GIFTLESS_PORT="$(free_port)"; RUDOLFS_PORT="$(free_port)"
+stop_peers() {
+  bash "$ROOT/scripts/peers/stop-stack.sh" "$PEERS/forge" >/dev/null 2>&1 || true
+  if [ -s "$PEERS/rudolfs.pid" ]; then kill "$(cat "$PEERS/rudolfs.pid")" 2>/dev/null || true; fi
+  rm -rf "$PEERS"
+}
+trap stop_peers EXIT
+
+bash "$ROOT/scripts/peers/start-stack.sh" "$PEERS/forge" "$FORGE_PORT" "$GIFTLESS_PORT" | sed 's/^/[forge] /'
+mkdir -p "$PEERS/rudolfs-data"
+"$RUDOLFS" --host "127.0.0.1:$RUDOLFS_PORT" local --path "$PEERS/rudolfs-data" >"$PEERS/rudolfs.log" 2>&1 &
+echo $! >"$PEERS/rudolfs.pid"
+for i in $(seq 1 50); do
+  curl -fsS -o /dev/null -X POST -H 'Content-Type: application/vnd.git-lfs+json' -H 'Accept: application/vnd.git-lfs+json' \
+    -d '{"operation":"download","objects":[]}' "http://127.0.0.1:$RUDOLFS_PORT/api/probe/probe/objects/batch" 2>/dev/null && break
+  sleep 0.2
+  [ "$i" = 50 ] && { echo "rudolfs did not start:"; cat "$PEERS/rudolfs.log"; exit 1; }
+done
+echo "[rudolfs] http://127.0.0.1:$RUDOLFS_PORT/api/<org>/<project> (pid $(cat "$PEERS/rudolfs.pid"))"
+
+export HFGIT_TEST_FORGE="http://127.0.0.1:$FORGE_PORT"
+export HFGIT_TEST_RUDOLFS="http://127.0.0.1:$RUDOLFS_PORT"
 cargo test --locked "$@"

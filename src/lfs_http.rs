@@ -81,12 +81,17 @@ struct Actions {
 #[derive(Deserialize, Debug, Clone)]
 struct Action {
     href: String,
-    #[serde(default)]
+    /// Servers send `"header": null` too (rudolfs).
+    #[serde(default, deserialize_with = "null_as_empty")]
     header: BTreeMap<String, String>,
     #[serde(default)]
     expires_in: Option<i64>,
     #[serde(default)]
     expires_at: Option<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize, Debug)]
@@ -775,4 +780,34 @@ fn send_reporting(req: RequestBuilder, sent: &AtomicU64, progress: &dyn Progress
         }
         h.join().expect("the request thread does not panic")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_responses_as_real_servers_write_them() {
+        // rudolfs: "header": null; old servers: "_links"; absolute expiry
+        let r: BatchResponse = serde_json::from_str(
+            r#"{"transfer":"basic","objects":[
+                {"oid":"a","size":1,"authenticated":null,"actions":{"upload":{"href":"http://x/a","header":null,"expires_at":"2099-01-01T00:00:00Z"}},"error":null},
+                {"oid":"b","size":2,"_links":{"download":{"href":"http://x/b"}}},
+                {"oid":"c","size":3}]}"#,
+        )
+        .unwrap();
+        let up = r.objects[0].actions.as_ref().unwrap().upload.as_ref().unwrap();
+        assert!(up.header.is_empty());
+        assert_eq!(up.expires_at.as_deref(), Some("2099-01-01T00:00:00Z"));
+        assert_eq!(r.objects[1].actions.as_ref().unwrap().download.as_ref().unwrap().href, "http://x/b");
+        assert!(r.objects[2].actions.is_none());
+    }
+
+    #[test]
+    fn backoff_doubles_from_250ms_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(0), Duration::from_millis(250));
+        assert_eq!(p.backoff(2), Duration::from_millis(1000));
+        assert_eq!(p.backoff(10), Duration::from_secs(10));
+    }
 }
