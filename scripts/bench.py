@@ -3,7 +3,9 @@
 
 Prints wall time, peak RSS and the ratio (git + git-lfs time / hfgit time) for: commit, push to a
 local bare remote (same filesystem), clone from it; for one 1 GiB file and for 200 x 5 MiB files.
-Usage: python3 scripts/bench.py [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
+With --http, the same for push and clone over HTTP against the loopback forge (nginx + git
+http-backend + giftless) and against rudolfs, both started here (scripts/peers, target/peers).
+Usage: python3 scripts/bench.py [--http] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
 Needs git and git-lfs; builds hfgit in release mode first.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
@@ -43,6 +45,7 @@ def main():
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--file-mib", type=int, default=5)
     ap.add_argument("--workdir")
+    ap.add_argument("--http", action="store_true")
     a = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -93,8 +96,70 @@ def main():
             rows.append((label, op, gv, hv))
         shutil.rmtree(d, ignore_errors=True)
 
-    case(f"1 x {a.size_mib} MiB", [("model.bin", a.size_mib)])
-    case(f"{a.files} x {a.file_mib} MiB", [(f"shard-{i:03}.bin", a.file_mib) for i in range(a.files)])
+    def http_case(label, files, server, forge, rudolfs):
+        d = os.path.join(work, "http-" + server)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        src = os.path.join(d, "src")
+        os.makedirs(src)
+        for name, mib in files:
+            write_random(os.path.join(src, name), mib)
+        tag = f"{server}-{len(files)}-{int(time.time() * 1000)}"
+        lfsconfig = f"[lfs]\n\turl = {rudolfs}/api/bench/{{}}\n" if server == "rudolfs" else None
+        results = {}
+        for tool in ("hfgit", "git"):
+            w = os.path.join(d, tool)
+            url = f"{forge}/bench/{tool}-{tag}.git"
+            if tool == "hfgit":
+                subprocess.run([hfgit, "init", w], env=env, check=True, stderr=subprocess.DEVNULL)
+            else:
+                subprocess.run(["git", "init", "-q", w], env=env, check=True)
+                subprocess.run(["git", "lfs", "track", "*.bin"], cwd=w, env=env, check=True, stdout=subprocess.DEVNULL)
+            if lfsconfig:
+                with open(os.path.join(w, ".lfsconfig"), "w") as f:
+                    f.write(lfsconfig.format(f"{tool}-{tag}"))
+            for name, _ in files:
+                shutil.copyfile(os.path.join(src, name), os.path.join(w, name))
+            if tool == "hfgit":
+                subprocess.run([hfgit, "commit", "-m", "w"], cwd=w, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                push = timed([hfgit, "push", url], w, env)
+                clone = timed([hfgit, "clone", url, os.path.join(d, "hc")], d, env)
+            else:
+                subprocess.run(["sh", "-c", "git add -A && git commit -qm w"], cwd=w, env=env, check=True)
+                push = timed(["git", "push", "-q", url, "main"], w, env)
+                clone = timed(["git", "clone", "-q", url, os.path.join(d, "gc")], d, env)
+            results[tool] = (push, clone)
+        for name, _ in files:
+            for clone in ("hc", "gc"):
+                if os.path.getsize(os.path.join(d, clone, name)) != os.path.getsize(os.path.join(src, name)):
+                    sys.exit(f"{clone}/{name}: wrong size")
+        rows.append((label + f" ({server})", "push (HTTP)", results["git"][0], results["hfgit"][0]))
+        rows.append((label + f" ({server})", "clone (HTTP)", results["git"][1], results["hfgit"][1]))
+        shutil.rmtree(d, ignore_errors=True)
+
+    if a.http:
+        import socket
+        def free_port():
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+        peers = os.path.join(work, "peers")
+        fp, gp, rp = free_port(), free_port(), free_port()
+        subprocess.run(["bash", os.path.join(ROOT, "scripts/peers/start-stack.sh"), os.path.join(peers, "forge"), str(fp), str(gp)],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.makedirs(os.path.join(peers, "rudolfs"), exist_ok=True)
+        rud = subprocess.Popen([os.path.join(ROOT, "target/peers/bin/rudolfs"), "--host", f"127.0.0.1:{rp}", "local", "--path",
+                                os.path.join(peers, "rudolfs")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        try:
+            forge, rudolfs = f"http://127.0.0.1:{fp}", f"http://127.0.0.1:{rp}"
+            for server in ("giftless", "rudolfs"):
+                http_case(f"1 x {a.size_mib} MiB", [("model.bin", a.size_mib)], server, forge, rudolfs)
+                http_case(f"{a.files} x {a.file_mib} MiB", [(f"shard-{i:03}.bin", a.file_mib) for i in range(a.files)], server, forge, rudolfs)
+        finally:
+            rud.terminate()
+            subprocess.run(["bash", os.path.join(ROOT, "scripts/peers/stop-stack.sh"), os.path.join(peers, "forge")], stdout=subprocess.DEVNULL)
+    else:
+        case(f"1 x {a.size_mib} MiB", [("model.bin", a.size_mib)])
+        case(f"{a.files} x {a.file_mib} MiB", [(f"shard-{i:03}.bin", a.file_mib) for i in range(a.files)])
 
     print(f"\nhfgit vs git + git-lfs ({subprocess.run(['git', 'lfs', 'version'], capture_output=True, text=True).stdout.strip()}), "
           f"{os.cpu_count()} cores, {drop_caches_note()}\n")

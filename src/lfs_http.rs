@@ -674,13 +674,15 @@ impl HttpLfs {
                         have = 0;
                         hasher = Sha256::new();
                     }
-                    let mut out = OpenOptions::new()
+                    let out = OpenOptions::new()
                         .create(true)
                         .write(true)
                         .append(resumed)
                         .truncate(!resumed)
                         .open(&part)
                         .context("writing the download")?;
+                    // the response hands out small chunks: batch them into large writes
+                    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
                     let mut n = have;
                     let mut buf = vec![0u8; 1 << 20];
                     let mut stream_err = None;
@@ -703,6 +705,7 @@ impl HttpLfs {
                             }
                         }
                     }
+                    out.flush().context("writing the download")?;
                     drop(out);
                     match stream_err {
                         Some(m) if n < p.size => Failure::Retry(self.retry.backoff(attempt), m),
@@ -761,24 +764,32 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Sends a request on a helper thread while this one forwards upload progress every 100 ms.
+/// Sends a request on a helper thread while this one forwards upload progress every 100 ms;
+/// returns as soon as the response arrives.
 fn send_reporting(req: RequestBuilder, sent: &AtomicU64, progress: &dyn Progress) -> reqwest::Result<Response> {
-    std::thread::scope(|s| {
-        let h = s.spawn(|| req.send());
-        let mut reported = 0;
-        loop {
-            let done = h.is_finished();
-            let now = sent.load(Ordering::Relaxed);
-            if now > reported {
-                progress.bytes(now - reported);
-                reported = now;
-            }
-            if done {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+    let mut reported = 0;
+    let forward = |reported: &mut u64| {
+        let now = sent.load(Ordering::Relaxed);
+        if now > *reported {
+            progress.bytes(now - *reported);
+            *reported = now;
         }
-        h.join().expect("the request thread does not panic")
+    };
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.spawn(move || {
+            let _ = tx.send(req.send());
+        });
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(r) => {
+                    forward(&mut reported);
+                    return r;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => forward(&mut reported),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => unreachable!("the sender always sends before it ends"),
+            }
+        }
     })
 }
 

@@ -389,3 +389,54 @@ fn batches_hold_at_most_100_objects_largest_first() {
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "not largest first");
     assert_eq!(sizes.len(), 132);
 }
+
+#[test]
+fn a_killed_http_push_never_leaves_a_branch_without_its_objects() {
+    let f = fx("slow-storage");
+    for i in 0..16u64 {
+        fs::write(f.repo.join(format!("s{i:02}.bin")), data(800 + i, 50_000)).unwrap();
+    }
+    f.env.hfgit(&f.repo, &["commit", "-m", "many"]).ok();
+    f.env.git(&f.repo, &["config", "lfs.concurrenttransfers", "2"]).ok();
+    // the remote exists first, so that every run pushes to the same place
+    f.env.git(f.env.dir.path(), &["init", "-q", "--bare", "remote.git"]).ok();
+    let bare = f.env.path("remote.git");
+    let mut kills = 0;
+    let mut delay = 0u64;
+    loop {
+        let mut cmd = f.env.hfgit_cmd(&f.repo, &["push", "../remote.git"]);
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let done = match child.try_wait().unwrap() {
+            Some(st) => st.success(),
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                false
+            }
+        };
+        // whatever the branch points at, the server has every object of it
+        if f.env.git(&bare, &["rev-parse", "--verify", "-q", "main"]).code == 0 {
+            let ls = f.env.git(&bare, &["ls-tree", "-r", "main"]).ok().stdout;
+            for line in ls.lines() {
+                let id = line.split_whitespace().nth(2).unwrap();
+                let text = f.env.git(&bare, &["cat-file", "-p", id]).ok().stdout;
+                if let Some(oid) = text.lines().find_map(|l| l.strip_prefix("oid sha256:")) {
+                    assert!(f.server.get("slow-storage", oid).is_some(), "branch points at a commit whose object {oid} the server lacks");
+                }
+            }
+        }
+        if done {
+            break;
+        }
+        kills += 1;
+        delay += 25;
+        assert!(kills < 100, "push never completed");
+    }
+    assert!(kills >= 3, "interrupted only {kills} times");
+    // the last, uninterrupted run finished the job
+    for i in 0..16u64 {
+        assert!(f.server.get("slow-storage", &sha256_hex(&data(800 + i, 50_000))).is_some());
+    }
+}

@@ -297,6 +297,9 @@ fn storage_put(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
     if storage_fault(s, st, repo, oid, "put") {
         return;
     }
+    if repo.contains("slow-storage") {
+        std::thread::sleep(std::time::Duration::from_millis(40));
+    }
     if hex(&req.body) != oid {
         return json(s, 403, serde_json::json!({"message": "content does not match the oid"}));
     }
