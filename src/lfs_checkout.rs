@@ -134,7 +134,7 @@ pub fn fetch_objects(
     let mut list: Vec<(String, Pointer)> = todo.into_values().collect();
     if let LfsRemote::Http(h) = remote {
         let mut rep = FetchReport::default();
-        match h.download(&store, list, progress) {
+        match h.download(&store, list, progress, staging) {
             Ok(r) => {
                 rep.downloaded_objects = r.transferred_objects;
                 rep.downloaded_bytes = r.transferred_bytes;
@@ -198,7 +198,7 @@ impl StagedCopies {
         Ok(StagedCopies { dir })
     }
 
-    fn path_for(&self, oid: &crate::oid::Oid) -> std::path::PathBuf {
+    pub(crate) fn path_for(&self, oid: &crate::oid::Oid) -> std::path::PathBuf {
         self.dir.join(format!("{oid}-checkout-{}", std::process::id()))
     }
 

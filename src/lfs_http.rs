@@ -425,7 +425,14 @@ impl HttpLfs {
 
     /// Runs `batch` for `objects` (largest first, ≤ 100 per request) and the resulting jobs on
     /// `concurrency` threads; expired actions go back through a new batch.
-    fn run(&self, operation: &str, local: &Store, objects: Vec<(String, Pointer)>, progress: &dyn Progress) -> Result<TransferReport> {
+    fn run(
+        &self,
+        operation: &str,
+        local: &Store,
+        objects: Vec<(String, Pointer)>,
+        progress: &dyn Progress,
+        staging: Option<&crate::lfs_checkout::StagedCopies>,
+    ) -> Result<TransferReport> {
         let mut report = TransferReport::default();
         let mut pending = objects;
         pending.sort_by(|a, b| b.1.size.cmp(&a.1.size));
@@ -467,7 +474,7 @@ impl HttpLfs {
                         Some(action) => jobs.push(Job { path, pointer: p, action, verify: actions.verify, authenticated: o.authenticated == Some(true), batch_time }),
                     }
                 }
-                self.run_jobs(operation, local, jobs, progress, &mut report, &mut retry_later);
+                self.run_jobs(operation, local, jobs, progress, staging, &mut report, &mut retry_later);
             }
             if !retry_later.is_empty() && rounds >= 3 {
                 for (path, p) in retry_later {
@@ -487,6 +494,7 @@ impl HttpLfs {
         local: &Store,
         jobs: Vec<Job>,
         progress: &dyn Progress,
+        staging: Option<&crate::lfs_checkout::StagedCopies>,
         report: &mut TransferReport,
         retry_later: &mut Vec<(String, Pointer)>,
     ) {
@@ -501,7 +509,7 @@ impl HttpLfs {
                     } else if operation == "upload" {
                         self.upload_one(local, &job, progress)
                     } else {
-                        self.download_one(local, &job, progress)
+                        self.download_one(local, &job, progress, staging.map(|st| st.path_for(&job.pointer.oid)))
                     };
                     if !matches!(outcome, JobOutcome::Expired) {
                         progress.item_done();
@@ -620,14 +628,21 @@ impl HttpLfs {
         JobOutcome::Failed(format!("the server did not verify the upload after {} attempts: {last}", self.retry.max_verifies))
     }
 
-    fn download_one(&self, local: &Store, job: &Job, progress: &dyn Progress) -> JobOutcome {
-        match self.download_inner(local, job, progress) {
+    fn download_one(&self, local: &Store, job: &Job, progress: &dyn Progress, stage: Option<std::path::PathBuf>) -> JobOutcome {
+        let r = self.download_inner(local, job, progress, stage.as_deref());
+        if let (Err(_), Some(st)) = (&r, &stage) {
+            let _ = fs::remove_file(st);
+        }
+        match r {
             Ok(()) => JobOutcome::Done,
             Err(e) => JobOutcome::Failed(e.to_string()),
         }
     }
 
-    fn download_inner(&self, local: &Store, job: &Job, progress: &dyn Progress) -> Result<()> {
+    /// With `stage`, a download that starts from byte 0 is also written there as it arrives
+    /// (the work-tree copy of a clone, made while the network is the bottleneck); a resumed one
+    /// is not, and `checkout_fresh` copies it from the store instead.
+    fn download_inner(&self, local: &Store, job: &Job, progress: &dyn Progress, stage: Option<&std::path::Path>) -> Result<()> {
         let p = &job.pointer;
         let part = local.incomplete_path(&p.oid);
         fs::create_dir_all(part.parent().expect("has parent")).context("creating lfs/incomplete")?;
@@ -683,6 +698,14 @@ impl HttpLfs {
                         .context("writing the download")?;
                     // the response hands out small chunks: batch them into large writes
                     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+                    let mut copy = match stage {
+                        Some(st) if !resumed => Some(std::io::BufWriter::with_capacity(1 << 20, File::create(st).context("staging the work-tree copy")?)),
+                        Some(st) => {
+                            let _ = fs::remove_file(st);
+                            None
+                        }
+                        None => None,
+                    };
                     let mut n = have;
                     let mut buf = vec![0u8; 1 << 20];
                     let mut stream_err = None;
@@ -696,6 +719,9 @@ impl HttpLfs {
                                 }
                                 hasher.update(&buf[..k]);
                                 out.write_all(&buf[..k]).context("writing the download")?;
+                                if let Some(c) = copy.as_mut() {
+                                    c.write_all(&buf[..k]).context("staging the work-tree copy")?;
+                                }
                                 n += k as u64;
                                 progress.bytes(k as u64);
                             }
@@ -707,6 +733,9 @@ impl HttpLfs {
                     }
                     out.flush().context("writing the download")?;
                     drop(out);
+                    if let Some(mut c) = copy {
+                        c.flush().context("staging the work-tree copy")?;
+                    }
                     match stream_err {
                         Some(m) if n < p.size => Failure::Retry(self.retry.backoff(attempt), m),
                         Some(m) => {
@@ -741,12 +770,19 @@ impl HttpLfs {
 
     /// Uploads what the server asks for; objects it already has are skipped.
     pub fn upload(&self, local: &Store, objects: Vec<(String, Pointer)>, progress: &dyn Progress) -> Result<TransferReport> {
-        self.run("upload", local, objects, progress)
+        self.run("upload", local, objects, progress, None)
     }
 
     /// Downloads objects into the local store, each verified before it becomes an object.
-    pub fn download(&self, local: &Store, objects: Vec<(String, Pointer)>, progress: &dyn Progress) -> Result<TransferReport> {
-        self.run("download", local, objects, progress)
+    /// With `staging`, full downloads are also written to their staged work-tree copy.
+    pub fn download(
+        &self,
+        local: &Store,
+        objects: Vec<(String, Pointer)>,
+        progress: &dyn Progress,
+        staging: Option<&crate::lfs_checkout::StagedCopies>,
+    ) -> Result<TransferReport> {
+        self.run("download", local, objects, progress, staging)
     }
 }
 
