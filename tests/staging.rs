@@ -366,3 +366,22 @@ fn errors_name_the_problem_and_the_next_step() {
     let r = env.hfgit(env.dir.path(), &["commit"]);
     assert_eq!(r.code, 2, "usage errors exit 2: {}", r.stderr);
 }
+
+#[test]
+fn progress_is_drawn_on_a_terminal_and_never_when_piped() {
+    let env = Env::new();
+    let repo = env.init("m");
+    fs::write(repo.join("w.bin"), data(900, 60_000_000)).unwrap();
+    let piped = env.hfgit(&repo, &["status"]).ok();
+    assert!(!piped.stderr.contains("Hashing") && !piped.stderr.contains('\r'), "{}", piped.stderr);
+    // `script` gives hfgit a pseudo-terminal
+    let cmd = format!("{} status", env!("CARGO_BIN_EXE_hfgit"));
+    let out = env.command("script", &repo).args(["-qec", &cmd, "/dev/null"]).output().expect("script (util-linux) is required");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Hashing"), "no progress on a terminal: {text:?}");
+    assert!(text.contains("w.bin  (LFS, 57.2 MiB)"), "{text:?}");
+    let quiet = format!("{} --no-progress status", env!("CARGO_BIN_EXE_hfgit"));
+    let out = env.command("script", &repo).args(["-qec", &quiet, "/dev/null"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Hashing"));
+}

@@ -90,6 +90,14 @@ impl Env {
             .env("LANG", "C");
     }
 
+    /// Any program, in the sealed environment.
+    pub fn command(&self, program: &str, cwd: &Path) -> Command {
+        let mut c = Command::new(program);
+        self.apply(&mut c);
+        c.current_dir(cwd);
+        c
+    }
+
     pub fn hfgit_cmd(&self, cwd: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_hfgit"));
         self.apply(&mut c);
