@@ -10,7 +10,6 @@ use crate::store::{ObjectState, Store};
 use git2::Repository;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -69,24 +68,15 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
     let store = Store::for_git_dir(repo.path());
     let list: Vec<(String, Pointer)> = objects.into_values().collect();
     progress.begin("Checking objects", list.iter().map(|(_, p)| p.size).sum(), list.len() as u64);
-    let queue = Mutex::new((0..list.len()).rev().collect::<Vec<_>>());
-    let found = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some(i) = queue.lock().expect("queue lock").pop() else { break };
-                let (path, p) = &list[i];
-                let r = store.check(p, progress);
-                progress.item_done();
-                found.lock().expect("results lock").push((i, path.clone(), p.clone(), r));
-            });
-        }
+    let checked = list.len();
+    let mut found = crate::parallel::largest_first(list, |(_, p)| p.size, crate::parallel::default_threads(), |(_, p)| {
+        let r = store.check(p, progress);
+        progress.item_done();
+        r
     });
     progress.end();
-    let mut found = found.into_inner().expect("results lock");
-    found.sort_by_key(|(i, ..)| *i);
-    for (_, path, p, r) in found {
+    found.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
+    for ((path, p), r) in found {
         let (kind, detail) = match r? {
             ObjectState::Ok => continue,
             ObjectState::Missing => ("missing", format!("not in {}", store.object_path(&p.oid).display())),
@@ -95,5 +85,5 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
         };
         problems.push(Problem { path, oid: p.oid.to_hex(), kind: kind.into(), detail });
     }
-    Ok(FsckReport { objects_checked: list.len(), problems })
+    Ok(FsckReport { objects_checked: checked, problems })
 }

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::sync::Mutex;
 
 /// Which LFS paths get their content.
 pub struct Selection {
@@ -131,7 +130,7 @@ pub fn fetch_objects(
             todo.entry(p.oid).or_insert((path.clone(), p.clone()));
         }
     }
-    let mut list: Vec<(String, Pointer)> = todo.into_values().collect();
+    let list: Vec<(String, Pointer)> = todo.into_values().collect();
     if let LfsRemote::Http(h) = remote {
         let mut rep = FetchReport::default();
         match h.download(&store, list, progress, staging) {
@@ -146,32 +145,26 @@ pub fn fetch_objects(
         }
         return spread_failures(rep, files);
     }
-    list.sort_by_key(|(_, p)| p.size);
     let total = list.iter().map(|(_, p)| p.size).sum();
     progress.begin("Downloading", total, list.len() as u64);
-    let queue = Mutex::new(list);
-    let report = Mutex::new(FetchReport::default());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some((path, p)) = queue.lock().expect("queue lock").pop() else { break };
-                let also = staging.map(|st| st.path_for(&p.oid));
-                let r = remote.download(&store, &p, progress, also.as_deref());
-                progress.item_done();
-                let mut rep = report.lock().expect("report lock");
-                match r {
-                    Ok(()) => {
-                        rep.downloaded_objects += 1;
-                        rep.downloaded_bytes += p.size;
-                    }
-                    Err(e) => rep.failures.push(LfsFailure { path, oid: p.oid.to_hex(), error: e.to_string() }),
-                }
-            });
-        }
+    let results = crate::parallel::largest_first(list, |(_, p)| p.size, crate::parallel::default_threads(), |(_, p)| {
+        let also = staging.map(|st| st.path_for(&p.oid));
+        let r = remote.download(&store, p, progress, also.as_deref());
+        progress.item_done();
+        r
     });
     progress.end();
-    spread_failures(report.into_inner().expect("report lock"), files)
+    let mut rep = FetchReport::default();
+    for ((path, p), r) in results {
+        match r {
+            Ok(()) => {
+                rep.downloaded_objects += 1;
+                rep.downloaded_bytes += p.size;
+            }
+            Err(e) => rep.failures.push(LfsFailure { path, oid: p.oid.to_hex(), error: e.to_string() }),
+        }
+    }
+    spread_failures(rep, files)
 }
 
 /// Reports a failed object under every path that uses it.
@@ -260,29 +253,23 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
             _ => {} // a local change: leave it alone
         }
     }
-    jobs.sort_by_key(|j| j.pointer.size);
     let total = jobs.iter().map(|j| j.pointer.size).sum();
     progress.begin("Checking out", total, jobs.len() as u64);
-    let queue = Mutex::new(jobs);
-    let done = Mutex::new(Vec::new());
-    let errors = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some(j) = queue.lock().expect("queue lock").pop() else { break };
-                match write_content(&store, &workdir.join(&j.path), &j.pointer, j.mode) {
-                    Ok(meta) => done.lock().expect("done lock").push((j.path, j.pointer, j.mode, j.id, meta)),
-                    Err(e) => errors.lock().expect("errors lock").push(format!("{}: {e}", j.path)),
-                }
-                progress.bytes(0);
-                progress.item_done();
-            });
-        }
+    let results = crate::parallel::largest_first(jobs, |j| j.pointer.size, crate::parallel::default_threads(), |j| {
+        let r = write_content(&store, &workdir.join(&j.path), &j.pointer, j.mode);
+        progress.bytes(j.pointer.size);
+        progress.item_done();
+        r
     });
     progress.end();
-    let errors = errors.into_inner().expect("errors lock");
-    let mut done = done.into_inner().expect("done lock");
+    let mut errors = Vec::new();
+    let mut done = Vec::new();
+    for (j, r) in results {
+        match r {
+            Ok(meta) => done.push((j.path, j.pointer, j.mode, j.id, meta)),
+            Err(e) => errors.push(format!("{}: {e}", j.path)),
+        }
+    }
     for (path, p, mode, id) in refresh {
         let abs = workdir.join(&path);
         let meta = fs::symlink_metadata(&abs).context(format!("reading {path}"))?;
@@ -396,32 +383,24 @@ pub fn checkout_fresh(
         };
         written.push((it.path.clone(), it.id, it.mode, meta));
     }
-    let mut jobs: Vec<&Item> = items.iter().filter(|i| i.pointer.is_some()).collect();
-    jobs.sort_by_key(|i| i.pointer.as_ref().map(|p| p.size));
-    let total = jobs.iter().filter_map(|i| i.pointer.as_ref()).map(|p| p.size).sum();
+    let jobs: Vec<(&Item, &Pointer)> = items.iter().filter_map(|i| Some((i, i.pointer.as_ref()?))).collect();
+    let total = jobs.iter().map(|(_, p)| p.size).sum();
     progress.begin("Checking out", total, jobs.len() as u64);
-    let queue = Mutex::new(jobs);
-    let results = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some(it) = queue.lock().expect("queue lock").pop() else { break };
-                let p = it.pointer.as_ref().expect("only LFS items are queued");
-                let dest = workdir.join(&it.path);
-                let r = match staged.and_then(|st| st.take(p)) {
-                    Some(copy) => place_staged(&copy, &dest, it.mode),
-                    None => write_content(&store, &dest, p, it.mode),
-                };
-                progress.item_done();
-                results.lock().expect("results lock").push((it.path.clone(), it.id, it.mode, r));
-            });
-        }
+    let results = crate::parallel::largest_first(jobs, |(_, p)| p.size, crate::parallel::default_threads(), |(it, p)| {
+        let dest = workdir.join(&it.path);
+        let r = match staged.and_then(|st| st.take(p)) {
+            Some(copy) => place_staged(&copy, &dest, it.mode),
+            None => write_content(&store, &dest, p, it.mode),
+        };
+        progress.bytes(p.size);
+        progress.item_done();
+        r
     });
     progress.end();
     let mut report = MaterializeReport::default();
     let mut newest = None;
-    for (path, id, mode, r) in results.into_inner().expect("results lock") {
+    for ((it, _), r) in results {
+        let (path, id, mode) = (it.path.clone(), it.id, it.mode);
         let meta = r?;
         newest = newest.max(Some(meta.mtime()));
         report.files_written += 1;

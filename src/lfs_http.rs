@@ -498,27 +498,20 @@ impl HttpLfs {
         report: &mut TransferReport,
         retry_later: &mut Vec<(String, Pointer)>,
     ) {
-        let queue = Mutex::new(jobs.into_iter().rev().collect::<Vec<_>>());
-        let results = Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..self.concurrency.max(1) {
-                s.spawn(|| loop {
-                    let Some(job) = queue.lock().expect("queue lock").pop() else { break };
-                    let outcome = if self.expired(&job.action, job.batch_time) {
-                        JobOutcome::Expired
-                    } else if operation == "upload" {
-                        self.upload_one(local, &job, progress)
-                    } else {
-                        self.download_one(local, &job, progress, staging.map(|st| st.path_for(&job.pointer.oid)))
-                    };
-                    if !matches!(outcome, JobOutcome::Expired) {
-                        progress.item_done();
-                    }
-                    results.lock().expect("results lock").push((job, outcome));
-                });
+        let results = crate::parallel::largest_first(jobs, |j| j.pointer.size, self.concurrency, |job| {
+            let outcome = if self.expired(&job.action, job.batch_time) {
+                JobOutcome::Expired
+            } else if operation == "upload" {
+                self.upload_one(local, job, progress)
+            } else {
+                self.download_one(local, job, progress, staging.map(|st| st.path_for(&job.pointer.oid)))
+            };
+            if !matches!(outcome, JobOutcome::Expired) {
+                progress.item_done();
             }
+            outcome
         });
-        for (job, outcome) in results.into_inner().expect("results lock") {
+        for (job, outcome) in results {
             match outcome {
                 JobOutcome::Done => {
                     report.transferred_objects += 1;

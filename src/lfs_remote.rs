@@ -90,27 +90,17 @@ impl LfsRemote {
                         "run `hfgit fsck` for details; restore the files and commit again, or `hfgit pull` if another clone has them",
                     ));
                 }
-                to_send.sort_by_key(|p| p.size);
                 let total: u64 = to_send.iter().map(|p| p.size).sum();
                 progress.begin("Uploading", total, to_send.len() as u64);
-                let queue = std::sync::Mutex::new(to_send.clone());
-                let errors = std::sync::Mutex::new(Vec::new());
-                let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
-                std::thread::scope(|s| {
-                    for _ in 0..threads {
-                        s.spawn(|| loop {
-                            let Some(p) = queue.lock().expect("queue lock").pop() else { break };
-                            if let Err(e) = self.upload(local, &p, progress) {
-                                errors.lock().expect("errors lock").push(format!("sha256:{}: {e}", p.oid));
-                            }
-                            progress.item_done();
-                        });
-                    }
-                });
-                progress.end();
                 sum.uploaded_objects = to_send.len() as u64;
                 sum.uploaded_bytes = total;
-                errors.into_inner().expect("errors lock")
+                let results = crate::parallel::largest_first(to_send, |p| p.size, crate::parallel::default_threads(), |p| {
+                    let r = self.upload(local, p, progress);
+                    progress.item_done();
+                    r
+                });
+                progress.end();
+                results.into_iter().filter_map(|(p, r)| r.err().map(|e| format!("sha256:{}: {e}", p.oid))).collect()
             }
         };
         if !failures.is_empty() {

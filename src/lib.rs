@@ -30,3 +30,4 @@ pub mod push;
 pub mod credentials;
 pub mod lfs_endpoint;
 pub mod lfs_http;
+pub mod parallel;

@@ -16,7 +16,6 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ScanMode {
@@ -131,32 +130,24 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
 
     let mut scan = Scan::default();
     // LFS files: hash (and store) on worker threads, largest first.
-    let mut jobs: Vec<usize> = plans
+    let jobs: Vec<usize> = plans
         .iter()
         .enumerate()
         .filter(|(_, p)| matches!(p, Plan::Lfs { .. }))
         .map(|(i, _)| i)
         .collect();
-    jobs.sort_by_key(|&i| candidates[i].meta.len());
     let total: u64 = jobs.iter().map(|&i| candidates[i].meta.len()).sum();
-    let results: Mutex<HashMap<usize, Result<(Pointer, bool, bool)>>> = Mutex::new(HashMap::new());
+    let mut results: HashMap<usize, Result<(Pointer, bool, bool)>> = HashMap::new();
     if !jobs.is_empty() {
         progress.begin("Hashing", total, jobs.len() as u64);
-        let queue = Mutex::new(jobs);
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8);
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| loop {
-                    let Some(i) = queue.lock().expect("queue lock").pop() else { break };
-                    let r = hash_lfs(&store, &candidates[i], mode, progress);
-                    progress.item_done();
-                    results.lock().expect("results lock").insert(i, r);
-                });
-            }
+        let done = crate::parallel::largest_first(jobs, |&i| candidates[i].meta.len(), crate::parallel::default_threads(), |&i| {
+            let r = hash_lfs(&store, &candidates[i], mode, progress);
+            progress.item_done();
+            r
         });
         progress.end();
+        results.extend(done);
     }
-    let mut results = results.into_inner().expect("results lock");
 
     for (i, (c, p)) in candidates.into_iter().zip(plans).enumerate() {
         let state = match p {
