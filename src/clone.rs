@@ -50,9 +50,11 @@ pub fn default_dir(url: &str) -> Option<String> {
 }
 
 /// Fetches every branch of `origin`, returns the remote's default branch and its commit.
-pub fn fetch_origin(repo: &Repository, remote_name: &str, interactive: bool) -> Result<Option<(String, git2::Oid)>> {
+/// `session_url`, when given, is the remote's URL with the credentials the user typed in it
+/// (they are used for this run only; the stored URL never has them).
+pub fn fetch_origin(repo: &Repository, remote_name: &str, interactive: bool, session_url: Option<&str>) -> Result<Option<(String, git2::Oid)>> {
     let mut r = repo.find_remote(remote_name).context(format!("reading remote {remote_name}"))?;
-    let url = r.url().unwrap_or("").to_string();
+    let url = session_url.map(str::to_string).unwrap_or_else(|| r.url().unwrap_or("").to_string());
     let spec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
     let mut fo = git2::FetchOptions::new();
     fo.remote_callbacks(git::remote_callbacks(&url, interactive));
@@ -109,7 +111,8 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         // Everything the clone's config needs is written before the repository appears.
         git::create_repository_atomically(&dir, &mut o, |staging| {
             let r = Repository::open(staging).context("opening the new repository")?;
-            r.remote("origin", &url).context("adding remote origin")?;
+            // never store credentials typed into the URL
+            r.remote("origin", &crate::credentials::split_url_credentials(&url).0).context("adding remote origin")?;
             save_selection(&r, opts)?;
             fs::write(staging.join(".git").join(MARKER), b"").context("marking the clone as unfinished")
         })?;
@@ -133,7 +136,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         files_written: 0,
         failures: Vec::new(),
     };
-    let Some((branch, id)) = fetch_origin(&repo, "origin", opts.interactive)? else {
+    let Some((branch, id)) = fetch_origin(&repo, "origin", opts.interactive, Some(&url))? else {
         fs::remove_file(&marker).context("finishing the clone")?;
         return Ok(outcome); // an empty repository
     };

@@ -20,7 +20,17 @@ pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path) -
         return Err(Error::BadInput(format!("invalid branch name `{branch}`")));
     }
     let remote_url = match remote_target {
-        Some(t) => Some(crate::remote::resolve_target(t, cwd)?),
+        Some(t) => {
+            let url = crate::remote::resolve_target(t, cwd)?;
+            let (clean, creds) = crate::credentials::split_url_credentials(&url);
+            if creds.is_some() {
+                return Err(Error::with_hint(
+                    "the remote URL contains a password or token; hfgit does not write secrets into .git/config",
+                    format!("use `--remote {}` and a git credential helper (or HF_TOKEN for the Hub)", crate::remote::redact(&clean)),
+                ));
+            }
+            Some(url)
+        }
         None => None,
     };
     let (repo, created) = match Repository::open(dir) {

@@ -440,3 +440,43 @@ fn a_killed_http_push_never_leaves_a_branch_without_its_objects() {
         assert!(f.server.get("slow-storage", &sha256_hex(&data(800 + i, 50_000))).is_some());
     }
 }
+
+#[test]
+fn git_and_lfs_over_http_share_credentials_from_a_helper_and_never_store_them() {
+    let f = fx("unused");
+    fs::remove_file(f.repo.join(".lfsconfig")).unwrap();
+    f.env.hfgit(&f.repo, &["commit", "-m", "no lfsconfig"]).ok();
+    let url = format!("{}/org/requirecreds-model.git", f.server.url);
+    // no credentials: a clear failure, nothing pushed
+    let r = f.env.hfgit(&f.repo, &["push", &url]).fails();
+    assert!(r.stderr.contains("authentication failed") || r.stderr.contains("needs credentials"), "{}", r.stderr);
+    assert!(!f.server.git_root.path().join("org/requirecreds-model.git/refs/heads/main").exists());
+    // a credential helper with the right credentials serves both git and LFS
+    let store = f.env.path("creds");
+    fs::write(&store, format!("http://{USER}:{PASSWORD}@{}\n", f.server.url.trim_start_matches("http://"))).unwrap();
+    f.env.git(f.env.dir.path(), &["config", "--global", "credential.helper", &format!("store --file={}", store.display())]).ok();
+    f.env.git(&f.repo, &["remote", "add", "origin", &url]).ok();
+    let r = f.env.hfgit(&f.repo, &["push", "--json"]).ok().json();
+    assert_eq!(r["uploaded_objects"], 2);
+    let repo_key = "org~requirecreds-model.git";
+    assert_eq!(f.server.get(repo_key, &sha256_hex(&f.a)).unwrap(), f.a);
+    let bare = f.server.git_root.path().join("org/requirecreds-model.git");
+    assert_eq!(f.env.git(&bare, &["rev-parse", "main"]).ok().stdout, f.env.git(&f.repo, &["rev-parse", "HEAD"]).ok().stdout);
+    f.env.hfgit(f.env.dir.path(), &["clone", &url, "c"]).ok();
+    assert_eq!(fs::read(f.env.path("c/b.bin")).unwrap(), f.b);
+    for cfg in [f.repo.join(".git/config"), f.env.path("c/.git/config")] {
+        let text = fs::read_to_string(&cfg).unwrap();
+        assert!(!text.contains(PASSWORD) && !text.contains(USER), "{}: {text}", cfg.display());
+    }
+    // credentials in the URL work too, and are not stored by clone
+    fs::remove_file(&store).unwrap();
+    let with = url.replace("http://", &format!("http://{USER}:{PASSWORD}@"));
+    let r = f.env.hfgit(f.env.dir.path(), &["clone", &with, "c2"]).ok();
+    assert!(!r.stderr.contains(PASSWORD));
+    assert_eq!(fs::read(f.env.path("c2/a.bin")).unwrap(), f.a);
+    let text = fs::read_to_string(f.env.path("c2/.git/config")).unwrap();
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(text.contains(&url), "{text}");
+    let r = f.env.hfgit(f.env.dir.path(), &["init", "c3", "--remote", &with]).fails();
+    assert!(r.stderr.contains("does not write secrets") && !r.stderr.contains(PASSWORD), "{}", r.stderr);
+}

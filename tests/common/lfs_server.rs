@@ -27,12 +27,15 @@ struct State {
     log: Mutex<Vec<Logged>>,
     base: Mutex<String>,
     other: Mutex<String>,
+    git_root: Mutex<std::path::PathBuf>,
 }
 
 pub struct LfsServer {
     pub url: String,
     pub other_url: String,
     state: Arc<State>,
+    /// Bare repositories served by `git http-backend` (`/<org>/<name>.git/...`).
+    pub git_root: tempfile::TempDir,
 }
 
 pub const USER: &str = "alice";
@@ -50,6 +53,8 @@ impl LfsServer {
         let url = format!("http://127.0.0.1:{}", main.local_addr().unwrap().port());
         // "another host": same machine, another name for it
         let other_url = format!("http://localhost:{}", other.local_addr().unwrap().port());
+        let git_root = tempfile::tempdir().unwrap();
+        *state.git_root.lock().unwrap() = git_root.path().to_path_buf();
         *state.base.lock().unwrap() = url.clone();
         *state.other.lock().unwrap() = other_url.clone();
         for (l, name) in [(main, "main"), (other, "other")] {
@@ -63,7 +68,7 @@ impl LfsServer {
                 }
             });
         }
-        LfsServer { url, other_url, state }
+        LfsServer { url, other_url, state, git_root }
     }
 
     /// The LFS endpoint of `repo` on this server.
@@ -177,6 +182,21 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         }
         return Some(());
     }
+    let path_only = req.path.split('?').next().unwrap_or("");
+    if let Some(i) = path_only.find("/info/lfs/objects/batch") {
+        // a repository path with slashes (`org/name.git`) becomes one storage segment
+        let repo = path_only[1..i].replace('/', "~");
+        if req.method == "POST" {
+            batch(&mut s, st, &repo, &req, &base, &other);
+        } else {
+            respond(&mut s, 405, &[], b"");
+        }
+        return Some(());
+    }
+    if path_only.contains(".git/") && !path_only.starts_with("/storage/") && !path_only.starts_with("/verify/") {
+        git_cgi(&mut s, st, &req);
+        return Some(());
+    }
     match (req.method.as_str(), segs.as_slice()) {
         ("POST", [repo, "info", "lfs", "objects", "batch"]) => batch(&mut s, st, repo, &req, &base, &other),
         ("PUT", ["storage", repo, oid]) => storage_put(&mut s, st, repo, oid, &req),
@@ -196,11 +216,78 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
     Some(())
 }
 
+fn authorized(req: &Request) -> bool {
+    req.headers.get("authorization") == Some(&format!("Basic {}", b64(format!("{USER}:{PASSWORD}").as_bytes())))
+}
+
+/// Git smart HTTP through the real `git http-backend` (CGI), with Basic auth for repositories
+/// whose name says `requirecreds`, and repositories created on first push.
+fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
+    let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
+    if path.contains("requirecreds") && !authorized(req) {
+        return respond(s, 401, &[("WWW-Authenticate", "Basic realm=\"git\"".into())], b"credentials needed");
+    }
+    let root = st.git_root.lock().unwrap().clone();
+    let repo_rel = &path[1..path.find(".git/").unwrap() + 4];
+    let repo_dir = root.join(repo_rel);
+    if query == "service=git-receive-pack" && !repo_dir.exists() {
+        let ok = std::process::Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&repo_dir).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "git init --bare failed");
+    }
+    let mut cmd = std::process::Command::new("git");
+    cmd.arg("http-backend")
+        .env("GIT_PROJECT_ROOT", &root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", &req.method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("CONTENT_TYPE", req.headers.get("content-type").cloned().unwrap_or_default())
+        .env("CONTENT_LENGTH", req.body.len().to_string())
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "http.receivepack")
+        .env("GIT_CONFIG_VALUE_0", "true")
+        .env("REMOTE_USER", USER)
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if let Some(enc) = req.headers.get("content-encoding") {
+        cmd.env("HTTP_CONTENT_ENCODING", enc);
+    }
+    if let Some(p) = req.headers.get("git-protocol") {
+        cmd.env("GIT_PROTOCOL", p);
+    }
+    let mut child = cmd.spawn().expect("git http-backend");
+    let mut stdin = child.stdin.take().unwrap();
+    let body = req.body.clone();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+    let out = child.wait_with_output().expect("git http-backend output");
+    writer.join().unwrap();
+    let raw = out.stdout;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4)).or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    let Some((i, sep)) = split else { return respond(s, 500, &[], b"bad CGI output") };
+    let head = String::from_utf8_lossy(&raw[..i]).to_string();
+    let mut status = 200;
+    let mut headers = Vec::new();
+    for line in head.lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("status") {
+                status = v.trim().split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(200);
+            } else {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+    }
+    let hdrs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    respond(s, status, &hdrs, &raw[i + sep..]);
+}
+
 fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, other: &str) {
     let n = bump(st, format!("batch:{repo}"));
     if repo.contains("requirecreds") {
-        let want = format!("Basic {}", b64(format!("{USER}:{PASSWORD}").as_bytes()));
-        if req.headers.get("authorization") != Some(&want) {
+        if !authorized(req) {
             respond(s, 401, &[("LFS-Authenticate", "Basic realm=\"test\"".into())], b"{\"message\":\"credentials needed\"}");
             return;
         }
