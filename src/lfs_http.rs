@@ -13,14 +13,12 @@ use crate::pointer::Pointer;
 use crate::progress::Progress;
 use crate::remote::redact;
 use crate::store::Store;
-use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::StatusCode;
+use ureq::{Agent, Request, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -149,9 +147,33 @@ enum Failure {
     Fatal(String),
 }
 
+/// What a request body is.
+enum Body<'a> {
+    None,
+    Json(serde_json::Value),
+    Reader(&'a mut dyn Read),
+}
+
+/// Sends a request; any HTTP status is a response, only transport failures (refused, reset,
+/// timed out) are errors. Error texts never include the URL (it may carry a signed token).
+fn call(req: Request, body: Body<'_>) -> std::result::Result<Response, String> {
+    let r = match body {
+        Body::None => req.call(),
+        Body::Json(v) => req.send_json(v),
+        Body::Reader(r) => req.send(r),
+    };
+    match r {
+        Ok(resp) | Err(ureq::Error::Status(_, resp)) => Ok(resp),
+        Err(ureq::Error::Transport(t)) => Err(match t.message() {
+            Some(m) => format!("{}: {m}", t.kind()),
+            None => t.kind().to_string(),
+        }),
+    }
+}
+
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().to_string();
+    let v = resp.header("Retry-After")?.trim().to_string();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -161,8 +183,8 @@ fn retry_after(resp: &Response) -> Option<Duration> {
 
 /// The server's `message`, when its error body has one.
 fn server_message(resp: Response) -> String {
-    let status = resp.status();
-    let text = resp.text().unwrap_or_default();
+    let status = format!("{} {}", resp.status(), resp.status_text());
+    let text = resp.into_string().unwrap_or_default();
     let msg = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
@@ -184,9 +206,9 @@ struct AuthState {
 pub struct HttpLfs {
     endpoint: String,
     git_url: String,
-    client: Client,
+    agent: Agent,
     /// For uploads: redirects are followed by hand, since a streamed body cannot be replayed.
-    no_redirect: Client,
+    no_redirect: Agent,
     auth: Mutex<AuthState>,
     concurrency: usize,
     retry: RetryPolicy,
@@ -233,24 +255,22 @@ impl HttpLfs {
             .unwrap_or(Auth::None);
         let cfg = repo.config().context("reading git config")?;
         let concurrency = cfg.get_i64("lfs.concurrenttransfers").map(|n| n.clamp(1, 64) as usize).unwrap_or(8);
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(None)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::failed(format!("cannot create the HTTP client: {e}")))?;
-        let no_redirect = Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(None)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::failed(format!("cannot create the HTTP client: {e}")))?;
+        // Credentials never follow a redirect to another host (ureq drops them then).
+        let agent = |redirects| {
+            ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(30))
+                .timeout_read(Duration::from_secs(300))
+                .redirects(redirects)
+                .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost)
+                .max_idle_connections_per_host(64)
+                .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
+                .build()
+        };
+        let (client, no_redirect) = (agent(5), agent(0));
         Ok(HttpLfs {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             git_url,
-            client,
+            agent: client,
             no_redirect,
             auth: Mutex::new(AuthState { auth, helper: None, tried_helper: false }),
             concurrency,
@@ -270,12 +290,12 @@ impl HttpLfs {
 
     /// Adds our credentials to a request for `url` unless it is on another host, the server said
     /// the action is self-authenticating, or the action already carries an Authorization header.
-    fn with_auth(&self, req: RequestBuilder, url: &str, authenticated: bool, headers: &BTreeMap<String, String>) -> RequestBuilder {
+    fn with_auth(&self, req: Request, url: &str, authenticated: bool, headers: &BTreeMap<String, String>) -> Request {
         if authenticated || !self.same_origin(url) || headers.keys().any(|k| k.eq_ignore_ascii_case("authorization")) {
             return req;
         }
         match self.auth.lock().expect("auth lock").auth.header() {
-            Some(h) => req.header(reqwest::header::AUTHORIZATION, h),
+            Some(h) => req.set("Authorization", &h),
             None => req,
         }
     }
@@ -321,28 +341,24 @@ impl HttpLfs {
         let mut attempt = 0;
         loop {
             let started = Instant::now();
-            let req = self
-                .client
-                .post(&url)
-                .header(reqwest::header::ACCEPT, MEDIA_TYPE)
-                .header(reqwest::header::CONTENT_TYPE, MEDIA_TYPE)
-                .json(&body);
+            let req = self.agent.post(&url).set("Accept", MEDIA_TYPE).set("Content-Type", MEDIA_TYPE);
             let req = self.with_auth(req, &url, false, &BTreeMap::new());
-            let failure = match req.send() {
-                Err(e) => Failure::Retry(self.retry.backoff(attempt), format!("{}", e.without_url())),
+            let json = serde_json::to_value(&body).expect("a batch request serialises");
+            let failure = match call(req, Body::Json(json)) {
+                Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
                 Ok(resp) => {
                     let status = resp.status();
-                    if status == StatusCode::OK {
+                    if status == 200 {
                         self.credentials_worked();
-                        let text = resp.text().map_err(|e| Error::failed(format!("reading the batch response from {}: {}", redact(&url), e.without_url())))?;
+                        let text = resp.into_string().map_err(|e| Error::failed(format!("reading the batch response from {}: {e}", redact(&url))))?;
                         let parsed: BatchResponse = serde_json::from_str(&text)
                             .map_err(|e| Error::failed(format!("invalid batch response from {}: {e}", redact(&url))))?;
                         return Ok((parsed, started));
                     }
-                    if status.is_success() {
+                    if (200..300).contains(&status) {
                         return Err(Error::failed(format!("invalid batch response from {}: HTTP {status} (expected 200)", redact(&url))));
                     }
-                    if status == StatusCode::UNAUTHORIZED {
+                    if status == 401 {
                         if self.refresh_credentials() {
                             continue;
                         }
@@ -351,7 +367,7 @@ impl HttpLfs {
                             "store credentials for this host in a git credential helper (`git credential approve`), put them in the remote URL, or for the Hub set HF_TOKEN / run `hfgit login`",
                         ));
                     }
-                    match status.as_u16() {
+                    match status {
                         429 => {
                             let wait = retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt));
                             if wait > self.retry.max_retry_after {
@@ -523,10 +539,10 @@ impl HttpLfs {
         }
     }
 
-    fn request(&self, method: reqwest::Method, a: &Action, authenticated: bool) -> RequestBuilder {
-        let mut req = self.client.request(method, &a.href);
+    fn request(&self, agent: &Agent, method: &str, a: &Action, authenticated: bool) -> Request {
+        let mut req = agent.request(method, &a.href);
         for (k, v) in &a.header {
-            req = req.header(k.as_str(), v.as_str());
+            req = req.set(k, v);
         }
         self.with_auth(req, &a.href, authenticated, &a.header)
     }
@@ -534,7 +550,7 @@ impl HttpLfs {
     /// Classifies a storage response: git-lfs retries 403 (expired signature), 429 and 5xx, and
     /// gives up on other client errors.
     fn storage_failure(&self, resp: Response, attempt: u32) -> Failure {
-        let code = resp.status().as_u16();
+        let code = resp.status();
         let wait = retry_after(&resp);
         let msg = server_message(resp);
         match code {
@@ -562,21 +578,17 @@ impl HttpLfs {
                 Ok(f) => f,
                 Err(e) => return JobOutcome::Failed(format!("cannot read the local object: {e}")),
             };
-            let sent = std::sync::Arc::new(AtomicU64::new(0));
-            let body = reqwest::blocking::Body::sized(Counting { inner: file, sent: sent.clone() }, p.size);
-            let mut req = self.with_auth(self.no_redirect.put(&target.href), &target.href, job.authenticated, &target.header);
-            for (k, v) in &target.header {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            req = req.body(body);
+            let mut req = self.request(&self.no_redirect, "PUT", &target, job.authenticated);
             if !target.header.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
-                req = req.header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+                req = req.set("Content-Type", "application/octet-stream");
             }
-            let result = send_reporting(req, &sent, progress);
-            let failure = match result {
-                Ok(r) if r.status().is_success() => break,
-                Ok(r) if r.status().is_redirection() && redirects < 5 => {
-                    let Some(next) = r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).and_then(|l| r.url().join(l).ok()) else {
+            req = req.set("Content-Length", &p.size.to_string());
+            let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, file), progress };
+            let failure = match call(req, Body::Reader(&mut body)) {
+                Ok(r) if (200..300).contains(&r.status()) => break,
+                Ok(r) if (300..400).contains(&r.status()) && redirects < 5 => {
+                    let base = url_join_base(&target.href);
+                    let Some(next) = r.header("Location").and_then(|l| base.as_ref().and_then(|b| b.join(l).ok())) else {
                         return JobOutcome::Failed(format!("upload redirected without a location (HTTP {})", r.status()));
                     };
                     // the action's headers belong to its host: they do not follow to another one
@@ -588,7 +600,7 @@ impl HttpLfs {
                     continue;
                 }
                 Ok(r) => self.storage_failure(r, attempt),
-                Err(e) => Failure::Retry(self.retry.backoff(attempt), e.without_url().to_string()),
+                Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
             };
             match failure {
                 Failure::Fatal(m) => return JobOutcome::Failed(format!("upload refused: {m}")),
@@ -604,15 +616,12 @@ impl HttpLfs {
         let Some(v) = &job.verify else { return JobOutcome::Done };
         let mut last = String::new();
         for attempt in 0..self.retry.max_verifies {
-            let req = self
-                .request(reqwest::Method::POST, v, false)
-                .header(reqwest::header::ACCEPT, MEDIA_TYPE)
-                .header(reqwest::header::CONTENT_TYPE, MEDIA_TYPE)
-                .json(&ObjectSpec { oid: p.oid.to_hex(), size: p.size });
-            match req.send() {
-                Ok(r) if r.status().is_success() => return JobOutcome::Done,
+            let req = self.request(&self.agent, "POST", v, false).set("Accept", MEDIA_TYPE).set("Content-Type", MEDIA_TYPE);
+            let body = serde_json::json!({"oid": p.oid.to_hex(), "size": p.size});
+            match call(req, Body::Json(body)) {
+                Ok(r) if (200..300).contains(&r.status()) => return JobOutcome::Done,
                 Ok(r) => last = server_message(r),
-                Err(e) => last = e.without_url().to_string(),
+                Err(e) => last = e,
             }
             if attempt + 1 < self.retry.max_verifies {
                 std::thread::sleep(self.retry.backoff(attempt));
@@ -659,25 +668,21 @@ impl HttpLfs {
                     hasher.update(&buf[..n]);
                 }
             }
-            let mut req = self.request(reqwest::Method::GET, &job.action, job.authenticated);
+            let mut req = self.request(&self.agent, "GET", &job.action, job.authenticated);
             if have > 0 {
-                req = req.header(reqwest::header::RANGE, format!("bytes={have}-{}", p.size - 1));
+                req = req.set("Range", &format!("bytes={have}-{}", p.size - 1));
             }
-            let failure = match req.send() {
-                Err(e) => Failure::Retry(self.retry.backoff(attempt), e.without_url().to_string()),
-                Ok(resp) if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE => {
+            let failure = match call(req, Body::None) {
+                Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
+                Ok(resp) if resp.status() == 416 => {
                     let _ = fs::remove_file(&part);
                     Failure::Retry(Duration::ZERO, "range not satisfiable; downloading from the start".into())
                 }
-                Ok(resp) if resp.status().is_success() => {
-                    let mut resp = resp;
+                Ok(resp) if (200..300).contains(&resp.status()) => {
                     let resumed = have > 0
-                        && resp.status() == StatusCode::PARTIAL_CONTENT
-                        && resp
-                            .headers()
-                            .get(reqwest::header::CONTENT_RANGE)
-                            .and_then(|v| v.to_str().ok())
-                            .is_some_and(|v| v.trim().starts_with(&format!("bytes {have}-")));
+                        && resp.status() == 206
+                        && resp.header("Content-Range").is_some_and(|v| v.trim().starts_with(&format!("bytes {have}-")));
+                    let mut resp = resp.into_reader();
                     if have > 0 && !resumed {
                         have = 0;
                         hasher = Sha256::new();
@@ -779,47 +784,23 @@ impl HttpLfs {
     }
 }
 
-/// Counts the bytes an upload body has handed to the connection.
-struct Counting<R> {
+/// Reports the bytes an upload body hands to the connection.
+struct Counting<'a, R> {
     inner: R,
-    sent: std::sync::Arc<AtomicU64>,
+    progress: &'a dyn Progress,
 }
 
-impl<R: Read> Read for Counting<R> {
+impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        self.progress.bytes(n as u64);
         Ok(n)
     }
 }
 
-/// Sends a request on a helper thread while this one forwards upload progress every 100 ms;
-/// returns as soon as the response arrives.
-fn send_reporting(req: RequestBuilder, sent: &AtomicU64, progress: &dyn Progress) -> reqwest::Result<Response> {
-    let mut reported = 0;
-    let forward = |reported: &mut u64| {
-        let now = sent.load(Ordering::Relaxed);
-        if now > *reported {
-            progress.bytes(now - *reported);
-            *reported = now;
-        }
-    };
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        s.spawn(move || {
-            let _ = tx.send(req.send());
-        });
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(r) => {
-                    forward(&mut reported);
-                    return r;
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => forward(&mut reported),
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => unreachable!("the sender always sends before it ends"),
-            }
-        }
-    })
+/// The URL to resolve a relative `Location` against.
+fn url_join_base(href: &str) -> Option<url::Url> {
+    url::Url::parse(href).ok()
 }
 
 #[cfg(test)]
