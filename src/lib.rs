@@ -31,3 +31,4 @@ pub mod credentials;
 pub mod lfs_endpoint;
 pub mod lfs_http;
 pub mod parallel;
+pub mod hub;

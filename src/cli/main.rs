@@ -39,6 +39,9 @@ enum Command {
     Push(commands::push::Args),
     Clone(commands::clone::Args),
     Pull(commands::pull::Args),
+    Login(commands::login::LoginArgs),
+    Logout(commands::login::LogoutArgs),
+    Whoami(commands::login::WhoamiArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,9 @@ fn main() -> ExitCode {
         Command::Push(a) => commands::push::run(a, &ui),
         Command::Clone(a) => commands::clone::run(a, &ui),
         Command::Pull(a) => commands::pull::run(a, &ui),
+        Command::Login(a) => commands::login::login(a, &ui),
+        Command::Logout(a) => commands::login::logout(a, &ui),
+        Command::Whoami(a) => commands::login::whoami(a, &ui),
     };
     match result {
         Ok(code) => code,

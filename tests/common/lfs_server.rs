@@ -40,6 +40,8 @@ pub struct LfsServer {
 
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "s3cret-pass";
+/// The one Hub token this server accepts (as Bearer, or as a Basic password).
+pub const HF_TOKEN: &str = "hf_TestToken0123456789";
 
 fn hex(b: &[u8]) -> String {
     format!("{:x}", Sha256::digest(b))
@@ -183,6 +185,10 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         return Some(());
     }
     let path_only = req.path.split('?').next().unwrap_or("");
+    if path_only == "/api/whoami-v2" {
+        whoami(&mut s, &req);
+        return Some(());
+    }
     if let Some(i) = path_only.find("/info/lfs/objects/batch") {
         // a repository path with slashes (`org/name.git`) becomes one storage segment
         let repo = path_only[1..i].replace('/', "~");
@@ -217,7 +223,28 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
 }
 
 fn authorized(req: &Request) -> bool {
-    req.headers.get("authorization") == Some(&format!("Basic {}", b64(format!("{USER}:{PASSWORD}").as_bytes())))
+    let h = req.headers.get("authorization").cloned().unwrap_or_default();
+    h == format!("Basic {}", b64(format!("{USER}:{PASSWORD}").as_bytes()))
+        || h == format!("Bearer {HF_TOKEN}")
+        || h == format!("Basic {}", b64(format!("hf_user:{HF_TOKEN}").as_bytes()))
+}
+
+/// `GET /api/whoami-v2` as the Hub answers it (huggingface.js `api-who-am-i.ts`).
+fn whoami(s: &mut TcpStream, req: &Request) {
+    if req.headers.get("authorization") != Some(&format!("Bearer {HF_TOKEN}")) {
+        return respond(
+            s,
+            401,
+            &[("X-Error-Message", "Invalid credentials in Authorization header".into()), ("Content-Type", "application/json".into())],
+            br#"{"error":"Invalid credentials in Authorization header"}"#,
+        );
+    }
+    json(s, 200, serde_json::json!({
+        "type": "user", "id": "64f0c0ffee", "name": USER, "fullname": "Alice Liddell",
+        "email": "alice@example.com", "emailVerified": true, "isPro": false,
+        "orgs": [{"type": "org", "name": "acme", "fullname": "ACME Models"}],
+        "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}}
+    }));
 }
 
 /// Git smart HTTP through the real `git http-backend` (CGI), with Basic auth for repositories

@@ -6,6 +6,7 @@ pub mod commit;
 pub mod fsck;
 pub mod init;
 pub mod log;
+pub mod login;
 pub mod pull;
 pub mod push;
 pub mod status;
