@@ -333,7 +333,8 @@ impl HttpLfs {
         let url = format!("{}/objects/batch", self.endpoint);
         let body = BatchRequest {
             operation,
-            transfers: vec!["basic"],
+            // huggingface_hub's offer: the Hub answers `multipart` for large files
+            transfers: if operation == "upload" { vec!["basic", "multipart"] } else { vec!["basic"] },
             reference: self.ref_name.clone().map(|name| RefName { name }),
             objects: objects.to_vec(),
             hash_algo: "sha256",
@@ -396,7 +397,7 @@ impl HttpLfs {
     /// Validates a batch response against what was asked (git-lfs's checks).
     fn check_response(&self, resp: &BatchResponse, asked: &HashMap<String, Pointer>) -> Result<()> {
         if let Some(t) = resp.transfer.as_deref() {
-            if !t.is_empty() && t != "basic" {
+            if !t.is_empty() && t != "basic" && t != "multipart" {
                 return Err(Error::failed(format!("the LFS server chose the `{t}` transfer, which hfgit did not offer")));
             }
         }
@@ -570,6 +571,12 @@ impl HttpLfs {
             let kind = if local.object_path(&p.oid).exists() { "corrupt" } else { "missing" };
             return JobOutcome::Failed(format!("({kind}) the object is not in the local store; run `hfgit fsck`"));
         }
+        if job.action.header.contains_key("chunk_size") {
+            if let Err(m) = self.upload_multipart(local, job, progress) {
+                return JobOutcome::Failed(m);
+            }
+            return self.verify(job);
+        }
         let mut attempt = 0;
         let mut target = job.action.clone();
         let mut redirects = 0;
@@ -613,6 +620,12 @@ impl HttpLfs {
                 }
             }
         }
+        self.verify(job)
+    }
+
+    /// The `verify` action, when the server gave one: up to `max_verifies` attempts.
+    fn verify(&self, job: &Job) -> JobOutcome {
+        let p = &job.pointer;
         let Some(v) = &job.verify else { return JobOutcome::Done };
         let mut last = String::new();
         for attempt in 0..self.retry.max_verifies {
@@ -628,6 +641,90 @@ impl HttpLfs {
             }
         }
         JobOutcome::Failed(format!("the server did not verify the upload after {} attempts: {last}", self.retry.max_verifies))
+    }
+
+    /// The Hub's `multipart` transfer: the upload action's header carries `chunk_size` and one
+    /// pre-signed URL per part under numbered keys; each slice is PUT to its URL (with no
+    /// credentials of ours: the URL is its own authorisation), the `ETag`s are collected, and a
+    /// completion POST to the action's href lists them.
+    fn upload_multipart(&self, local: &Store, job: &Job, progress: &dyn Progress) -> std::result::Result<(), String> {
+        let p = &job.pointer;
+        let h = &job.action.header;
+        let chunk: u64 = h
+            .get("chunk_size")
+            .and_then(|c| c.trim().parse().ok())
+            .filter(|c| *c > 0)
+            .ok_or_else(|| format!("invalid multipart chunk_size {:?}", h.get("chunk_size")))?;
+        let mut parts: Vec<(u64, String)> = h
+            .iter()
+            .filter(|(k, _)| !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()))
+            .filter_map(|(k, v)| Some((k.parse::<u64>().ok()?, v.clone())))
+            .collect();
+        parts.sort();
+        let want = p.size.div_ceil(chunk);
+        if parts.len() as u64 != want || parts.iter().enumerate().any(|(i, (n, _))| *n != i as u64 + 1) {
+            return Err(format!("the server sent {} part URLs for {want} parts of {chunk} bytes", parts.len()));
+        }
+        let path = local.object_path(&p.oid);
+        let threads = self.concurrency.clamp(1, 4);
+        let results = crate::parallel::largest_first(parts, |(n, _)| u64::MAX - n, threads, |(n, url)| {
+            let start = (n - 1) * chunk;
+            let len = chunk.min(p.size - start);
+            let mut attempt = 0;
+            loop {
+                let mut f = File::open(&path).map_err(|e| format!("cannot read the local object: {e}"))?;
+                std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(|e| format!("cannot read the local object: {e}"))?;
+                let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f.take(len)), progress };
+                let req = self.no_redirect.put(url).set("Content-Length", &len.to_string());
+                let failure = match call(req, Body::Reader(&mut body)) {
+                    Ok(r) if (200..300).contains(&r.status()) => match r.header("ETag") {
+                        Some(e) => return Ok(e.to_string()),
+                        None => return Err(format!("part {n}: the storage answered without an ETag")),
+                    },
+                    Ok(r) => self.storage_failure(r, attempt),
+                    Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
+                };
+                match failure {
+                    Failure::Fatal(m) => return Err(format!("part {n} refused: {m}")),
+                    Failure::Retry(wait, m) => {
+                        attempt += 1;
+                        if attempt >= self.retry.max_attempts {
+                            return Err(format!("part {n} failed after {attempt} attempts: {m}"));
+                        }
+                        std::thread::sleep(wait);
+                    }
+                }
+            }
+        });
+        let mut etags = Vec::new();
+        for ((n, _), r) in results {
+            etags.push((n, r?));
+        }
+        etags.sort();
+        let body = serde_json::json!({
+            "oid": p.oid.to_hex(),
+            "parts": etags.iter().map(|(n, e)| serde_json::json!({"partNumber": n, "etag": e})).collect::<Vec<_>>(),
+        });
+        let mut attempt = 0;
+        loop {
+            // like huggingface_hub: the completion URL authorises itself; no token is added
+            let req = self.agent.post(&job.action.href).set("Accept", MEDIA_TYPE).set("Content-Type", MEDIA_TYPE);
+            let failure = match call(req, Body::Json(body.clone())) {
+                Ok(r) if (200..300).contains(&r.status()) => return Ok(()),
+                Ok(r) => self.storage_failure(r, attempt),
+                Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
+            };
+            match failure {
+                Failure::Fatal(m) => return Err(format!("completing the multipart upload failed: {m}")),
+                Failure::Retry(wait, m) => {
+                    attempt += 1;
+                    if attempt >= self.retry.max_attempts {
+                        return Err(format!("completing the multipart upload failed after {attempt} attempts: {m}"));
+                    }
+                    std::thread::sleep(wait);
+                }
+            }
+        }
     }
 
     fn download_one(&self, local: &Store, job: &Job, progress: &dyn Progress, stage: Option<std::path::PathBuf>) -> JobOutcome {

@@ -108,3 +108,34 @@ fn the_hub_token_reaches_the_hubs_lfs_api_as_bearer_and_nowhere_else() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("authentication failed"));
 }
+
+#[test]
+fn large_files_go_up_through_the_hubs_multipart_transfer() {
+    use common::lfs_server::CHUNK_SIZE;
+    let env = Env::new();
+    let server = LfsServer::start();
+    let repo = env.init("m");
+    let big = data(901, 1_100_000); // 5 parts of 256 KiB, the last one short
+    let small = data(902, 1000);
+    fs::write(repo.join("pytorch_model.bin"), &big).unwrap();
+    fs::write(repo.join("small.bin"), &small).unwrap();
+    fs::write(repo.join(".lfsconfig"), format!("[lfs]\n\turl = {}\n", server.endpoint("hub-part-fail"))).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "w"]).ok();
+    let mut c = env.hfgit_cmd(&repo, &["push", "../remote.git", "--create", "--json"]);
+    c.env("HF_ENDPOINT", &server.url).env("HF_TOKEN", HF_TOKEN);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let oid = sha256_hex(&big);
+    assert_eq!(server.get("hub-part-fail", &oid).unwrap(), big, "assembled from parts");
+    assert_eq!(server.get("hub-part-fail", &sha256_hex(&small)).unwrap(), small, "small files go up in one PUT");
+    let parts: Vec<_> = server.log().into_iter().filter(|l| l.path.starts_with(&format!("/part/hub-part-fail/{oid}/"))).collect();
+    assert_eq!(parts.len() as u64, (big.len() as u64).div_ceil(CHUNK_SIZE) + 1, "one retried part");
+    // the Hub token never goes to part URLs or the completion URL
+    for l in server.log().iter().filter(|l| l.path.starts_with("/part/") || l.path.starts_with("/complete/")) {
+        assert_eq!(l.authorization, None, "{l:?}");
+    }
+    assert_eq!(server.count(&format!("complete:hub-part-fail:{oid}")), 1);
+    assert_eq!(server.count(&format!("verify:hub-part-fail:{oid}")), 1);
+    let batch = server.log().into_iter().find(|l| l.listener == "batch-body").unwrap().path;
+    assert!(batch.contains(r#""transfers":["basic","multipart"]"#), "{batch}");
+}

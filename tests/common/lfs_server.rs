@@ -23,6 +23,7 @@ pub struct Logged {
 #[derive(Default)]
 struct State {
     objects: Mutex<HashMap<(String, String), Vec<u8>>>,
+    parts: Mutex<HashMap<(String, String, u64), Vec<u8>>>,
     counters: Mutex<HashMap<String, u32>>,
     log: Mutex<Vec<Logged>>,
     base: Mutex<String>,
@@ -42,6 +43,10 @@ pub const USER: &str = "alice";
 pub const PASSWORD: &str = "s3cret-pass";
 /// The one Hub token this server accepts (as Bearer, or as a Basic password).
 pub const HF_TOKEN: &str = "hf_TestToken0123456789";
+/// Hub-style repositories (name contains `hub`) answer `multipart` above this size…
+pub const MULTIPART_THRESHOLD: i64 = 300_000;
+/// …in parts of this size.
+pub const CHUNK_SIZE: u64 = 262_144;
 
 fn hex(b: &[u8]) -> String {
     format!("{:x}", Sha256::digest(b))
@@ -172,7 +177,7 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         authorization: req.headers.get("authorization").cloned(),
         range: req.headers.get("range").cloned(),
     });
-    let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let segs: Vec<&str> = req.path.split('?').next().unwrap_or("").trim_start_matches('/').split('/').collect();
     let base = st.base.lock().unwrap().clone();
     let other = st.other.lock().unwrap().clone();
     if listener == "other" {
@@ -204,6 +209,38 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         return Some(());
     }
     match (req.method.as_str(), segs.as_slice()) {
+        ("PUT", ["part", repo, oid, n]) => {
+            let n: u64 = n.parse().unwrap_or(0);
+            let tries = bump(st, format!("part:{repo}:{oid}:{n}"));
+            if repo.contains("part-fail") && n == 2 && tries == 1 {
+                return Some(json(&mut s, 500, serde_json::json!({"message": "part storage hiccup"})));
+            }
+            let etag = format!("\"{}\"", &hex(&req.body)[..16]);
+            st.parts.lock().unwrap().insert((repo.to_string(), oid.to_string(), n), req.body.clone());
+            respond(&mut s, 200, &[("ETag", etag)], b"");
+        }
+        ("POST", ["complete", repo, oid]) => {
+            bump(st, format!("complete:{repo}:{oid}"));
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            let mut data = Vec::new();
+            let parts = st.parts.lock().unwrap();
+            for (i, part) in body["parts"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+                let n = part["partNumber"].as_u64().unwrap_or(0);
+                let Some(bytes) = parts.get(&(repo.to_string(), oid.to_string(), n)) else {
+                    return Some(json(&mut s, 400, serde_json::json!({"message": format!("part {n} missing")})));
+                };
+                if n != i as u64 + 1 || part["etag"].as_str() != Some(&format!("\"{}\"", &hex(bytes)[..16])) {
+                    return Some(json(&mut s, 400, serde_json::json!({"message": format!("bad etag or order for part {n}")})));
+                }
+                data.extend_from_slice(bytes);
+            }
+            drop(parts);
+            if body["oid"].as_str() != Some(oid) || hex(&data) != *oid {
+                return Some(json(&mut s, 400, serde_json::json!({"message": "assembled object does not match its oid"})));
+            }
+            st.objects.lock().unwrap().insert((repo.to_string(), oid.to_string()), data);
+            json(&mut s, 200, serde_json::json!({}));
+        }
         ("POST", [repo, "info", "lfs", "objects", "batch"]) => batch(&mut s, st, repo, &req, &base, &other),
         ("PUT", ["storage", repo, oid]) => storage_put(&mut s, st, repo, oid, &req),
         ("GET", ["storage", repo, oid]) => storage_get(&mut s, st, repo, oid, &req),
@@ -337,6 +374,8 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
     let op = body["operation"].as_str().unwrap_or("").to_string();
     st.log.lock().unwrap().push(Logged { listener: "batch-body", method: op.clone(), path: body.to_string(), authorization: None, range: None });
+    let offered_multipart = body["transfers"].as_array().is_some_and(|t| t.iter().any(|x| x == "multipart"));
+    let mut any_multipart = false;
     let mut out = Vec::new();
     for o in body["objects"].as_array().cloned().unwrap_or_default() {
         let oid = o["oid"].as_str().unwrap_or("").to_string();
@@ -359,6 +398,20 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
             obj["authenticated"] = serde_json::json!(true);
             action["header"] = serde_json::json!({});
         }
+        if op == "upload" && repo.contains("hub") && offered_multipart && size > MULTIPART_THRESHOLD && !has {
+            any_multipart = true;
+            let mut header = serde_json::Map::new();
+            header.insert("chunk_size".into(), serde_json::json!(CHUNK_SIZE.to_string()));
+            for n in 1..=(size as u64).div_ceil(CHUNK_SIZE) {
+                header.insert(format!("{n:05}"), serde_json::json!(format!("{base}/part/{repo}/{oid}/{n}?X-Signature=test")));
+            }
+            obj["actions"] = serde_json::json!({
+                "upload": {"href": format!("{base}/complete/{repo}/{oid}"), "header": header},
+                "verify": {"href": format!("{base}/verify/{repo}/{oid}")}
+            });
+            out.push(obj);
+            continue;
+        }
         if op == "upload" {
             if !(has || repo.contains("has-all")) {
                 let mut actions = serde_json::json!({"upload": action});
@@ -377,7 +430,7 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
     if repo.contains("unknown-oid") {
         out.push(serde_json::json!({"oid": "f".repeat(64), "size": 1, "actions": {}}));
     }
-    let mut resp = serde_json::json!({"transfer": "basic", "objects": out});
+    let mut resp = serde_json::json!({"transfer": if any_multipart { "multipart" } else { "basic" }, "objects": out});
     if repo.contains("hashalgo-bad") {
         resp["hash_algo"] = serde_json::json!("sha1");
     } else if repo.contains("hashalgo-empty") {
