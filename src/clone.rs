@@ -136,7 +136,18 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         files_written: 0,
         failures: Vec::new(),
     };
-    let Some((branch, id)) = fetch_origin(&repo, "origin", opts.interactive, Some(&url))? else {
+    let fetched = fetch_origin(&repo, "origin", opts.interactive, Some(&url));
+    let fetched = match (fetched, crate::hub::HubRepo::from_url(&url)) {
+        (Err(e), Some(h)) => {
+            // nothing was cloned: leave no directory behind
+            drop(_lock);
+            drop(repo);
+            let _ = fs::remove_dir_all(&dir);
+            return Err(crate::hub::explain(&h, e));
+        }
+        (r, _) => r?,
+    };
+    let Some((branch, id)) = fetched else {
         fs::remove_file(&marker).context("finishing the clone")?;
         return Ok(outcome); // an empty repository
     };

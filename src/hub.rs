@@ -104,3 +104,106 @@ pub fn clean_token(raw: &str) -> Result<Secret> {
     }
     Ok(Secret::new(t))
 }
+
+/// A Hub repository named by a URL on the Hub's host: `{endpoint}/[datasets/|spaces/]owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubRepo {
+    /// `model`, `dataset` or `space`.
+    pub kind: &'static str,
+    pub owner: String,
+    pub name: String,
+}
+
+impl HubRepo {
+    /// The repo a Hub URL points at, when `url` is on the Hub's host.
+    pub fn from_url(url: &str) -> Option<HubRepo> {
+        if !credentials::is_hub_url(url) {
+            return None;
+        }
+        let (_, rest) = url.split_once("://")?;
+        let path = rest.split_once('/')?.1.trim_end_matches('/');
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        let parts: Vec<&str> = path.split('/').collect();
+        let (kind, owner, name) = match parts.as_slice() {
+            [o, n] => ("model", o, n),
+            ["datasets", o, n] => ("dataset", o, n),
+            ["spaces", o, n] => ("space", o, n),
+            _ => return None,
+        };
+        Some(HubRepo { kind, owner: owner.to_string(), name: name.to_string() })
+    }
+}
+
+/// Turns a failed git request to a Hub repository into what it means: a missing repository and
+/// a private one look the same to the Hub without a token (401/404).
+pub fn explain(repo: &HubRepo, err: Error) -> Error {
+    let text = err.to_string();
+    let id = format!("{}{}/{}", match repo.kind { "dataset" => "datasets/", "space" => "spaces/", _ => "" }, repo.owner, repo.name);
+    if text.contains("404") || text.contains("401") || text.contains("needs credentials") || text.contains("authentication failed") {
+        let has_token = credentials::hf_token().is_some();
+        return Error::with_hint(
+            if has_token {
+                format!("the Hub repository {id} does not exist, or your token cannot see it")
+            } else {
+                format!("the Hub repository {id} does not exist, or it is private and no token was given")
+            },
+            if has_token {
+                format!("check the name; create it with `hfgit push {id} --create`; or use a token with access (`hfgit login`)")
+            } else {
+                format!("run `hfgit login` (or set HF_TOKEN) for a private repository; create a new one with `hfgit push {id} --create`")
+            },
+        );
+    }
+    err
+}
+
+/// What `create_repo` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    New,
+    AlreadyExisted,
+}
+
+/// `POST {endpoint}/api/repos/create`; 409 means it exists; "another conflicting operation is
+/// in progress" is retried.
+pub fn create_repo(endpoint: &str, token: &Secret, repo: &HubRepo, private: bool) -> Result<Created> {
+    let url = format!("{}/api/repos/create", endpoint.trim_end_matches('/'));
+    let body = serde_json::json!({
+        "name": repo.name,
+        "organization": repo.owner,
+        "type": repo.kind,
+        "private": private,
+        "visibility": if private { "private" } else { "public" },
+    });
+    for attempt in 0..6 {
+        let r = agent().post(&url).set("Authorization", &format!("Bearer {}", token.expose())).send_json(body.clone());
+        match r {
+            Ok(_) => return Ok(Created::New),
+            Err(ureq::Error::Status(409, resp)) => {
+                let text = resp.into_string().unwrap_or_default();
+                if text.contains("conflicting operation") && attempt < 5 {
+                    std::thread::sleep(Duration::from_millis(500 * (attempt + 1)));
+                    continue;
+                }
+                return Ok(Created::AlreadyExisted);
+            }
+            Err(ureq::Error::Status(401, _)) => {
+                return Err(Error::with_hint(
+                    format!("the Hub refused to create {}/{}: the token is invalid", repo.owner, repo.name),
+                    "run `hfgit login` with a token that has write access",
+                ))
+            }
+            Err(ureq::Error::Status(403, _)) => {
+                return Err(Error::with_hint(
+                    format!("the Hub refused to create {}/{}: no write access to `{}`", repo.owner, repo.name, repo.owner),
+                    "use a token with write access to that user or organization",
+                ))
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                return Err(Error::failed(format!("creating {}/{} on the Hub failed: HTTP {code} {}", repo.owner, repo.name, resp.into_string().unwrap_or_default().trim())))
+            }
+            Err(ureq::Error::Transport(t)) => return Err(Error::failed(format!("cannot reach the Hub at {endpoint}: {}", t.kind()))),
+        }
+    }
+    Err(Error::failed("the Hub kept reporting a conflicting operation"))
+}

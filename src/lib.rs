@@ -32,3 +32,5 @@ pub mod lfs_endpoint;
 pub mod lfs_http;
 pub mod parallel;
 pub mod hub;
+pub mod hub_merge;
+pub mod hub_rules;

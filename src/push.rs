@@ -21,6 +21,8 @@ pub struct PushOptions<'a> {
     pub remote: &'a str,
     pub create: bool,
     pub force: bool,
+    /// Create a Hub repository as private.
+    pub private: bool,
     /// May credential helpers prompt on the terminal?
     pub interactive: bool,
 }
@@ -62,6 +64,14 @@ pub fn pointers_to_send(repo: &Repository, tip: git2::Oid, hide: &[git2::Oid]) -
     Ok(out)
 }
 
+/// A Hub repository's first commit as the server makes it: no parents, and only
+/// `.gitattributes` and/or `README.md`.
+fn is_hub_initial_commit(repo: &Repository, id: git2::Oid) -> bool {
+    let Ok(c) = repo.find_commit(id) else { return false };
+    let Ok(tree) = c.tree() else { return false };
+    c.parent_count() == 0 && tree.iter().all(|e| matches!(e.name(), Some(".gitattributes") | Some("README.md")))
+}
+
 /// Makes sure a local remote exists (creating it with `create`) and is bare.
 fn prepare_local(path: &Path, opts: &PushOptions<'_>, branch: &str) -> Result<bool> {
     let mut created = false;
@@ -95,13 +105,28 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         .id();
     let (name, url) = remote::remote_url(repo, opts.remote, cwd, true)?;
     let shown = remote::redact(&url);
+    let hub = crate::hub::HubRepo::from_url(&url);
     let created = match remote::location(&url)? {
         Location::Local(p) => prepare_local(&p, opts, &branch)?,
-        Location::Http(_) => false, // generic hosts create repositories on first push, or not at all
+        Location::Http(_) => match (&hub, opts.create) {
+            (Some(h), true) => {
+                let token = crate::credentials::hf_token().ok_or_else(|| {
+                    Error::with_hint("creating a Hub repository needs a token", "run `hfgit login`, or set HF_TOKEN")
+                })?;
+                crate::hub::create_repo(&remote::hub_endpoint(), &token, h, opts.private)? == crate::hub::Created::New
+            }
+            // generic hosts create repositories on first push, or not at all
+            _ => false,
+        },
     };
     let refname = format!("refs/heads/{branch}");
-    let refs = git::remote_refs(repo, &url, opts.interactive, true)?;
+    let refs = match (git::remote_refs(repo, &url, opts.interactive, hub.is_none()), &hub) {
+        (Ok(r), _) => r,
+        (Err(e), Some(h)) => return Err(crate::hub::explain(h, e)),
+        (Err(e), None) => return Err(e),
+    };
     let old = refs.get(&refname).copied();
+    let mut head = head;
     let mut outcome = PushOutcome {
         remote: shown.clone(),
         branch: branch.clone(),
@@ -116,7 +141,12 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     };
     if let Some(old) = old.filter(|o| *o != head) {
         let ff = repo.find_commit(old).is_ok() && repo.graph_descendant_of(head, old).unwrap_or(false);
-        if !ff && !opts.force {
+        if !ff && hub.is_some() && is_hub_initial_commit(repo, old) && repo.merge_base(head, old).is_err() {
+            // A new Hub repository holds the server's own first commit: join the histories.
+            head = crate::hub_merge::land_on(repo, head, old, &branch)?;
+            outcome.new = head.to_string();
+            outcome.up_to_date = false;
+        } else if !ff && !opts.force {
             return Err(Error::with_hint(
                 format!("rejected: {branch} on {shown} has commits that are not in your branch (non-fast-forward)"),
                 "run `hfgit pull` to bring them in, then push again (or `hfgit push --force` to overwrite them)",
@@ -130,6 +160,9 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     // Everything the remote's branches already reach is assumed to have its objects there.
     let hide: Vec<git2::Oid> = refs.iter().filter(|(n, _)| n.starts_with("refs/heads/")).map(|(_, id)| *id).collect();
     let needed: Vec<(String, Pointer)> = pointers_to_send(repo, head, &hide)?.into_values().collect();
+    if hub.is_some() {
+        crate::hub_rules::check(repo, head, &hide, &needed, &Store::for_git_dir(repo.path()))?;
+    }
     let lfs = LfsRemote::for_remote(repo, name.as_deref(), &url, Operation::Upload, Some(refname.clone()), opts.interactive)?;
     let sum = lfs.upload_all(&Store::for_git_dir(repo.path()), needed, progress)?;
     outcome.uploaded_objects = sum.uploaded_objects;

@@ -194,6 +194,21 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         whoami(&mut s, &req);
         return Some(());
     }
+    if path_only == "/api/repos/create" && req.method == "POST" {
+        create_repo(&mut s, st, &req, &base);
+        return Some(());
+    }
+    // Hub-style git URLs have no `.git`: `/<owner>/<name>/info/refs`, `/datasets/<owner>/<name>/…`
+    for tail in ["/info/refs", "/git-upload-pack", "/git-receive-pack"] {
+        if let Some(prefix) = path_only.strip_suffix(tail) {
+            if !prefix.ends_with(".git") && !prefix.contains("/info/lfs") {
+                let mut r2 = Request { method: req.method.clone(), path: req.path.replacen(prefix, &format!("{prefix}.git"), 1), headers: req.headers.clone(), body: req.body.clone() };
+                r2.headers.insert("x-hub".into(), "1".into());
+                git_cgi(&mut s, st, &r2);
+                return Some(());
+            }
+        }
+    }
     if let Some(i) = path_only.find("/info/lfs/objects/batch") {
         // a repository path with slashes (`org/name.git`) becomes one storage segment
         let repo = path_only[1..i].replace('/', "~");
@@ -204,7 +219,8 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         }
         return Some(());
     }
-    if path_only.contains(".git/") && !path_only.starts_with("/storage/") && !path_only.starts_with("/verify/") {
+    let own_route = ["/storage/", "/verify/", "/part/", "/complete/"].iter().any(|r| path_only.starts_with(r));
+    if path_only.contains(".git/") && !own_route {
         git_cgi(&mut s, st, &req);
         return Some(());
     }
@@ -288,12 +304,20 @@ fn whoami(s: &mut TcpStream, req: &Request) {
 /// whose name says `requirecreds`, and repositories created on first push.
 fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
     let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
-    if path.contains("requirecreds") && !authorized(req) {
-        return respond(s, 401, &[("WWW-Authenticate", "Basic realm=\"git\"".into())], b"credentials needed");
-    }
+    let hub = req.headers.contains_key("x-hub");
     let root = st.git_root.lock().unwrap().clone();
     let repo_rel = &path[1..path.find(".git/").unwrap() + 4];
     let repo_dir = root.join(repo_rel);
+    let private = repo_dir.join("hub-private").exists();
+    // The Hub: pushing needs a token; reading a private repository too; a missing repository
+    // and a private one look alike without a token (401).
+    let needs_auth = path.contains("requirecreds") || (hub && (query == "service=git-receive-pack" || path.ends_with("git-receive-pack") || private));
+    if needs_auth && !authorized(req) {
+        return respond(s, 401, &[("WWW-Authenticate", "Basic realm=\"git\"".into())], b"credentials needed");
+    }
+    if hub && !repo_dir.exists() {
+        return respond(s, 404, &[("X-Error-Code", "RepoNotFound".into())], b"Repository not found");
+    }
     if query == "service=git-receive-pack" && !repo_dir.exists() {
         let ok = std::process::Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&repo_dir).status().map(|s| s.success()).unwrap_or(false);
         assert!(ok, "git init --bare failed");
@@ -347,6 +371,78 @@ fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
     let hdrs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     respond(s, status, &hdrs, &raw[i + sep..]);
 }
+
+/// `POST /api/repos/create` as the Hub answers it: a Bearer token with write access; 409 when
+/// the repository exists; a new repository already holds the server's initial commit (its
+/// default `.gitattributes`) and a pre-receive hook with the Hub's 10 MiB rule.
+fn create_repo(s: &mut TcpStream, st: &State, req: &Request, base: &str) {
+    if req.headers.get("authorization") != Some(&format!("Bearer {HF_TOKEN}")) {
+        return json(s, 401, serde_json::json!({"error": "Invalid credentials in Authorization header"}));
+    }
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let (Some(name), Some(org)) = (body["name"].as_str(), body["organization"].as_str()) else {
+        return json(s, 400, serde_json::json!({"error": "name and organization are required"}));
+    };
+    let prefix = match body["type"].as_str().unwrap_or("model") {
+        "dataset" => "datasets/",
+        "space" => "spaces/",
+        _ => "",
+    };
+    let n = bump(st, format!("create:{org}/{name}"));
+    if name.contains("conflict") && n == 1 {
+        return json(s, 409, serde_json::json!({"error": "Cannot create repo: another conflicting operation is in progress"}));
+    }
+    let root = st.git_root.lock().unwrap().clone();
+    let dir = root.join(format!("{prefix}{org}/{name}.git"));
+    let url = format!("{base}/{prefix}{org}/{name}");
+    if dir.exists() {
+        return json(s, 409, serde_json::json!({"error": "You already created this model repo", "url": url}));
+    }
+    let git = |args: &[&str], cwd: &std::path::Path| {
+        let ok = std::process::Command::new("git").args(args).current_dir(cwd)
+            .env("GIT_AUTHOR_NAME", "system").env("GIT_AUTHOR_EMAIL", "system@example.com")
+            .env("GIT_COMMITTER_NAME", "system").env("GIT_COMMITTER_EMAIL", "system@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1").env("HOME", cwd)
+            .status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "git {args:?}");
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&["init", "-q", "--bare", "-b", "main", "."], &dir);
+    let work = tempfile::tempdir().unwrap();
+    git(&["init", "-q", "-b", "main", "."], work.path());
+    let attrs: String = ["*.7z", "*.bin", "*.pt", "*.pth", "*.safetensors", "*.ckpt", "*.h5", "*.onnx", "*.pkl", "*.zip"]
+        .iter().map(|p| format!("{p} filter=lfs diff=lfs merge=lfs -text\n")).collect();
+    std::fs::write(work.path().join(".gitattributes"), attrs).unwrap();
+    git(&["add", ".gitattributes"], work.path());
+    git(&["commit", "-qm", "initial commit"], work.path());
+    git(&["push", "-q", dir.to_str().unwrap(), "main"], work.path());
+    let hook = dir.join("hooks/pre-receive");
+    std::fs::write(&hook, HUB_PRE_RECEIVE).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if body["private"].as_bool() == Some(true) || body["visibility"] == "private" {
+        std::fs::write(dir.join("hub-private"), "").unwrap();
+    }
+    json(s, 200, serde_json::json!({"url": url, "id": format!("{org}/{name}")}));
+}
+
+/// The Hub's pre-receive rule as users meet it: blobs over 10 MiB that are not LFS pointers
+/// are refused.
+const HUB_PRE_RECEIVE: &str = r#"#!/bin/sh
+zero=0000000000000000000000000000000000000000
+while read old new ref; do
+  [ "$new" = "$zero" ] && continue
+  if [ "$old" = "$zero" ]; then range="$new"; else range="$old..$new"; fi
+  git rev-list --objects "$range" | while read sha path; do
+    [ "$(git cat-file -t "$sha")" = blob ] || continue
+    size=$(git cat-file -s "$sha")
+    if [ "$size" -gt 10485760 ]; then
+      echo "Your push was rejected because it contains files larger than 10 MiB: $path" >&2
+      exit 1
+    fi
+  done || exit 1
+done
+"#;
 
 fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, other: &str) {
     let n = bump(st, format!("batch:{repo}"));

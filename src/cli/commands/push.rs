@@ -28,11 +28,8 @@ pub struct Args {
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { remote, create, private, force, json } = args;
-    if private {
-        ui.warn("--private only applies to Hub repositories; ignored for this remote");
-    }
     let repo = super::open_repo()?;
-    let out = hfgit::push::push(&repo, &hfgit::push::PushOptions { remote: &remote, create, force, interactive: ui.interactive() }, &super::cwd()?, &ui.progress())?;
+    let out = hfgit::push::push(&repo, &hfgit::push::PushOptions { remote: &remote, create, force, private, interactive: ui.interactive() }, &super::cwd()?, &ui.progress())?;
     if json {
         ui::print_json(&out);
         return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,150 @@
+//! Pushing to and cloning from a Hub-compatible server (tests/common/lfs_server.rs): repo
+//! creation through the Hub API, the server's own first commit, multipart LFS, the Hub's push
+//! rules, private repositories — git over smart HTTP through the real `git http-backend`.
+
+mod common;
+use common::lfs_server::{LfsServer, HF_TOKEN};
+use common::*;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+fn with_hub(mut c: Command, server: &LfsServer, token: bool) -> Command {
+    c.env("HF_ENDPOINT", &server.url);
+    if token {
+        c.env("HF_TOKEN", HF_TOKEN);
+    }
+    c
+}
+
+fn run(c: Command) -> Run {
+    let mut c = c;
+    let o = c.output().unwrap();
+    let r = Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() };
+    assert!(!r.stdout.contains(HF_TOKEN) && !r.stderr.contains(HF_TOKEN), "the token was printed");
+    r
+}
+
+fn hf(env: &Env, server: &LfsServer, cwd: &Path, args: &[&str], token: bool) -> Run {
+    run(with_hub(env.hfgit_cmd(cwd, args), server, token))
+}
+
+fn model(env: &Env) -> (std::path::PathBuf, Vec<u8>) {
+    let repo = env.init("mlp");
+    let w = data(950, 1_100_000);
+    fs::write(repo.join("pytorch_model.bin"), &w).unwrap();
+    env.hfgit(&repo, &["add", "--set", "hidden_size=128"]).ok();
+    env.hfgit(&repo, &["commit", "-m", "epoch 1"]).ok();
+    (repo, w)
+}
+
+#[test]
+fn push_create_lands_history_on_the_hubs_first_commit_and_clones_back() {
+    let env = Env::with_git_lfs();
+    let server = LfsServer::start();
+    let (repo, w) = model(&env);
+    let local_head = env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout.trim().to_string();
+    let r = hf(&env, &server, &repo, &["push", "alice/hub-mlp", "--create", "--json"], true).ok().json();
+    assert_eq!(r["created"], true);
+    let bare = server.git_root.path().join("alice/hub-mlp.git");
+    // the server's initial commit and the local history are both there, joined without force
+    let main = env.git(&bare, &["rev-parse", "main"]).ok().stdout.trim().to_string();
+    assert_eq!(main, env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout.trim());
+    let parents = env.git(&bare, &["log", "-1", "--format=%P", "main"]).ok().stdout;
+    assert!(parents.contains(&local_head), "{parents}");
+    let subjects = env.git(&bare, &["log", "--format=%s", "main"]).ok().stdout;
+    assert!(subjects.contains("initial commit") && subjects.contains("epoch 1"), "{subjects}");
+    // the big file went up in parts (Hub multipart), the server has it
+    assert_eq!(server.get("alice~hub-mlp.git", &sha256_hex(&w)).unwrap(), w);
+    assert!(server.log().iter().any(|l| l.path.starts_with("/part/alice~hub-mlp.git/")));
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
+
+    // clone by repo id, with hfgit and with git + git-lfs
+    hf(&env, &server, env.dir.path(), &["clone", "alice/hub-mlp", "c"], false).ok();
+    assert_eq!(fs::read(env.path("c/pytorch_model.bin")).unwrap(), w);
+    assert_eq!(env.git(&env.path("c"), &["status", "--porcelain"]).ok().stdout, "");
+    env.git(env.dir.path(), &["clone", "-q", &format!("{}/alice/hub-mlp", server.url), "g"]).ok();
+    assert_eq!(fs::read(env.path("g/pytorch_model.bin")).unwrap(), w);
+
+    // next epoch: --create again is harmless (409), the push fast-forwards
+    fs::write(repo.join("pytorch_model.bin"), data(951, 1_200_000)).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "epoch 2"]).ok();
+    let r = hf(&env, &server, &repo, &["push", "alice/hub-mlp", "--create", "--json"], true).ok().json();
+    assert_eq!(r["created"], false);
+    assert_eq!(r["uploaded_objects"], 1);
+    hf(&env, &server, &env.path("c"), &["pull"], false).ok();
+    assert_eq!(fs::read(env.path("c/pytorch_model.bin")).unwrap(), data(951, 1_200_000));
+}
+
+#[test]
+fn hub_errors_say_what_is_wrong() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, _) = model(&env);
+    // no token: creation is impossible, and says how to fix it
+    let r = hf(&env, &server, &repo, &["push", "alice/x", "--create"], false).fails();
+    assert!(r.stderr.contains("needs a token") && r.stderr.contains("hfgit login"), "{}", r.stderr);
+    // a repository that does not exist, without --create
+    let r = hf(&env, &server, &repo, &["push", "alice/missing"], true).fails();
+    assert!(r.stderr.contains("alice/missing does not exist") && r.stderr.contains("--create"), "{}", r.stderr);
+    let r = hf(&env, &server, env.dir.path(), &["clone", "alice/missing"], false).fails();
+    assert!(r.stderr.contains("private and no token") && r.stderr.contains("hfgit login"), "{}", r.stderr);
+    assert!(!env.path("missing").exists(), "a failed clone left its directory");
+    // a concurrent operation on the Hub is waited out
+    hf(&env, &server, &repo, &["push", "alice/conflict-hub", "--create"], true).ok();
+    assert_eq!(server.count("create:alice/conflict-hub"), 2);
+}
+
+#[test]
+fn private_repositories_need_the_token_to_clone() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, w) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/secret-hub", "--create", "--private"], true).ok();
+    let r = hf(&env, &server, env.dir.path(), &["clone", "alice/secret-hub", "c"], false).fails();
+    assert!(r.stderr.contains("HF_TOKEN") || r.stderr.contains("credentials"), "{}", r.stderr);
+    hf(&env, &server, env.dir.path(), &["clone", "alice/secret-hub", "c2"], true).ok();
+    assert_eq!(fs::read(env.path("c2/pytorch_model.bin")).unwrap(), w);
+    assert!(!fs::read_to_string(env.path("c2/.git/config")).unwrap().contains(HF_TOKEN));
+}
+
+#[test]
+fn the_hubs_rules_are_checked_before_anything_is_sent() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let repo = env.init("m");
+    env.git(&repo, &["config", "hfgit.lfsThreshold", "20m"]).ok();
+    fs::write(repo.join("tokenizer.json"), vec![b'a'; 11 * 1024 * 1024]).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "big plain file"]).ok();
+    let r = hf(&env, &server, &repo, &["push", "alice/rules-hub", "--create"], true).fails();
+    assert!(r.stderr.contains("tokenizer.json") && r.stderr.contains("10 MiB") && r.stderr.contains("hint:"), "{}", r.stderr);
+    assert!(!server.log().iter().any(|l| l.path.contains("/objects/batch") || l.path.contains("receive-pack") && l.method == "POST"));
+    // the same push to a plain git host is not subject to the Hub's rules
+    env.hfgit(&repo, &["push", "../plain.git", "--create"]).ok();
+
+    // a pointer whose object is missing locally
+    let repo2 = env.init("m2");
+    let w = data(952, 5000);
+    fs::write(repo2.join("w.bin"), &w).unwrap();
+    env.hfgit(&repo2, &["commit", "-m", "w"]).ok();
+    fs::remove_file(object_path(&repo2.join(".git"), &sha256_hex(&w))).unwrap();
+    let r = hf(&env, &server, &repo2, &["push", "alice/rules2-hub", "--create"], true).fails();
+    assert!(r.stderr.contains("w.bin") && r.stderr.contains("not in the local store"), "{}", r.stderr);
+}
+
+#[test]
+fn other_diverging_history_on_the_hub_is_refused_with_a_hint_to_pull() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, _) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/div-hub", "--create"], true).ok();
+    // someone else pushes to the Hub
+    hf(&env, &server, env.dir.path(), &["clone", "alice/div-hub", "other"], true).ok();
+    env.hfgit(&env.path("other"), &["add", "--set", "who=other"]).ok();
+    env.hfgit(&env.path("other"), &["commit", "-m", "theirs"]).ok();
+    hf(&env, &server, &env.path("other"), &["push"], true).ok();
+    env.hfgit(&repo, &["add", "--set", "who=me"]).ok();
+    env.hfgit(&repo, &["commit", "-m", "mine"]).ok();
+    let r = hf(&env, &server, &repo, &["push", "alice/div-hub"], true).fails();
+    assert!(r.stderr.contains("non-fast-forward") && r.stderr.contains("hfgit pull"), "{}", r.stderr);
+}
