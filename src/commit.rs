@@ -30,6 +30,8 @@ pub struct CommitOutcome {
     pub bytes_hashed: u64,
     /// Paths that got an exact-path LFS rule in `.gitattributes`.
     pub rules_added: Vec<String>,
+    /// Things the user should know (e.g. model card metadata the Hub would reject).
+    pub warnings: Vec<String>,
 }
 
 pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progress) -> Result<CommitOutcome> {
@@ -92,6 +94,12 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
     if unchanged && !opts.allow_empty {
         return Err(Error::NothingToCommit);
     }
+    let mut warnings = Vec::new();
+    if changes.iter().any(|c| c.path == "README.md" && c.status != crate::status::ChangeKind::Deleted) {
+        if let Ok(text) = std::fs::read_to_string(workdir.join("README.md")) {
+            warnings.extend(crate::model_card::front_matter_problem(&text));
+        }
+    }
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     let id = repo
         .commit(Some("HEAD"), &author, &committer, &message, &tree, &parents)
@@ -105,5 +113,6 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
         lfs_bytes_stored: scan.stored_bytes,
         bytes_hashed: scan.hashed_bytes,
         rules_added,
+        warnings,
     })
 }

@@ -12,10 +12,12 @@ pub struct InitOutcome {
     pub path: String,
     pub created: bool,
     pub wrote_gitattributes: bool,
+    pub wrote_model_card: bool,
     pub remote_url: Option<String>,
 }
 
-pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path) -> Result<InitOutcome> {
+/// `card`: the model card to write as `README.md` when there is none (`None`: no card).
+pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, card: Option<&crate::model_card::CardMeta>) -> Result<InitOutcome> {
     if git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) == false {
         return Err(Error::BadInput(format!("invalid branch name `{branch}`")));
     }
@@ -69,7 +71,16 @@ pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path) -
     } else {
         false
     };
-    Ok(InitOutcome { path: workdir.display().to_string(), created, wrote_gitattributes: wrote, remote_url })
+    let readme = workdir.join("README.md");
+    let wrote_card = match card {
+        Some(meta) if readme.symlink_metadata().is_err() => {
+            let name = workdir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "model".into());
+            track::write_atomic(&readme, crate::model_card::render(meta, &name).as_bytes())?;
+            true
+        }
+        _ => false,
+    };
+    Ok(InitOutcome { path: workdir.display().to_string(), created, wrote_gitattributes: wrote, wrote_model_card: wrote_card, remote_url })
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -34,3 +34,4 @@ pub mod parallel;
 pub mod hub;
 pub mod hub_merge;
 pub mod hub_rules;
+pub mod model_card;

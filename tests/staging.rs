@@ -122,7 +122,7 @@ fn commit_records_new_modified_deleted_and_honours_gitignore() {
     let id = r.stdout.trim();
     assert_eq!(env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout.trim(), id);
     let files = env.git(&repo, &["ls-tree", "-r", "--name-only", "HEAD"]).ok().stdout;
-    assert_eq!(files, ".gitattributes\n.gitignore\na.txt\nb.txt\n");
+    assert_eq!(files, ".gitattributes\n.gitignore\nREADME.md\na.txt\nb.txt\n");
     fs::write(repo.join("a.txt"), "a2\n").unwrap();
     fs::remove_file(repo.join("b.txt")).unwrap();
     fs::write(repo.join("c.txt"), "c\n").unwrap();
@@ -132,7 +132,7 @@ fn commit_records_new_modified_deleted_and_honours_gitignore() {
     assert_eq!(got, vec![("a.txt".into(), "modified".into()), ("b.txt".into(), "deleted".into()), ("c.txt".into(), "added".into())]);
     env.hfgit(&repo, &["commit", "-m", "second"]).ok();
     let files = env.git(&repo, &["ls-tree", "-r", "--name-only", "HEAD"]).ok().stdout;
-    assert_eq!(files, ".gitattributes\n.gitignore\na.txt\nc.txt\n");
+    assert_eq!(files, ".gitattributes\n.gitignore\nREADME.md\na.txt\nc.txt\n");
     assert_eq!(env.git(&repo, &["show", "HEAD:a.txt"]).ok().stdout, "a2\n");
     assert_eq!(env.git(&repo, &["log", "--format=%an|%ae|%cn|%at|%s"]).ok().stdout,
         "Test Author|author@example.com|Test Committer|1700000000|second\nTest Author|author@example.com|Test Committer|1700000000|first\n");
@@ -384,4 +384,23 @@ fn progress_is_drawn_on_a_terminal_and_never_when_piped() {
     let quiet = format!("{} --no-progress status", env!("CARGO_BIN_EXE_hfgit"));
     let out = env.command("script", &repo).args(["-qec", &quiet, "/dev/null"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Hashing"));
+}
+
+#[test]
+fn init_writes_a_model_card_and_commit_warns_when_its_metadata_breaks() {
+    let env = Env::new();
+    env.hfgit(env.dir.path(), &["init", "mlp", "--license", "mit", "--tag", "mnist", "--tag", "mlp", "--base-model", "alice/base"]).ok();
+    let repo = env.path("mlp");
+    let card = fs::read_to_string(repo.join("README.md")).unwrap();
+    assert!(card.starts_with("---\nlibrary_name: pytorch\nlicense: mit\ntags:\n- mnist\n- mlp\nbase_model: alice/base\n---\n\n# mlp\n"), "{card}");
+    let r = env.hfgit(&repo, &["commit", "-m", "card"]).ok();
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    // an edited card is never overwritten by init
+    fs::write(repo.join("README.md"), "---\nlicense: [mit\n---\n# mine\n").unwrap();
+    env.hfgit(env.dir.path(), &["init", "mlp"]).ok();
+    assert!(fs::read_to_string(repo.join("README.md")).unwrap().ends_with("# mine\n"));
+    let r = env.hfgit(&repo, &["commit", "-m", "broken card"]).ok();
+    assert!(r.stderr.contains("warning: README.md front matter is not valid YAML"), "{}", r.stderr);
+    env.hfgit(env.dir.path(), &["init", "bare-card", "--no-model-card"]).ok();
+    assert!(!env.path("bare-card/README.md").exists());
 }

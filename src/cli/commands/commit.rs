@@ -29,6 +29,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         &hfgit::commit::CommitOptions { message: &message, author: author.as_deref(), allow_empty },
         &bar,
     )?;
+    for w in &out.warnings {
+        ui.warn(w);
+    }
     for p in &out.rules_added {
         ui.warn(format!("{p} is over hfgit.lfsThreshold: added an LFS rule for it to .gitattributes"));
     }
