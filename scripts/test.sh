@@ -25,6 +25,15 @@ if [ ! -x "$RUDOLFS" ]; then
   cargo install --quiet rudolfs --version 0.3.8 --root "$ROOT/target/peers"
 fi
 
+# huggingface_hub, to prove the token file is shared both ways
+PY="$ROOT/target/peers/py"
+if ! "$PY/bin/python" -c 'import huggingface_hub' >/dev/null 2>&1; then
+  echo "[test] installing huggingface_hub into $PY"
+  python3 -m venv "$PY"
+  "$PY/bin/pip" install -q huggingface_hub
+fi
+export HFGIT_TEST_PYTHON="$PY/bin/python"
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PEERS="$(mktemp -d -t hfgit-peers.XXXXXX)"
 FORGE_PORT="$(free_port)"; GIFTLESS_PORT="$(free_port)"; RUDOLFS_PORT="$(free_port)"
