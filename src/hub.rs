@@ -157,6 +157,27 @@ pub fn explain(repo: &HubRepo, err: Error) -> Error {
     err
 }
 
+/// `GET {endpoint}/api/{models|datasets|spaces}/{owner}/{name}`: does the repository exist for
+/// this token? (A gated repository exists; 401 and 404 both mean "not for you".)
+pub fn repo_exists(endpoint: &str, token: Option<&Secret>, repo: &HubRepo) -> Result<bool> {
+    let kind = match repo.kind {
+        "dataset" => "datasets",
+        "space" => "spaces",
+        _ => "models",
+    };
+    let url = format!("{}/api/{kind}/{}/{}", endpoint.trim_end_matches('/'), repo.owner, repo.name);
+    let mut req = agent().get(&url);
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {}", t.expose()));
+    }
+    match req.call() {
+        Ok(_) => Ok(true),
+        Err(ureq::Error::Status(401 | 404, r)) => Ok(r.header("X-Error-Code") == Some("GatedRepo")),
+        Err(ureq::Error::Status(code, _)) => Err(Error::failed(format!("asking the Hub about {}/{} failed: HTTP {code}", repo.owner, repo.name))),
+        Err(ureq::Error::Transport(t)) => Err(Error::failed(format!("cannot reach the Hub at {endpoint}: {}", t.kind()))),
+    }
+}
+
 /// What `create_repo` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Created {
@@ -187,6 +208,8 @@ pub fn create_repo(endpoint: &str, token: &Secret, repo: &HubRepo, private: bool
                 }
                 return Ok(Created::AlreadyExisted);
             }
+            // like huggingface_hub with exist_ok: a refusal does not prove the repo is absent
+            Err(ureq::Error::Status(401 | 402 | 403, _)) if repo_exists(endpoint, Some(token), repo)? => return Ok(Created::AlreadyExisted),
             Err(ureq::Error::Status(401, _)) => {
                 return Err(Error::with_hint(
                     format!("the Hub refused to create {}/{}: the token is invalid", repo.owner, repo.name),

@@ -168,3 +168,24 @@ fn huggingface_hub_and_hfgit_share_the_token_file() {
     let r = hub(&env, &server, &["whoami"], &[], None).ok();
     assert!(r.stdout.starts_with("alice"), "{}", r.stdout);
 }
+
+#[test]
+fn login_on_a_terminal_asks_without_echo() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let cmd = format!("{} login", env!("CARGO_BIN_EXE_hfgit"));
+    let mut c = env.command("script", env.dir.path());
+    c.args(["-qec", &cmd, "/dev/null"]).env("HF_ENDPOINT", &server.url).env("HF_HOME", env.path("hf-home"));
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("script (util-linux) is required");
+    let mut input = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300)); // let the prompt turn echo off
+    input.write_all(format!("{HF_TOKEN}\n").as_bytes()).unwrap();
+    drop(input);
+    let o = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert!(screen.contains("Hugging Face token (input hidden):"), "{screen:?}");
+    assert!(screen.contains("Logged in as alice"), "{screen:?}");
+    assert!(!screen.contains(HF_TOKEN), "the token was echoed: {screen:?}");
+    assert_eq!(fs::read_to_string(env.path("hf-home/token")).unwrap(), HF_TOKEN);
+}

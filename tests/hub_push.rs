@@ -90,6 +90,13 @@ fn hub_errors_say_what_is_wrong() {
     let r = hf(&env, &server, env.dir.path(), &["clone", "alice/missing"], false).fails();
     assert!(r.stderr.contains("private and no token") && r.stderr.contains("hfgit login"), "{}", r.stderr);
     assert!(!env.path("missing").exists(), "a failed clone left its directory");
+    // creation refused (403) for a repository that exists anyway: like exist_ok, go on
+    let r = hf(&env, &server, &repo, &["push", "alice/forbidden-hub", "--create"], true).fails();
+    assert!(r.stderr.contains("no write access"), "{}", r.stderr);
+    let pre = server.git_root.path().join("alice/forbidden-hub.git");
+    env.git(env.dir.path(), &["init", "-q", "--bare", "-b", "main", pre.to_str().unwrap()]).ok();
+    hf(&env, &server, &repo, &["push", "alice/forbidden-hub", "--create"], true).ok();
+    assert!(server.log().iter().any(|l| l.path == "/api/models/alice/forbidden-hub"));
     // a concurrent operation on the Hub is waited out
     hf(&env, &server, &repo, &["push", "alice/conflict-hub", "--create"], true).ok();
     assert_eq!(server.count("create:alice/conflict-hub"), 2);

@@ -194,6 +194,20 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         whoami(&mut s, &req);
         return Some(());
     }
+    if let Some(rest) = path_only.strip_prefix("/api/models/").or_else(|| path_only.strip_prefix("/api/datasets/")) {
+        // repo info: 401 without a token and 404 with one for a missing or hidden repository
+        let prefix = if path_only.starts_with("/api/datasets/") { "datasets/" } else { "" };
+        let dir = st.git_root.lock().unwrap().join(format!("{prefix}{rest}.git"));
+        let visible = dir.exists() && (!dir.join("hub-private").exists() || req.headers.get("authorization") == Some(&format!("Bearer {HF_TOKEN}")));
+        if visible {
+            json(&mut s, 200, serde_json::json!({"id": rest, "private": dir.join("hub-private").exists()}));
+        } else if req.headers.contains_key("authorization") {
+            respond(&mut s, 404, &[("X-Error-Code", "RepoNotFound".into())], b"{\"error\":\"Repository not found\"}");
+        } else {
+            respond(&mut s, 401, &[("X-Error-Code", "RepoNotFound".into())], b"{\"error\":\"Repository not found\"}");
+        }
+        return Some(());
+    }
     if path_only == "/api/repos/create" && req.method == "POST" {
         create_repo(&mut s, st, &req, &base);
         return Some(());
@@ -316,7 +330,13 @@ fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
         return respond(s, 401, &[("WWW-Authenticate", "Basic realm=\"git\"".into())], b"credentials needed");
     }
     if hub && !repo_dir.exists() {
-        return respond(s, 404, &[("X-Error-Code", "RepoNotFound".into())], b"Repository not found");
+        // the Hub answers 401 for a missing repository when no credentials were sent
+        let code = if req.headers.contains_key("authorization") { 404 } else { 401 };
+        let mut h = vec![("X-Error-Code", "RepoNotFound".to_string())];
+        if code == 401 {
+            h.push(("WWW-Authenticate", "Basic realm=\"git\"".into()));
+        }
+        return respond(s, code, &h, b"Repository not found");
     }
     if query == "service=git-receive-pack" && !repo_dir.exists() {
         let ok = std::process::Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&repo_dir).status().map(|s| s.success()).unwrap_or(false);
@@ -389,6 +409,9 @@ fn create_repo(s: &mut TcpStream, st: &State, req: &Request, base: &str) {
         _ => "",
     };
     let n = bump(st, format!("create:{org}/{name}"));
+    if name.contains("forbidden") {
+        return json(s, 403, serde_json::json!({"error": "You don't have the rights to create a repo under this namespace"}));
+    }
     if name.contains("conflict") && n == 1 {
         return json(s, 409, serde_json::json!({"error": "Cannot create repo: another conflicting operation is in progress"}));
     }
