@@ -147,9 +147,9 @@ pub fn fetch_objects(
     }
     let total = list.iter().map(|(_, p)| p.size).sum();
     progress.begin("Downloading", total, list.len() as u64);
-    let results = crate::parallel::largest_first(list, |(_, p)| p.size, crate::parallel::default_threads(), |(_, p)| {
+    let results = crate::parallel::largest_first(list, |(_, p)| p.size, crate::parallel::default_threads(), |(path, p)| {
         let also = staging.map(|st| st.path_for(&p.oid));
-        let r = remote.download(&store, p, progress, also.as_deref());
+        let r = remote.download(&store, p, &crate::progress::FileProgress::new(progress, path, p.size), also.as_deref());
         progress.item_done();
         r
     });

@@ -519,9 +519,10 @@ impl HttpLfs {
             let outcome = if self.expired(&job.action, job.batch_time) {
                 JobOutcome::Expired
             } else if operation == "upload" {
-                self.upload_one(local, job, progress)
+                self.upload_one(local, job, &crate::progress::FileProgress::new(progress, &job.path, job.pointer.size))
             } else {
-                self.download_one(local, job, progress, staging.map(|st| st.path_for(&job.pointer.oid)))
+                let fp = crate::progress::FileProgress::new(progress, &job.path, job.pointer.size);
+                self.download_one(local, job, &fp, staging.map(|st| st.path_for(&job.pointer.oid)))
             };
             if !matches!(outcome, JobOutcome::Expired) {
                 progress.item_done();

@@ -1,5 +1,5 @@
 //! How long operations report progress without printing: the library calls a `Progress` it was
-//! given; the CLI decides whether that draws a bar (terminal) or nothing (pipe, `--no-progress`).
+//! given; the CLI decides whether that draws bars (terminal) or nothing (pipe, `--no-progress`).
 
 pub trait Progress: Sync {
     /// A phase starts: `label`, total bytes and items (0 when unknown).
@@ -10,9 +10,44 @@ pub trait Progress: Sync {
     fn item_done(&self) {}
     /// The phase is over.
     fn end(&self) {}
+    /// One file of `size` bytes starts (so large ones can get their own bar).
+    fn file_started(&self, _name: &str, _size: u64) {}
+    /// `n` more bytes of that file.
+    fn file_bytes(&self, _name: &str, _n: u64) {}
+    /// That file is done (or given up).
+    fn file_finished(&self, _name: &str) {}
 }
 
 /// Reports nothing.
 pub struct Silent;
 
 impl Progress for Silent {}
+
+/// The progress of one file: its bytes count for the phase and for the file's own bar.
+pub struct FileProgress<'a> {
+    parent: &'a dyn Progress,
+    name: String,
+}
+
+impl<'a> FileProgress<'a> {
+    pub fn new(parent: &'a dyn Progress, name: &str, size: u64) -> FileProgress<'a> {
+        parent.file_started(name, size);
+        FileProgress { parent, name: name.to_string() }
+    }
+}
+
+impl Progress for FileProgress<'_> {
+    fn bytes(&self, n: u64) {
+        self.parent.bytes(n);
+        self.parent.file_bytes(&self.name, n);
+    }
+    fn item_done(&self) {
+        self.parent.item_done();
+    }
+}
+
+impl Drop for FileProgress<'_> {
+    fn drop(&mut self) {
+        self.parent.file_finished(&self.name);
+    }
+}

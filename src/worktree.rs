@@ -141,7 +141,8 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
     if !jobs.is_empty() {
         progress.begin("Hashing", total, jobs.len() as u64);
         let done = crate::parallel::largest_first(jobs, |&i| candidates[i].meta.len(), crate::parallel::default_threads(), |&i| {
-            let r = hash_lfs(&store, &candidates[i], mode, progress);
+            let fp = crate::progress::FileProgress::new(progress, &candidates[i].path, candidates[i].meta.len());
+            let r = hash_lfs(&store, &candidates[i], mode, &fp);
             progress.item_done();
             r
         });

@@ -380,6 +380,8 @@ fn progress_is_drawn_on_a_terminal_and_never_when_piped() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("Hashing"), "no progress on a terminal: {text:?}");
+    // a large file gets a bar of its own, named
+    assert!(text.contains(&format!("  w.bin{} [", " ".repeat(35))), "no per-file bar: {text:?}");
     assert!(text.contains("w.bin  (LFS, 57.2 MiB)"), "{text:?}");
     let quiet = format!("{} --no-progress status", env!("CARGO_BIN_EXE_hfgit"));
     let out = env.command("script", &repo).args(["-qec", &quiet, "/dev/null"]).output().unwrap();

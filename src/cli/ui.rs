@@ -2,7 +2,8 @@
 //! terminal and neither `--quiet` nor `--no-progress` was given.
 
 use hfgit::progress::Progress;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
@@ -44,15 +45,27 @@ impl Ui {
     }
 
     pub fn progress(&self) -> Bar {
-        Bar { enabled: self.bars, bar: Mutex::new(None), items: Mutex::new((0, 0)) }
+        Bar {
+            enabled: self.bars,
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bar: Mutex::new(None),
+            items: Mutex::new((0, 0)),
+            files: Mutex::new(HashMap::new()),
+        }
     }
 }
 
-/// A `Progress` that draws an indicatif bar per phase, or nothing.
+/// Files at least this large get a bar of their own under the phase's bar.
+const FILE_BAR_MIN: u64 = 32 * 1024 * 1024;
+
+/// A `Progress` that draws an indicatif bar per phase (bytes, rate, files done/total) and one
+/// per large file in flight, or nothing.
 pub struct Bar {
     enabled: bool,
+    multi: MultiProgress,
     bar: Mutex<Option<ProgressBar>>,
     items: Mutex<(u64, u64)>,
+    files: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Progress for Bar {
@@ -60,7 +73,7 @@ impl Progress for Bar {
         if !self.enabled {
             return;
         }
-        let pb = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
+        let pb = self.multi.add(ProgressBar::new(total_bytes));
         pb.set_style(
             ProgressStyle::with_template(
                 "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} ({eta})",
@@ -90,6 +103,31 @@ impl Progress for Bar {
     fn end(&self) {
         if let Some(pb) = self.bar.lock().expect("bar lock").take() {
             pb.finish_and_clear();
+            self.multi.remove(&pb);
+        }
+    }
+    fn file_started(&self, name: &str, size: u64) {
+        if !self.enabled || size < FILE_BAR_MIN {
+            return;
+        }
+        let pb = self.multi.add(ProgressBar::new(size));
+        pb.set_style(
+            ProgressStyle::with_template("  {msg:<40!} [{bar:25}] {bytes}/{total_bytes} {binary_bytes_per_sec}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        pb.set_message(name.to_string());
+        self.files.lock().expect("files lock").insert(name.to_string(), pb);
+    }
+    fn file_bytes(&self, name: &str, n: u64) {
+        if let Some(pb) = self.files.lock().expect("files lock").get(name) {
+            pb.inc(n);
+        }
+    }
+    fn file_finished(&self, name: &str) {
+        if let Some(pb) = self.files.lock().expect("files lock").remove(name) {
+            pb.finish_and_clear();
+            self.multi.remove(&pb);
         }
     }
 }
