@@ -85,6 +85,7 @@ impl Progress for Bar {
         pb.set_message(format!("0/{total_items} files"));
         pb.set_length(total_bytes);
         pb.set_position(0);
+        pb.tick();
         *self.bar.lock().expect("bar lock") = Some(pb);
         *self.items.lock().expect("items lock") = (0, total_items);
     }
@@ -117,6 +118,7 @@ impl Progress for Bar {
                 .progress_chars("=> "),
         );
         pb.set_message(name.to_string());
+        pb.tick(); // drawn at once, however fast the file goes
         self.files.lock().expect("files lock").insert(name.to_string(), pb);
     }
     fn file_bytes(&self, name: &str, n: u64) {
