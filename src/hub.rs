@@ -140,7 +140,19 @@ pub fn explain(repo: &HubRepo, err: Error) -> Error {
     let text = err.to_string();
     let id = format!("{}{}/{}", match repo.kind { "dataset" => "datasets/", "space" => "spaces/", _ => "" }, repo.owner, repo.name);
     if text.contains("404") || text.contains("401") || text.contains("needs credentials") || text.contains("authentication failed") {
-        let has_token = credentials::hf_token().is_some();
+        let token = credentials::hf_token();
+        if let Some(t) = &token {
+            // tell a bad token apart from a missing or hidden repository
+            if let Err(e) = whoami(&crate::remote::hub_endpoint(), t) {
+                if e.to_string().contains("rejected the token") {
+                    return Error::with_hint(
+                        format!("the Hub rejected your token while reaching {id}"),
+                        "the token is invalid or expired: create one at https://huggingface.co/settings/tokens and run `hfgit login` (or fix HF_TOKEN)",
+                    );
+                }
+            }
+        }
+        let has_token = token.is_some();
         return Error::with_hint(
             if has_token {
                 format!("the Hub repository {id} does not exist, or your token cannot see it")

@@ -110,6 +110,10 @@ fn private_repositories_need_the_token_to_clone() {
     hf(&env, &server, &repo, &["push", "alice/secret-hub", "--create", "--private"], true).ok();
     let r = hf(&env, &server, env.dir.path(), &["clone", "alice/secret-hub", "c"], false).fails();
     assert!(r.stderr.contains("HF_TOKEN") || r.stderr.contains("credentials"), "{}", r.stderr);
+    let mut c = with_hub(env.hfgit_cmd(env.dir.path(), &["clone", "alice/secret-hub", "c3"]), &server, false);
+    c.env("HF_TOKEN", "hf_expired");
+    let r = run(c).fails();
+    assert!(r.stderr.contains("rejected your token") && r.stderr.contains("hfgit login"), "{}", r.stderr);
     hf(&env, &server, env.dir.path(), &["clone", "alice/secret-hub", "c2"], true).ok();
     assert_eq!(fs::read(env.path("c2/pytorch_model.bin")).unwrap(), w);
     assert!(!fs::read_to_string(env.path("c2/.git/config")).unwrap().contains(HF_TOKEN));
@@ -128,6 +132,13 @@ fn the_hubs_rules_are_checked_before_anything_is_sent() {
     assert!(!server.log().iter().any(|l| l.path.contains("/objects/batch") || l.path.contains("receive-pack") && l.method == "POST"));
     // the same push to a plain git host is not subject to the Hub's rules
     env.hfgit(&repo, &["push", "../plain.git", "--create"]).ok();
+
+    // an LFS file over the Hub's per-file limit (a pointer committed as is)
+    let repo3 = env.init("m3");
+    fs::write(repo3.join("huge.safetensors"), format!("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 600000000000\n", "a".repeat(64))).unwrap();
+    env.hfgit(&repo3, &["commit", "-m", "huge"]).ok();
+    let r = hf(&env, &server, &repo3, &["push", "alice/rules3-hub", "--create"], true).fails();
+    assert!(r.stderr.contains("huge.safetensors") && r.stderr.contains("500 GB"), "{}", r.stderr);
 
     // a pointer whose object is missing locally
     let repo2 = env.init("m2");
