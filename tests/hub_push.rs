@@ -166,3 +166,31 @@ fn other_diverging_history_on_the_hub_is_refused_with_a_hint_to_pull() {
     let r = hf(&env, &server, &repo, &["push", "alice/div-hub"], true).fails();
     assert!(r.stderr.contains("non-fast-forward") && r.stderr.contains("hfgit pull"), "{}", r.stderr);
 }
+
+/// The test server is honest about the Hub's pre-receive rules: plain git, which checks none of
+/// them, is refused for each — the rejections hfgit's own checks exist to prevent.
+#[test]
+fn the_test_hub_enforces_the_hubs_pre_receive_rules_on_plain_git() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, _) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).ok();
+    let url = format!("{}/alice/pre-hub", server.url).replace("http://", &format!("http://hf_user:{HF_TOKEN}@"));
+    env.git(env.dir.path(), &["clone", "-q", &url, "plain"]).ok();
+    let plain = env.path("plain");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("pointer.bin", pointer_text(&data(960, 5000)).into_bytes(), "pointed to a file that does not exist"),
+        ("blob.dat", { let mut b = data(961, 2_000_000); b[10] = 0; b }, "binary files"),
+        ("big.txt", vec![b'x'; 11 * 1024 * 1024], "larger than 10 MiB"),
+    ];
+    for (name, content, why) in cases {
+        fs::write(plain.join(name), &content).unwrap();
+        // no git-lfs filter configured: the bytes go in as they are
+        env.git(&plain, &["-c", "filter.lfs.clean=cat", "add", "-f", name]).ok();
+        env.git(&plain, &["commit", "-qm", name]).ok();
+        let r = env.git(&plain, &["push", "-q", "origin", "main"]);
+        assert_ne!(r.code, 0, "{name} was accepted");
+        assert!(r.stderr.contains(why), "{name}: {}", r.stderr);
+        env.git(&plain, &["reset", "-q", "--hard", "HEAD~1"]).ok();
+    }
+}

@@ -268,7 +268,7 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
             if body["oid"].as_str() != Some(oid) || hex(&data) != *oid {
                 return Some(json(&mut s, 400, serde_json::json!({"message": "assembled object does not match its oid"})));
             }
-            st.objects.lock().unwrap().insert((repo.to_string(), oid.to_string()), data);
+            store_object(st, repo, oid, data);
             json(&mut s, 200, serde_json::json!({}));
         }
         ("POST", [repo, "info", "lfs", "objects", "batch"]) => batch(&mut s, st, repo, &req, &base, &other),
@@ -452,7 +452,12 @@ fn create_repo(s: &mut TcpStream, st: &State, req: &Request, base: &str) {
 /// The Hub's pre-receive rule as users meet it: blobs over 10 MiB that are not LFS pointers
 /// are refused.
 const HUB_PRE_RECEIVE: &str = r#"#!/bin/sh
+# The Hub's rules as users meet them: plain files over 10 MiB and binary files over 1 MiB are
+# refused, and so is a pointer to an LFS object the server does not have.
 zero=0000000000000000000000000000000000000000
+objects="$(dirname "$(dirname "$(pwd)")")"
+while [ ! -d "$objects/lfs-objects" ] && [ "$objects" != / ]; do objects="$(dirname "$objects")"; done
+objects="$objects/lfs-objects"
 while read old new ref; do
   [ "$new" = "$zero" ] && continue
   if [ "$old" = "$zero" ]; then range="$new"; else range="$old..$new"; fi
@@ -462,6 +467,17 @@ while read old new ref; do
     if [ "$size" -gt 10485760 ]; then
       echo "Your push was rejected because it contains files larger than 10 MiB: $path" >&2
       exit 1
+    fi
+    if [ "$size" -gt 1048576 ] && [ "$(git cat-file blob "$sha" | head -c 8000 | tr -d '\000' | wc -c)" -lt "$(git cat-file blob "$sha" | head -c 8000 | wc -c)" ]; then
+      echo "Your push was rejected because it contains binary files: $path" >&2
+      exit 1
+    fi
+    if [ "$size" -lt 1024 ]; then
+      oid=$(git cat-file blob "$sha" | sed -n 's/^oid sha256:\([0-9a-f]\{64\}\)$/\1/p')
+      if [ -n "$oid" ] && [ ! -f "$objects/$oid" ]; then
+        echo "Your push was rejected because an LFS pointer pointed to a file that does not exist: $path" >&2
+        exit 1
+      fi
     fi
   done || exit 1
 done
@@ -561,6 +577,15 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
     json(s, 200, resp)
 }
 
+/// Keeps an object in memory, and on disk under `<git root>/lfs-objects/<oid>` so the Hub-style
+/// pre-receive hook can see which objects the server has.
+fn store_object(st: &State, repo: &str, oid: &str, data: Vec<u8>) {
+    let dir = st.git_root.lock().unwrap().join("lfs-objects");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(oid), &data).unwrap();
+    st.objects.lock().unwrap().insert((repo.to_string(), oid.to_string()), data);
+}
+
 fn storage_fault(s: &mut TcpStream, st: &State, repo: &str, oid: &str, kind: &str) -> bool {
     let n = bump(st, format!("{kind}:{repo}:{oid}"));
     if let Some(code) = repo.split("status-storage-").nth(1).and_then(|c| c.get(..3)).and_then(|c| c.parse::<u16>().ok()) {
@@ -589,7 +614,7 @@ fn storage_put(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
     if hex(&req.body) != oid {
         return json(s, 403, serde_json::json!({"message": "content does not match the oid"}));
     }
-    st.objects.lock().unwrap().insert((repo.to_string(), oid.to_string()), req.body.clone());
+    store_object(st, repo, oid, req.body.clone());
     respond(s, 200, &[], b"");
 }
 
