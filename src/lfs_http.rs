@@ -671,31 +671,20 @@ impl HttpLfs {
         let results = crate::parallel::largest_first(parts, |(n, _)| u64::MAX - n, threads, |(n, url)| {
             let start = (n - 1) * chunk;
             let len = chunk.min(p.size - start);
-            let mut attempt = 0;
-            loop {
-                let mut f = File::open(&path).map_err(|e| format!("cannot read the local object: {e}"))?;
-                std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(|e| format!("cannot read the local object: {e}"))?;
+            self.retrying(&format!("part {n}"), |attempt| {
+                let unreadable = |e: std::io::Error| Failure::Fatal(format!("cannot read the local object: {e}"));
+                let mut f = File::open(&path).map_err(unreadable)?;
+                std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(unreadable)?;
                 let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f.take(len)), progress };
                 let req = self.no_redirect.put(url).set("Content-Length", &len.to_string());
-                let failure = match call(req, Body::Reader(&mut body)) {
-                    Ok(r) if (200..300).contains(&r.status()) => match r.header("ETag") {
-                        Some(e) => return Ok(e.to_string()),
-                        None => return Err(format!("part {n}: the storage answered without an ETag")),
-                    },
-                    Ok(r) => self.storage_failure(r, attempt),
-                    Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
-                };
-                match failure {
-                    Failure::Fatal(m) => return Err(format!("part {n} refused: {m}")),
-                    Failure::Retry(wait, m) => {
-                        attempt += 1;
-                        if attempt >= self.retry.max_attempts {
-                            return Err(format!("part {n} failed after {attempt} attempts: {m}"));
-                        }
-                        std::thread::sleep(wait);
+                match call(req, Body::Reader(&mut body)) {
+                    Ok(r) if (200..300).contains(&r.status()) => {
+                        r.header("ETag").map(str::to_string).ok_or_else(|| Failure::Fatal("the storage answered without an ETag".into()))
                     }
+                    Ok(r) => Err(self.storage_failure(r, attempt)),
+                    Err(e) => Err(Failure::Retry(self.retry.backoff(attempt), e)),
                 }
-            }
+            })
         });
         let mut etags = Vec::new();
         for ((n, _), r) in results {
@@ -706,21 +695,29 @@ impl HttpLfs {
             "oid": p.oid.to_hex(),
             "parts": etags.iter().map(|(n, e)| serde_json::json!({"partNumber": n, "etag": e})).collect::<Vec<_>>(),
         });
-        let mut attempt = 0;
-        loop {
+        self.retrying("completing the multipart upload", |attempt| {
             // like huggingface_hub: the completion URL authorises itself; no token is added
             let req = self.agent.post(&job.action.href).set("Accept", MEDIA_TYPE).set("Content-Type", MEDIA_TYPE);
-            let failure = match call(req, Body::Json(body.clone())) {
-                Ok(r) if (200..300).contains(&r.status()) => return Ok(()),
-                Ok(r) => self.storage_failure(r, attempt),
-                Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
-            };
-            match failure {
-                Failure::Fatal(m) => return Err(format!("completing the multipart upload failed: {m}")),
-                Failure::Retry(wait, m) => {
+            match call(req, Body::Json(body.clone())) {
+                Ok(r) if (200..300).contains(&r.status()) => Ok(()),
+                Ok(r) => Err(self.storage_failure(r, attempt)),
+                Err(e) => Err(Failure::Retry(self.retry.backoff(attempt), e)),
+            }
+        })
+    }
+
+    /// Runs `once(attempt)` until it succeeds, fails for good, or the attempts run out, sleeping
+    /// as each failure asks. Errors read "<what> refused: …" or "<what> failed after N attempts: …".
+    fn retrying<T>(&self, what: &str, mut once: impl FnMut(u32) -> std::result::Result<T, Failure>) -> std::result::Result<T, String> {
+        let mut attempt = 0;
+        loop {
+            match once(attempt) {
+                Ok(v) => return Ok(v),
+                Err(Failure::Fatal(m)) => return Err(format!("{what} refused: {m}")),
+                Err(Failure::Retry(wait, m)) => {
                     attempt += 1;
                     if attempt >= self.retry.max_attempts {
-                        return Err(format!("completing the multipart upload failed after {attempt} attempts: {m}"));
+                        return Err(format!("{what} failed after {attempt} attempts: {m}"));
                     }
                     std::thread::sleep(wait);
                 }
