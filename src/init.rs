@@ -18,7 +18,7 @@ pub struct InitOutcome {
 
 /// `card`: the model card to write as `README.md` when there is none (`None`: no card).
 pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, card: Option<&crate::model_card::CardMeta>) -> Result<InitOutcome> {
-    if git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) == false {
+    if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
         return Err(Error::BadInput(format!("invalid branch name `{branch}`")));
     }
     let remote_url = match remote_target {

@@ -452,7 +452,7 @@ impl HttpLfs {
     ) -> Result<TransferReport> {
         let mut report = TransferReport::default();
         let mut pending = objects;
-        pending.sort_by(|a, b| b.1.size.cmp(&a.1.size));
+        pending.sort_by_key(|(_, p)| std::cmp::Reverse(p.size));
         pending.dedup_by(|a, b| a.1.oid == b.1.oid);
         let total: u64 = pending.iter().map(|(_, p)| p.size).sum();
         progress.begin(if operation == "upload" { "Uploading" } else { "Downloading" }, total, pending.len() as u64);
