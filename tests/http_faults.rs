@@ -431,7 +431,7 @@ fn a_killed_http_push_never_leaves_a_branch_without_its_objects() {
             break;
         }
         kills += 1;
-        delay += 25;
+        delay = (delay + 25).max(delay * 21 / 20);
         assert!(kills < 100, "push never completed");
     }
     assert!(kills >= 3, "interrupted only {kills} times");
