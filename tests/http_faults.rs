@@ -404,18 +404,7 @@ fn a_killed_http_push_never_leaves_a_branch_without_its_objects() {
     let mut kills = 0;
     let mut delay = 0u64;
     loop {
-        let mut cmd = f.env.hfgit_cmd(&f.repo, &["push", "../remote.git"]);
-        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay));
-        let done = match child.try_wait().unwrap() {
-            Some(st) => st.success(),
-            None => {
-                child.kill().unwrap();
-                // it may have finished on its own between try_wait and kill
-                child.wait().unwrap().success()
-            }
-        };
+        let done = run_and_kill(f.env.hfgit_cmd(&f.repo, &["push", "../remote.git"]), std::time::Duration::from_millis(delay));
         // whatever the branch points at, the server has every object of it
         if f.env.git(&bare, &["rev-parse", "--verify", "-q", "main"]).code == 0 {
             let ls = f.env.git(&bare, &["ls-tree", "-r", "main"]).ok().stdout;

@@ -318,20 +318,6 @@ fn damaged_remote_objects_fail_clone_and_pull_by_path_and_oid() {
     assert_eq!(fs::read(c.join("pytorch_model.bin")).unwrap(), a);
 }
 
-/// Starts `cmd`, kills it with SIGKILL after `delay`, returns whether it had already finished
-/// successfully.
-fn run_and_kill(mut cmd: std::process::Command, delay: Duration) -> bool {
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    std::thread::sleep(delay);
-    if let Some(status) = child.try_wait().unwrap() {
-        return status.success();
-    }
-    child.kill().unwrap(); // SIGKILL
-    // it may have finished on its own between try_wait and kill
-    child.wait().unwrap().success()
-}
-
 fn many_objects(env: &Env) -> PathBuf {
     let repo = env.init("m");
     for i in 0..24 {

@@ -167,3 +167,17 @@ pub fn snapshot(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     }
     out
 }
+
+/// Starts `cmd`, kills it with SIGKILL after `delay`, returns whether it had already finished
+/// successfully.
+pub fn run_and_kill(mut cmd: Command, delay: std::time::Duration) -> bool {
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(delay);
+    if let Some(status) = child.try_wait().unwrap() {
+        return status.success();
+    }
+    child.kill().unwrap(); // SIGKILL
+    // it may have finished on its own between try_wait and kill
+    child.wait().unwrap().success()
+}
