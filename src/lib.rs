@@ -35,3 +35,4 @@ pub mod hub;
 pub mod hub_merge;
 pub mod hub_rules;
 pub mod model_card;
+pub mod weights;

@@ -1,0 +1,88 @@
+//! Understanding weights files: a non-executing pickle interpreter, PyTorch checkpoint and
+//! safetensors readers, a pickle import scanner, safetensors conversion and tensor diffs.
+
+pub mod diff;
+pub mod pickle;
+pub mod safetensors;
+pub mod scan;
+pub mod tensor;
+pub mod torch;
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use tensor::Tensor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Bad(String),
+    /// The pickle imports something a weights-only loader refuses.
+    #[error("its pickle imports {0}, which a weights-only loader refuses (run `hfgit scan` on it)")]
+    Unsafe(String),
+}
+
+impl FormatError {
+    pub fn bad(what: impl Into<String>) -> FormatError {
+        FormatError::Bad(what.into())
+    }
+}
+
+/// File extensions of pickle-based files (what the Hub scans).
+pub const PICKLE_EXTENSIONS: &[&str] = &["pt", "pth", "bin", "ckpt", "pkl", "pickle"];
+
+pub fn is_pickle_path(path: &str) -> bool {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    PICKLE_EXTENSIONS.contains(&ext.as_str())
+}
+
+/// Whether hfgit can list tensors of a file with this name.
+pub fn is_weights_path(path: &str) -> bool {
+    path.ends_with(".safetensors") || is_pickle_path(path)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    SafeTensors,
+    TorchZip,
+    TorchLegacy,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::SafeTensors => "safetensors",
+            Format::TorchZip => "torch zip",
+            Format::TorchLegacy => "torch legacy",
+        }
+    }
+}
+
+/// An open weights file and its tensors (located, not read).
+pub struct Weights {
+    pub file: File,
+    pub format: Format,
+    pub tensors: Vec<Tensor>,
+}
+
+impl Weights {
+    /// Opens a safetensors file or a PyTorch checkpoint, recognised by content.
+    pub fn open(path: &Path) -> Result<Weights, FormatError> {
+        let file = File::open(path)?;
+        Weights::from_file(file)
+    }
+
+    pub fn from_file(file: File) -> Result<Weights, FormatError> {
+        let mut head = [0u8; 9];
+        let n = file.read_at(&mut head, 0)?;
+        if safetensors::sniff(&head[..n]) {
+            let st = safetensors::read(&file)?;
+            return Ok(Weights { file, format: Format::SafeTensors, tensors: st.tensors });
+        }
+        let ck = torch::read(&file)?;
+        let format = if ck.format == "torch zip" { Format::TorchZip } else { Format::TorchLegacy };
+        Ok(Weights { file, format, tensors: ck.tensors })
+    }
+}
