@@ -6,6 +6,8 @@
 use crate::config_json::{self, Setting};
 use crate::error::{Context, Error, Result};
 use crate::git;
+use crate::weights::scan::{scan_file, FileReport};
+use crate::weights::{safetensors, Weights};
 use git2::Repository;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -17,6 +19,8 @@ pub struct AddOptions<'a> {
     pub as_name: Option<&'a str>,
     pub config: Option<&'a Path>,
     pub sets: &'a [String],
+    /// Convert PyTorch checkpoints to safetensors instead of copying them.
+    pub safetensors: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -26,6 +30,10 @@ pub struct AddOutcome {
     /// Paths already inside the work tree, left where they are.
     pub in_place: Vec<String>,
     pub config_written: bool,
+    /// (source, destination, tensors, bytes) for each checkpoint converted to safetensors.
+    pub converted: Vec<(String, String, usize, u64)>,
+    /// The pickle scan of every pickle-based file added.
+    pub scans: Vec<FileReport>,
 }
 
 /// The conventional name of a file brought in without `--as`.
@@ -36,6 +44,17 @@ pub fn conventional_name(src: &Path) -> Option<String> {
         Some("pt") | Some("pth") => "pytorch_model.bin".to_string(),
         _ => name.to_string(),
     })
+}
+
+/// The name a checkpoint converted with `--safetensors` gets without `--as`: `model.safetensors`
+/// for what would be `pytorch_model.bin`, else the file's stem with `.safetensors`.
+pub fn safetensors_name(src: &Path) -> Option<String> {
+    let conventional = conventional_name(src)?;
+    if conventional == "pytorch_model.bin" {
+        return Some("model.safetensors".into());
+    }
+    let stem = Path::new(&conventional).file_stem()?.to_str()?;
+    Some(format!("{stem}.safetensors"))
 }
 
 /// A destination given by the user, checked to stay inside the work tree and out of `.git`.
@@ -64,15 +83,48 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>) -> Result<AddOutcome> {
     if opts.as_name.is_some() && opts.paths.len() != 1 {
         return Err(Error::BadInput("--as names one destination: give exactly one PATH with it".into()));
     }
+    if opts.safetensors && opts.paths.is_empty() {
+        return Err(Error::BadInput("--safetensors needs the checkpoint PATH to convert".into()));
+    }
     if opts.paths.is_empty() && opts.config.is_none() && opts.sets.is_empty() {
         return Err(Error::BadInput("nothing to add: give PATHs, --config FILE or --set KEY=VALUE".into()));
     }
     // 1. Validate everything.
     let mut copies: BTreeMap<PathBuf, PathBuf> = BTreeMap::new(); // dest (relative) -> source
     let mut in_place = Vec::new();
+    let mut conversions: Vec<(PathBuf, PathBuf, Weights)> = Vec::new(); // dest, source, reader
     for src in opts.paths {
         let meta = fs::metadata(src).map_err(|e| Error::BadInput(format!("cannot add {}: {e}", src.display())))?;
         let canon = src.canonicalize().context(format!("resolving {}", src.display()))?;
+        if opts.safetensors {
+            if meta.is_dir() {
+                return Err(Error::BadInput(format!(
+                    "--safetensors converts checkpoint files; {} is a directory",
+                    src.display()
+                )));
+            }
+            let weights = Weights::open(&canon).map_err(|e| {
+                Error::BadInput(format!("cannot convert {} to safetensors: {e}", src.display()))
+            })?;
+            if weights.format == crate::weights::Format::SafeTensors {
+                return Err(Error::BadInput(format!("{} is already safetensors; add it without --safetensors", src.display())));
+            }
+            let dest = match opts.as_name {
+                Some(n) => checked_dest(n)?,
+                None => {
+                    let name = safetensors_name(&canon).ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())))?;
+                    match canon.strip_prefix(&wd_canon) {
+                        Ok(rel) => rel.with_file_name(name),
+                        Err(_) => PathBuf::from(name),
+                    }
+                }
+            };
+            if conversions.iter().any(|(d, _, _): &(PathBuf, PathBuf, Weights)| d == &dest) || copies.contains_key(&dest) {
+                return Err(Error::BadInput(format!("two inputs would both be stored as {}", dest.display())));
+            }
+            conversions.push((dest, canon, weights));
+            continue;
+        }
         if let Ok(rel) = canon.strip_prefix(&wd_canon) {
             if rel.components().next().is_some_and(|c| c.as_os_str() == ".git") {
                 return Err(Error::BadInput(format!("{} is inside .git", src.display())));
@@ -128,7 +180,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>) -> Result<AddOutcome> {
         }
         config = Some(config_json::render(&current));
     }
-    for dest in copies.keys() {
+    for dest in copies.keys().chain(conversions.iter().map(|c| &c.0)) {
         if let Ok(m) = fs::symlink_metadata(workdir.join(dest)) {
             if m.is_dir() {
                 return Err(Error::BadInput(format!("{} is a directory in the work tree", dest.display())));
@@ -150,10 +202,45 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>) -> Result<AddOutcome> {
         tmp.persist(&abs).map_err(|e| e.error).context(format!("writing {}", abs.display()))?;
         copied.push((src.display().to_string(), dest.display().to_string()));
     }
+    let mut converted = Vec::new();
+    for (dest, src, weights) in &conversions {
+        let abs = workdir.join(dest);
+        let dir = abs.parent().expect("destinations are under the work tree");
+        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".hfgit-tmp-")
+            .tempfile_in(dir)
+            .context(format!("creating a temp file in {}", dir.display()))?;
+        let bytes = safetensors::write(&weights.file, &weights.tensors, tmp.as_file_mut(), &mut |_| {})
+            .map_err(|e| Error::failed(format!("converting {}: {e}", src.display())))?;
+        // temp files are created 0600; give the result a normal file's mode
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).context(format!("writing {}", abs.display()))?;
+        tmp.persist(&abs).map_err(|e| e.error).context(format!("writing {}", abs.display()))?;
+        converted.push((src.display().to_string(), dest.display().to_string(), weights.tensors.len(), bytes));
+    }
     if let Some(bytes) = &config {
         crate::track::write_atomic(&workdir.join("config.json"), bytes)?;
     }
-    Ok(AddOutcome { copied, in_place, config_written: config.is_some() })
+    // 3. Scan what was brought in that is pickle-based.
+    let mut scans = Vec::new();
+    let added = copied.iter().map(|(_, d)| d.clone()).chain(in_place.iter().cloned());
+    for rel in added {
+        let abs = workdir.join(&rel);
+        if abs.is_dir() {
+            for entry in walkdir::WalkDir::new(&abs).into_iter().filter_map(|e| e.ok()) {
+                let p = entry.path();
+                let name = p.strip_prefix(&workdir).unwrap_or(p).display().to_string();
+                if entry.file_type().is_file() && crate::weights::is_pickle_path(&name) {
+                    scans.push(scan_file(p, &name).context(format!("scanning {name}"))?);
+                }
+            }
+        } else if crate::weights::is_pickle_path(&rel) {
+            scans.push(scan_file(&abs, &rel).context(format!("scanning {rel}"))?);
+        }
+    }
+    scans.retain(|s| s.is_pickle);
+    Ok(AddOutcome { copied, in_place, config_written: config.is_some(), converted, scans })
 }
 
 fn insert_copy(copies: &mut BTreeMap<PathBuf, PathBuf>, dest: PathBuf, src: PathBuf) -> Result<()> {

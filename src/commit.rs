@@ -32,6 +32,8 @@ pub struct CommitOutcome {
     pub rules_added: Vec<String>,
     /// Things the user should know (e.g. model card metadata the Hub would reject).
     pub warnings: Vec<String>,
+    /// The pickle scan of each pickle-based file added or modified.
+    pub scans: Vec<crate::weights::scan::FileReport>,
 }
 
 pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progress) -> Result<CommitOutcome> {
@@ -100,6 +102,16 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
             warnings.extend(crate::model_card::front_matter_problem(&text));
         }
     }
+    let mut scans = Vec::new();
+    for c in changes.iter().filter(|c| c.status != crate::status::ChangeKind::Deleted) {
+        if crate::weights::is_pickle_path(&c.path) {
+            let report = crate::weights::scan::scan_file(&workdir.join(&c.path), &c.path)
+                .context(format!("scanning {}", c.path))?;
+            if report.is_pickle {
+                scans.push(report);
+            }
+        }
+    }
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     let id = repo
         .commit(Some("HEAD"), &author, &committer, &message, &tree, &parents)
@@ -114,5 +126,6 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
         bytes_hashed: scan.hashed_bytes,
         rules_added,
         warnings,
+        scans,
     })
 }

@@ -107,3 +107,79 @@ mod tests {
         assert!(render(&m).ends_with(b"}\n"));
     }
 }
+
+/// Keys added, removed and changed between two config objects; nested objects are compared
+/// key by key and named with dots (`a.b`), other values (arrays included) as a whole.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ConfigDiff {
+    pub added: Map<String, Value>,
+    pub removed: Map<String, Value>,
+    pub changed: Vec<ChangedKey>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChangedKey {
+    pub key: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+impl ConfigDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    pub fn summary(&self) -> String {
+        format!("{} added, {} removed, {} changed keys", self.added.len(), self.removed.len(), self.changed.len())
+    }
+}
+
+fn flatten(prefix: &str, m: &Map<String, Value>, out: &mut Map<String, Value>) {
+    for (k, v) in m {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Object(inner) if !inner.is_empty() => flatten(&key, inner, out),
+            _ => {
+                out.insert(key, v.clone());
+            }
+        }
+    }
+}
+
+pub fn diff(old: &Map<String, Value>, new: &Map<String, Value>) -> ConfigDiff {
+    let (mut a, mut b) = (Map::new(), Map::new());
+    flatten("", old, &mut a);
+    flatten("", new, &mut b);
+    let mut d = ConfigDiff::default();
+    for (k, v) in &a {
+        match b.get(k) {
+            None => {
+                d.removed.insert(k.clone(), v.clone());
+            }
+            Some(nv) if nv != v => d.changed.push(ChangedKey { key: k.clone(), old: v.clone(), new: nv.clone() }),
+            Some(_) => {}
+        }
+    }
+    for (k, v) in &b {
+        if !a.contains_key(k) {
+            d.added.insert(k.clone(), v.clone());
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+
+    #[test]
+    fn nested_keys_are_compared_one_by_one() {
+        let old = parse_object(r#"{"lr": 0.1, "layers": [1, 2], "opt": {"name": "adam", "beta": 0.9}, "gone": 1}"#, "a").unwrap();
+        let new = parse_object(r#"{"lr": 0.05, "layers": [1, 2], "opt": {"name": "adam", "eps": 1e-8}, "new": "x"}"#, "b").unwrap();
+        let d = diff(&old, &new);
+        assert_eq!(d.added.keys().collect::<Vec<_>>(), ["opt.eps", "new"]);
+        assert_eq!(d.removed.keys().collect::<Vec<_>>(), ["opt.beta", "gone"]);
+        assert_eq!(d.changed.len(), 1);
+        assert_eq!((d.changed[0].key.as_str(), &d.changed[0].old, &d.changed[0].new), ("lr", &Value::from(0.1), &Value::from(0.05)));
+    }
+}

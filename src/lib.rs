@@ -36,3 +36,5 @@ pub mod hub_merge;
 pub mod hub_rules;
 pub mod model_card;
 pub mod weights;
+pub mod pickle_policy;
+pub mod diff;

@@ -22,9 +22,12 @@ pub struct LogEntry {
     pub offset_minutes: i32,
     pub message: String,
     pub lfs: Vec<LfsFileChange>,
+    /// With `--stat`: what changed in config.json and in each weights file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stat: Option<Vec<crate::diff::FileDiff>>,
 }
 
-pub fn log(repo: &Repository, limit: Option<usize>) -> Result<Vec<LogEntry>> {
+pub fn log(repo: &Repository, limit: Option<usize>, stat: bool) -> Result<Vec<LogEntry>> {
     let Some(head) = git::head_commit(repo)? else { return Ok(Vec::new()) };
     let mut walk = repo.revwalk().context("walking history")?;
     walk.push(head.id()).context("walking history")?;
@@ -53,6 +56,12 @@ pub fn log(repo: &Repository, limit: Option<usize>) -> Result<Vec<LogEntry>> {
                 lfs.push(LfsFileChange { path: path.to_string(), size: p.size, oid: p.oid.to_hex() });
             }
         }
+        let stat = if stat {
+            let (old, new) = (crate::diff::Side::Tree(parent_tree.clone()), crate::diff::Side::Tree(Some(tree.clone())));
+            Some(crate::diff::diff(repo, &old, &new, true, &crate::progress::Silent)?)
+        } else {
+            None
+        };
         let author = commit.author();
         out.push(LogEntry {
             commit: commit.id().to_string(),
@@ -62,6 +71,7 @@ pub fn log(repo: &Repository, limit: Option<usize>) -> Result<Vec<LogEntry>> {
             offset_minutes: author.when().offset_minutes(),
             message: commit.message().unwrap_or("").to_string(),
             lfs,
+            stat,
         });
     }
     Ok(out)

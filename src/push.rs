@@ -23,6 +23,8 @@ pub struct PushOptions<'a> {
     pub force: bool,
     /// Create a Hub repository as private.
     pub private: bool,
+    /// Push pickles that would run dangerous code when loaded.
+    pub allow_unsafe_pickle: bool,
     /// May credential helpers prompt on the terminal?
     pub interactive: bool,
 }
@@ -39,6 +41,8 @@ pub struct PushOutcome {
     pub uploaded_bytes: u64,
     pub skipped_objects: u64,
     pub skipped_bytes: u64,
+    /// Pickle-based files pushed that are not plainly safe (suspicious, or dangerous and allowed).
+    pub pickle_warnings: Vec<crate::weights::scan::FileReport>,
 }
 
 /// LFS objects reachable from `tip` but not from `hide`, each with one path that uses it.
@@ -106,6 +110,10 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     let (name, url) = remote::remote_url(repo, opts.remote, cwd, true)?;
     let shown = remote::redact(&url);
     let hub = crate::hub::HubRepo::from_url(&url);
+    if opts.create {
+        // refuse before creating anything remotely (the full check runs again below)
+        crate::pickle_policy::check(repo, head, &[], &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?;
+    }
     let created = match remote::location(&url)? {
         Location::Local(p) => prepare_local(&p, opts, &branch)?,
         Location::Http(_) => match (&hub, opts.create) {
@@ -138,6 +146,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         uploaded_bytes: 0,
         skipped_objects: 0,
         skipped_bytes: 0,
+        pickle_warnings: Vec::new(),
     };
     if let Some(old) = old.filter(|o| *o != head) {
         let ff = repo.find_commit(old).is_ok() && repo.graph_descendant_of(head, old).unwrap_or(false);
@@ -160,6 +169,8 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     // Everything the remote's branches already reach is assumed to have its objects there.
     let hide: Vec<git2::Oid> = refs.iter().filter(|(n, _)| n.starts_with("refs/heads/")).map(|(_, id)| *id).collect();
     let needed: Vec<(String, Pointer)> = pointers_to_send(repo, head, &hide)?.into_values().collect();
+    outcome.pickle_warnings =
+        crate::pickle_policy::check(repo, head, &hide, &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?;
     if hub.is_some() {
         crate::hub_rules::check(repo, head, &hide, &needed, &Store::for_git_dir(repo.path()))?;
     }

@@ -75,9 +75,19 @@ impl WeightsDiff {
         let max = self.changes.iter().filter_map(|c| c.max_abs_diff).fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))));
         let mut s = format!("{} tensors", parts.join(", "));
         if let Some(m) = max {
-            s.push_str(&format!(", max |Δ| {m:.3e}"));
+            s.push_str(&format!(", max |Δ| {}", number(m)));
         }
         s
+    }
+}
+
+/// A difference for people: plain decimals in the usual range, scientific notation outside it.
+pub fn number(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e5).contains(&x.abs()) {
+        let s = format!("{x:.6}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{x:.3e}")
     }
 }
 
@@ -251,6 +261,6 @@ mod tests {
         assert_eq!(d.count(Change::Removed), 1);
         assert_eq!(d.count(Change::Reshaped), 1);
         assert_eq!(d.unchanged, 1);
-        assert_eq!(d.summary(), "1 changed, 1 added, 1 removed, 1 reshaped, 1 unchanged tensors, max |Δ| 1.000e0");
+        assert_eq!(d.summary(), "1 changed, 1 added, 1 removed, 1 reshaped, 1 unchanged tensors, max |Δ| 1");
     }
 }

@@ -9,7 +9,7 @@
 use super::pickle::{self, Import, PickleError};
 use super::torch::{is_zip, weights_only_allowed, MAX_PICKLE};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -177,11 +177,16 @@ fn report(location: String, data: &[u8], truncated: bool) -> (PickleReport, Opti
 }
 
 pub fn scan_file(path: &Path, display: &str) -> io::Result<FileReport> {
-    let file = File::open(path)?;
+    scan(File::open(path)?, display)
+}
+
+/// Scans a file's content; `display` names it in the report.
+pub fn scan<R: Read + Seek>(mut file: R, display: &str) -> io::Result<FileReport> {
     let mut head = Vec::new();
-    (&file).take(MAX_PICKLE + 1).read_to_end(&mut head)?;
+    (&mut file).take(MAX_PICKLE + 1).read_to_end(&mut head)?;
     let mut rep = FileReport { path: display.to_string(), is_pickle: false, pickles: Vec::new() };
     if is_zip(&head) {
+        file.seek(SeekFrom::Start(0))?;
         scan_zip(file, &mut rep);
         return Ok(rep);
     }
@@ -209,7 +214,7 @@ pub fn scan_file(path: &Path, display: &str) -> io::Result<FileReport> {
     Ok(rep)
 }
 
-fn scan_zip(file: File, rep: &mut FileReport) {
+fn scan_zip<R: Read + Seek>(file: R, rep: &mut FileReport) {
     let mut zip = match zip::ZipArchive::new(file) {
         Ok(z) => z,
         Err(e) => {

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 ///
 /// A file outside the work tree is copied in: `*.pt` / `*.pth` become `pytorch_model.bin`,
 /// other files keep their name, directories are copied recursively. Paths already inside the
-/// work tree are left in place.
+/// work tree are left in place. Pickle-based files are scanned for the imports they would run;
+/// `--safetensors` converts checkpoints (read without running their pickle) to safetensors.
 #[derive(clap::Args)]
 pub struct Args {
     /// Files or directories to bring in
@@ -21,14 +22,17 @@ pub struct Args {
     /// Set a config.json key (VALUE parsed as JSON if valid, else a string; a.b=1 nests)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Store PyTorch checkpoints as safetensors (model.safetensors) instead of pickles
+    #[arg(long)]
+    safetensors: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { paths, as_name, config, sets } = args;
+    let Args { paths, as_name, config, sets, safetensors } = args;
     let repo = super::open_repo()?;
     let out = hfgit::add::add(
         &repo,
-        &hfgit::add::AddOptions { paths: &paths, as_name: as_name.as_deref(), config: config.as_deref(), sets: &sets },
+        &hfgit::add::AddOptions { paths: &paths, as_name: as_name.as_deref(), config: config.as_deref(), sets: &sets, safetensors },
     )?;
     for (src, dest) in &out.copied {
         ui.status(format!("added {src} as {dest}"));
@@ -36,6 +40,10 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     for p in &out.in_place {
         ui.status(format!("{p} is already in the work tree"));
     }
+    for (src, dest, tensors, bytes) in &out.converted {
+        ui.status(format!("converted {src} to {dest} ({tensors} tensors, {})", crate::ui::bytes(*bytes)));
+    }
+    super::scan::report_to_stderr(&out.scans, ui);
     if out.config_written {
         ui.status("wrote config.json");
     }

@@ -32,6 +32,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     for w in &out.warnings {
         ui.warn(w);
     }
+    super::scan::report_to_stderr(&out.scans, ui);
     for p in &out.rules_added {
         ui.warn(format!("{p} is over hfgit.lfsThreshold: added an LFS rule for it to .gitattributes"));
     }

@@ -11,12 +11,15 @@ pub struct Args {
     /// Print JSON on stdout
     #[arg(long)]
     json: bool,
+    /// Per commit, one line for config.json and each weights file: keys and tensors changed
+    #[arg(long)]
+    stat: bool,
 }
 
 pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
-    let Args { max_count, json } = args;
+    let Args { max_count, json, stat } = args;
     let repo = super::open_repo()?;
-    let entries = hfgit::log::log(&repo, max_count)?;
+    let entries = hfgit::log::log(&repo, max_count, stat)?;
     if json {
         ui::print_json(&entries);
         return Ok(ExitCode::SUCCESS);
@@ -36,6 +39,12 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
             println!();
             for f in &e.lfs {
                 println!("    LFS {} {} sha256:{}", f.path, ui::bytes(f.size), &f.oid[..12]);
+            }
+        }
+        if let Some(stat) = e.stat.as_ref().filter(|s| !s.is_empty()) {
+            println!();
+            for f in stat {
+                println!("    {}", super::diff::stat_line(f));
             }
         }
     }

@@ -3,12 +3,14 @@
 pub mod add;
 pub mod clone;
 pub mod commit;
+pub mod diff;
 pub mod fsck;
 pub mod init;
 pub mod log;
 pub mod login;
 pub mod pull;
 pub mod push;
+pub mod scan;
 pub mod status;
 
 use hfgit::Result;

@@ -18,6 +18,9 @@ pub struct Args {
     /// Create the repository as private (Hub remotes)
     #[arg(long)]
     private: bool,
+    /// Push pickle files even when they would run dangerous code on load
+    #[arg(long)]
+    allow_unsafe_pickle: bool,
     /// Overwrite the remote branch even when it is not a fast-forward
     #[arg(long)]
     force: bool,
@@ -27,9 +30,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { remote, create, private, force, json } = args;
+    let Args { remote, create, private, force, json, allow_unsafe_pickle } = args;
     let repo = super::open_repo()?;
-    let out = hfgit::push::push(&repo, &hfgit::push::PushOptions { remote: &remote, create, force, private, interactive: ui.interactive() }, &super::cwd()?, &ui.progress())?;
+    let out = hfgit::push::push(&repo, &hfgit::push::PushOptions { remote: &remote, create, force, private, allow_unsafe_pickle, interactive: ui.interactive() }, &super::cwd()?, &ui.progress())?;
+    super::scan::report_to_stderr(&out.pickle_warnings, ui);
     if json {
         ui::print_json(&out);
         return Ok(ExitCode::SUCCESS);

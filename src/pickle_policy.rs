@@ -1,0 +1,63 @@
+//! What `push` lets out: every pickle-based file in the commits being pushed is scanned (LFS
+//! content from the local store, plain blobs from the object database), and one that would run
+//! dangerous code when loaded stops the push before anything is sent, unless the user allows it.
+
+use crate::error::{Context, Error, Result};
+use crate::git;
+use crate::store::Store;
+use crate::weights::scan::{scan, FileReport, Verdict};
+use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
+use std::collections::HashSet;
+use std::io::Cursor;
+
+/// Scans the pickle-based files new in `head` relative to `hide`. Returns the reports of files
+/// that are not safe (suspicious or dangerous); errors when one is dangerous and not `allow`ed.
+pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], store: &Store, allow: bool) -> Result<Vec<FileReport>> {
+    let mut walk = repo.revwalk().context("walking history")?;
+    walk.push(head).context("walking history")?;
+    for h in hide {
+        if repo.find_commit(*h).is_ok() {
+            walk.hide(*h).context("walking history")?;
+        }
+    }
+    let mut blobs = Vec::new();
+    let mut seen = HashSet::new();
+    for id in walk {
+        let tree = repo.find_commit(id.context("walking history")?).context("reading commit")?.tree().context("reading tree")?;
+        tree.walk(TreeWalkMode::PreOrder, |dir, e| {
+            let path = format!("{dir}{}", e.name().unwrap_or("?"));
+            if e.kind() == Some(ObjectType::Blob) && e.filemode() != 0o120000 && crate::weights::is_pickle_path(&path) && seen.insert(e.id()) {
+                blobs.push((path, e.id()));
+            }
+            TreeWalkResult::Ok
+        })
+        .context("walking tree")?;
+    }
+    let mut flagged = Vec::new();
+    for (path, id) in blobs {
+        let report = match git::blob_pointer(repo, id) {
+            Some(p) => match std::fs::File::open(store.object_path(&p.oid)) {
+                Ok(f) => scan(f, &path).context(format!("scanning {path}"))?,
+                Err(_) => continue, // not local: the upload reports it
+            },
+            None => {
+                let blob = repo.find_blob(id).context(format!("reading {path}"))?;
+                scan(Cursor::new(blob.content()), &path).context(format!("scanning {path}"))?
+            }
+        };
+        if report.is_pickle && report.verdict() != Verdict::Safe {
+            flagged.push(report);
+        }
+    }
+    let dangerous: Vec<&FileReport> = flagged.iter().filter(|r| r.verdict() == Verdict::Dangerous).collect();
+    if !dangerous.is_empty() && !allow {
+        return Err(Error::with_hint(
+            format!(
+                "refusing to push pickles that run code when loaded: {}",
+                dangerous.iter().map(|r| format!("{} imports {}", r.path, r.danger_summary())).collect::<Vec<_>>().join("; ")
+            ),
+            "remove them (or convert weights with `hfgit add --safetensors`) and commit; if you are sure, push with --allow-unsafe-pickle",
+        ));
+    }
+    Ok(flagged)
+}
