@@ -25,12 +25,13 @@ if [ ! -x "$RUDOLFS" ]; then
   cargo install --quiet rudolfs --version 0.3.8 --root "$ROOT/target/peers"
 fi
 
-# huggingface_hub, to prove the token file is shared both ways
+# huggingface_hub, to prove the token file is shared both ways; safetensors and numpy, to load
+# the safetensors files hfgit writes (PyTorch is not needed: fixtures/ holds its checkpoints)
 PY="$ROOT/target/peers/py"
-if ! "$PY/bin/python" -c 'import huggingface_hub' >/dev/null 2>&1; then
-  echo "[test] installing huggingface_hub into $PY"
+if ! "$PY/bin/python" -c 'import huggingface_hub, safetensors.numpy, numpy' >/dev/null 2>&1; then
+  echo "[test] installing huggingface_hub, safetensors and numpy into $PY"
   python3 -m venv "$PY"
-  "$PY/bin/pip" install -q huggingface_hub
+  "$PY/bin/pip" install -q huggingface_hub safetensors numpy
 fi
 export HFGIT_TEST_PYTHON="$PY/bin/python"
 

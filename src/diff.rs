@@ -155,7 +155,7 @@ pub fn diff(repo: &Repository, old: &Side<'_>, new: &Side<'_>, weights_only: boo
         if is_config {
             match config_of(repo, ca).and_then(|x| Ok((x, config_of(repo, cb)?))) {
                 Ok((x, y)) => d.config = Some(config_json::diff(&x, &y)),
-                Err(e) => d.note = Some(e.to_string()),
+                Err(e) => d.note = Some(note(&e)),
             }
         } else if is_weights {
             match weights_of(repo, ca).and_then(|x| Ok((x, weights_of(repo, cb)?))) {
@@ -166,12 +166,20 @@ pub fn diff(repo: &Repository, old: &Side<'_>, new: &Side<'_>, weights_only: boo
                         Err(e) => d.note = Some(format!("cannot compare tensors: {e}")),
                     }
                 }
-                Err(e) => d.note = Some(e.to_string()),
+                Err(e) => d.note = Some(note(&e)),
             }
         }
         out.push(d);
     }
     Ok(out)
+}
+
+/// An error as a one-line note, with what to do about it.
+fn note(e: &Error) -> String {
+    match e.hint() {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    }
 }
 
 /// Resolves a revision to its tree.
