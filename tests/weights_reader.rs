@@ -77,3 +77,8 @@ fn checkpoints_with_code_are_refused_by_the_reader() {
         }
     }
 }
+
+#[test]
+fn legacy_checkpoint_with_views_and_many_dtypes_matches_pytorch() {
+    check_against_reference("views_legacy.pt");
+}

@@ -3,13 +3,11 @@
 //! tensors, the largest absolute difference. Both files are streamed once, in lockstep, in
 //! bounded chunks; equal chunks are skipped with a memcmp.
 
-use super::tensor::{DType, Tensor, CHUNK};
+use super::tensor::{DType, Tensor, TensorReader, CHUNK};
 use super::{FormatError, Weights};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -156,50 +154,19 @@ struct Comparison {
     max_abs_diff: Option<f64>,
 }
 
-/// Reads `count` elements starting at element `start` (C order) of `t` into `buf`.
-pub fn read_elements(file: &File, t: &Tensor, start: u64, count: u64, buf: &mut Vec<u8>) -> io::Result<()> {
-    let es = t.dtype.size();
-    buf.resize((count * es) as usize, 0);
-    if t.is_contiguous() {
-        return file.read_exact_at(buf, t.layout.base + (t.layout.offset + start) * es);
-    }
-    let rank = t.shape.len();
-    let mut i = 0u64;
-    while i < count {
-        // unravel start + i
-        let mut rem = start + i;
-        let mut pos = t.layout.offset;
-        for k in (0..rank).rev() {
-            pos += (rem % t.shape[k]) * t.layout.strides[k];
-            rem /= t.shape[k];
-        }
-        let in_row = t.shape[rank - 1] - (start + i) % t.shape[rank - 1];
-        let run = in_row.min(count - i);
-        let dst = &mut buf[(i * es) as usize..((i + run) * es) as usize];
-        if t.layout.strides[rank - 1] == 1 {
-            file.read_exact_at(dst, t.layout.base + pos * es)?;
-        } else {
-            for (j, el) in dst.chunks_mut(es as usize).enumerate() {
-                file.read_exact_at(el, t.layout.base + (pos + j as u64 * t.layout.strides[rank - 1]) * es)?;
-            }
-        }
-        i += run;
-    }
-    Ok(())
-}
-
 fn compare(fa: &File, ta: &Tensor, fb: &File, tb: &Tensor) -> Result<Comparison, FormatError> {
     let es = ta.dtype.size();
     let n = ta.numel();
     let per_chunk = (CHUNK as u64 / es).max(1);
+    let (ra, rb) = (TensorReader::new(fa, ta)?, TensorReader::new(fb, tb)?);
     let (mut ba, mut bb) = (Vec::new(), Vec::new());
     let mut cmp = Comparison { changed: 0, max_abs_diff: None };
     let is_float = ta.dtype.float_value(&vec![0u8; es as usize]).is_some();
     let mut start = 0;
     while start < n {
         let count = per_chunk.min(n - start);
-        read_elements(fa, ta, start, count, &mut ba)?;
-        read_elements(fb, tb, start, count, &mut bb)?;
+        ra.read(start, count, &mut ba)?;
+        rb.read(start, count, &mut bb)?;
         start += count;
         if ba == bb {
             continue;

@@ -2,6 +2,8 @@
 //! safetensors readers, a pickle import scanner, safetensors conversion and tensor diffs.
 
 pub mod diff;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pickle;
 pub mod safetensors;
 pub mod scan;

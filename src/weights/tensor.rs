@@ -183,62 +183,97 @@ impl Tensor {
 /// Chunk size for streaming: large enough to amortise syscalls, small enough to stay in cache.
 pub const CHUNK: usize = 4 << 20;
 
+/// Non-contiguous tensors whose elements span at most this many bytes of storage are read into
+/// memory once and gathered there, instead of one read per element.
+pub const MAX_SPAN: u64 = 256 << 20;
+
+/// Reads a tensor's elements in C order, any range at a time.
+pub struct TensorReader<'a> {
+    file: &'a File,
+    t: &'a Tensor,
+    /// For gathered tensors: the file offset of the first byte held, and the bytes.
+    span: Option<(u64, Vec<u8>)>,
+}
+
+impl<'a> TensorReader<'a> {
+    pub fn new(file: &'a File, t: &'a Tensor) -> io::Result<TensorReader<'a>> {
+        let mut span = None;
+        let es = t.dtype.size();
+        if !t.is_contiguous() && t.numel() > 0 {
+            let last: u64 = t.layout.offset + t.shape.iter().zip(&t.layout.strides).map(|(d, s)| (d - 1) * s).sum::<u64>();
+            let (first, end) = (t.layout.offset * es, (last + 1) * es);
+            if end - first <= MAX_SPAN {
+                let mut data = vec![0u8; (end - first) as usize];
+                file.read_exact_at(&mut data, t.layout.base + first)?;
+                span = Some((t.layout.base + first, data));
+            }
+        }
+        Ok(TensorReader { file, t, span })
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        match &self.span {
+            Some((start, data)) => {
+                let at = (offset - start) as usize;
+                buf.copy_from_slice(&data[at..at + buf.len()]);
+                Ok(())
+            }
+            None => self.file.read_exact_at(buf, offset),
+        }
+    }
+
+    /// Reads `count` elements starting at element `start` (C order) into `buf`.
+    pub fn read(&self, start: u64, count: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+        let t = self.t;
+        let es = t.dtype.size();
+        buf.resize((count * es) as usize, 0);
+        if t.is_contiguous() {
+            return self.read_at(buf, t.layout.base + (t.layout.offset + start) * es);
+        }
+        let rank = t.shape.len();
+        let (row_len, row_stride) = (t.shape[rank - 1], t.layout.strides[rank - 1]);
+        let mut i = 0u64;
+        while i < count {
+            // the position of element start + i
+            let mut rem = start + i;
+            let mut pos = t.layout.offset;
+            for k in (0..rank).rev() {
+                pos += (rem % t.shape[k]) * t.layout.strides[k];
+                rem /= t.shape[k];
+            }
+            let run = (row_len - (start + i) % row_len).min(count - i);
+            let dst = &mut buf[(i * es) as usize..((i + run) * es) as usize];
+            if row_stride == 1 {
+                self.read_at(dst, t.layout.base + pos * es)?;
+            } else {
+                for (j, el) in dst.chunks_mut(es as usize).enumerate() {
+                    self.read_at(el, t.layout.base + (pos + j as u64 * row_stride) * es)?;
+                }
+            }
+            i += run;
+        }
+        Ok(())
+    }
+}
+
 /// Streams the tensor's elements in C order to `sink`, in chunks of at most [`CHUNK`] bytes
 /// (whole elements). Memory stays bounded whatever the tensor's size.
 pub fn read_tensor(file: &File, t: &Tensor, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-    let es = t.dtype.size();
-    if t.numel() == 0 {
-        return Ok(());
-    }
     if t.is_contiguous() {
-        let start = t.layout.base + t.layout.offset * es;
-        return read_range(file, start, t.byte_len(), sink);
+        return read_range(file, t.layout.base + t.layout.offset * t.dtype.size(), t.byte_len(), sink);
     }
-    // Gather: iterate over every index of the leading dimensions, reading one row at a time.
-    let rank = t.shape.len();
-    let (row_len, row_stride) = (t.shape[rank - 1], t.layout.strides[rank - 1]);
-    let mut index = vec![0u64; rank - 1];
-    let mut out = Vec::with_capacity(CHUNK.min((row_len * es) as usize + CHUNK));
-    let mut elem = vec![0u8; es as usize];
-    loop {
-        let row_start: u64 = t.layout.offset
-            + index.iter().zip(&t.layout.strides).map(|(i, s)| i * s).sum::<u64>();
-        if row_stride == 1 {
-            read_range(file, t.layout.base + row_start * es, row_len * es, &mut |b| {
-                out.extend_from_slice(b);
-                if out.len() >= CHUNK {
-                    sink(&out)?;
-                    out.clear();
-                }
-                Ok(())
-            })?;
-        } else {
-            for j in 0..row_len {
-                file.read_exact_at(&mut elem, t.layout.base + (row_start + j * row_stride) * es)?;
-                out.extend_from_slice(&elem);
-                if out.len() >= CHUNK {
-                    sink(&out)?;
-                    out.clear();
-                }
-            }
-        }
-        // next index, last leading dimension fastest
-        let mut k = index.len();
-        loop {
-            if k == 0 {
-                if !out.is_empty() {
-                    sink(&out)?;
-                }
-                return Ok(());
-            }
-            k -= 1;
-            index[k] += 1;
-            if index[k] < t.shape[k] {
-                break;
-            }
-            index[k] = 0;
-        }
+    let reader = TensorReader::new(file, t)?;
+    let per_chunk = (CHUNK as u64 / t.dtype.size()).max(1);
+    let mut buf = Vec::new();
+    let n = t.numel();
+    let mut start = 0;
+    while start < n {
+        let count = per_chunk.min(n - start);
+        reader.read(start, count, &mut buf)?;
+        sink(&buf)?;
+        start += count;
     }
+    Ok(())
 }
 
 /// Streams `len` bytes of `file` from `start`, in chunks.

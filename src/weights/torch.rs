@@ -117,6 +117,7 @@ pub fn read(file: &File) -> Result<Checkpoint, FormatError> {
 }
 
 fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
+    let file_len = file.metadata()?.len();
     let mut zip = zip::ZipArchive::new(file.try_clone()?)
         .map_err(|e| FormatError::bad(format!("not a valid zip archive: {e}")))?;
     let names: Vec<String> = zip.file_names().filter_map(|n| n.ok()).map(|n| n.into_owned()).collect();
@@ -133,7 +134,7 @@ fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
         entries.insert(name.clone(), i);
     }
     if let Some(&i) = entries.get(&format!("{archive}/byteorder")) {
-        let (start, len) = stored_entry(&mut zip, i)?;
+        let (start, len) = stored_entry(&mut zip, i, file_len)?;
         let mut b = vec![0u8; len.min(16) as usize];
         file.read_exact_at(&mut b, start)?;
         if b != b"little" {
@@ -146,7 +147,7 @@ fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
     let &pkl = entries
         .get(&pkl_name)
         .ok_or_else(|| FormatError::bad(format!("the archive has no {pkl_name} (not a torch.save checkpoint)")))?;
-    let (start, len) = stored_entry(&mut zip, pkl)?;
+    let (start, len) = stored_entry(&mut zip, pkl, file_len)?;
     if len > MAX_PICKLE {
         return Err(FormatError::bad(format!("{pkl_name} is {len} bytes, more than the {MAX_PICKLE} allowed")));
     }
@@ -161,14 +162,14 @@ fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
         let &i = entries
             .get(&name)
             .ok_or_else(|| FormatError::bad(format!("storage {key:?} has no record {name:?} in the archive")))?;
-        located.insert(key, stored_entry(&mut zip, i)?);
+        located.insert(key, stored_entry(&mut zip, i, file_len)?);
     }
-    let tensors = collect_tensors(&pk, &Storages { located })?;
+    let tensors = collect_tensors(&pk, &Storages { located }, file_len)?;
     Ok(Checkpoint { tensors, format: "torch zip" })
 }
 
 /// The file offset and length of a stored (uncompressed) zip entry.
-fn stored_entry(zip: &mut zip::ZipArchive<File>, index: usize) -> Result<(u64, u64), FormatError> {
+fn stored_entry(zip: &mut zip::ZipArchive<File>, index: usize, file_len: u64) -> Result<(u64, u64), FormatError> {
     let entry = zip.by_index_raw(index).map_err(|e| FormatError::bad(format!("zip entry {index}: {e}")))?;
     let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
     if entry.compression() != zip::CompressionMethod::Stored {
@@ -178,7 +179,13 @@ fn stored_entry(zip: &mut zip::ZipArchive<File>, index: usize) -> Result<(u64, u
         )));
     }
     let start = entry.data_start().ok_or_else(|| FormatError::bad(format!("zip entry {name:?} has no data offset")))?;
-    Ok((start, entry.size()))
+    let len = entry.size();
+    if entry.compressed_size() != len || start.checked_add(len).is_none_or(|end| end > file_len) {
+        return Err(FormatError::bad(format!(
+            "zip entry {name:?} claims {len} bytes at offset {start}, past the end of the {file_len}-byte file"
+        )));
+    }
+    Ok((start, len))
 }
 
 fn check_imports(pk: &Pickle) -> Result<(), FormatError> {
@@ -249,7 +256,7 @@ fn read_legacy(file: &File) -> Result<Checkpoint, FormatError> {
         located.insert(key, (offset + 8, len));
         offset += 8 + len;
     }
-    let tensors = collect_tensors(&pk, &Storages { located })?;
+    let tensors = collect_tensors(&pk, &Storages { located }, file_len)?;
     Ok(Checkpoint { tensors, format: "torch legacy" })
 }
 
@@ -296,9 +303,22 @@ fn storage_ref(pk: &Pickle, pid: Id) -> Result<StorageRef, FormatError> {
     Ok(StorageRef { key, dtype, numel })
 }
 
-fn collect_tensors(pk: &Pickle, storages: &Storages) -> Result<Vec<Tensor>, FormatError> {
+/// Views may share storage (tied weights) or repeat it (stride 0), so tensors can add up to
+/// more than the file; beyond this much more, the file is treated as hostile.
+fn plausible_total(file_len: u64) -> u64 {
+    file_len.saturating_mul(8).saturating_add(64 << 20)
+}
+
+fn collect_tensors(pk: &Pickle, storages: &Storages, file_len: u64) -> Result<Vec<Tensor>, FormatError> {
     let mut out = Vec::new();
     walk(pk, pk.root, String::new(), storages, &mut out, 0)?;
+    let total = out.iter().try_fold(0u64, |acc, t| acc.checked_add(t.byte_len()));
+    if total.is_none_or(|t| t > plausible_total(file_len)) {
+        return Err(FormatError::bad(format!(
+            "its tensors add up to more than {} bytes, implausible for a {file_len}-byte file (views repeating their storage?)",
+            plausible_total(file_len)
+        )));
+    }
     Ok(out)
 }
 
