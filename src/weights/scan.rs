@@ -182,17 +182,19 @@ pub fn scan_file(path: &Path, display: &str) -> io::Result<FileReport> {
 
 /// Scans a file's content; `display` names it in the report.
 pub fn scan<R: Read + Seek>(mut file: R, display: &str) -> io::Result<FileReport> {
-    let mut head = Vec::new();
-    (&mut file).take(MAX_PICKLE + 1).read_to_end(&mut head)?;
+    let mut magic = Vec::new();
+    (&mut file).take(4).read_to_end(&mut magic)?;
+    file.seek(SeekFrom::Start(0))?;
     let mut rep = FileReport { path: display.to_string(), is_pickle: false, pickles: Vec::new() };
-    if is_zip(&head) {
-        file.seek(SeekFrom::Start(0))?;
+    if is_zip(&magic) {
         scan_zip(file, &mut rep);
         return Ok(rep);
     }
-    if head.first() != Some(&0x80) {
+    if magic.first() != Some(&0x80) {
         return Ok(rep); // not a pickle (protocol ≥ 2 always starts with PROTO)
     }
+    let mut head = Vec::new();
+    (&mut file).take(MAX_PICKLE + 1).read_to_end(&mut head)?;
     rep.is_pickle = true;
     let truncated = head.len() as u64 > MAX_PICKLE;
     let data = &head[..head.len().min(MAX_PICKLE as usize)];
