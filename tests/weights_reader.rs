@@ -82,3 +82,9 @@ fn checkpoints_with_code_are_refused_by_the_reader() {
 fn legacy_checkpoint_with_views_and_many_dtypes_matches_pytorch() {
     check_against_reference("views_legacy.pt");
 }
+
+#[test]
+fn pickle_protocols_3_and_5_match_pytorch() {
+    check_against_reference("small_p3.pt");
+    check_against_reference("small_p5.pt");
+}
