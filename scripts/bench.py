@@ -27,6 +27,19 @@ def timed(cmd, cwd, env):
     return dt, rss_kib / 1024
 
 
+def setup(workdir, prefix):
+    """Builds hfgit (release); returns its path, the work directory and a sealed environment."""
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    hfgit = os.path.join(ROOT, "target", "release", "hfgit")
+    work = workdir or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(work, exist_ok=True)
+    home = os.path.join(work, "home")
+    os.makedirs(home, exist_ok=True)
+    env = dict(os.environ, HOME=home, GIT_CONFIG_NOSYSTEM="1",
+               GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
+    return hfgit, work, env
+
+
 def write_random(path, mib):
     with open(path, "wb") as f:
         chunk = os.urandom(1 << 20)
@@ -48,14 +61,7 @@ def main():
     ap.add_argument("--http", action="store_true")
     a = ap.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    hfgit = os.path.join(ROOT, "target", "release", "hfgit")
-    work = a.workdir or tempfile.mkdtemp(prefix="hfgit-bench-")
-    os.makedirs(work, exist_ok=True)
-    home = os.path.join(work, "home")
-    os.makedirs(home, exist_ok=True)
-    env = dict(os.environ, HOME=home, GIT_CONFIG_NOSYSTEM="1",
-               GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
+    hfgit, work, env = setup(a.workdir, "hfgit-bench-")
     subprocess.run(["git", "lfs", "install", "--skip-repo"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["git", "config", "--global", "init.defaultBranch", "main"], env=env, check=True)
     rows = []

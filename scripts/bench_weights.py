@@ -11,10 +11,10 @@ With --torch-python PYTHON (a Python with torch and safetensors installed), also
 to convert: torch.load(weights_only=True) + safetensors.torch.save_file.
 Usage: python3 scripts/bench_weights.py [--size-mib 1024] [--workdir DIR] [--torch-python PY]
 """
-import argparse, collections, os, pickle, shutil, subprocess, sys, tempfile, types, zipfile
+import argparse, collections, io, os, pickle, shutil, subprocess, sys, types, zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import ROOT, timed  # noqa: E402
+from bench import setup, timed  # noqa: E402
 
 
 def fake_torch():
@@ -63,7 +63,6 @@ def write_checkpoint(path, tensors, data_for):
     """tensors: [(name, (rows, cols))]; data_for(i) yields the i-th tensor's bytes in chunks."""
     arch = os.path.splitext(os.path.basename(path))[0]
     sd = collections.OrderedDict((name, Tensor(str(i), shape)) for i, (name, shape) in enumerate(tensors))
-    import io
     buf = io.BytesIO()
     TorchPickler(buf, protocol=2).dump(sd)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
@@ -82,14 +81,7 @@ def main():
     ap.add_argument("--workdir")
     ap.add_argument("--torch-python")
     a = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    hfgit = os.path.join(ROOT, "target", "release", "hfgit")
-    work = a.workdir or tempfile.mkdtemp(prefix="hfgit-bench-weights-")
-    os.makedirs(work, exist_ok=True)
-    home = os.path.join(work, "home")
-    os.makedirs(home, exist_ok=True)
-    env = dict(os.environ, HOME=home, GIT_CONFIG_NOSYSTEM="1",
-               GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
+    hfgit, work, env = setup(a.workdir, "hfgit-bench-weights-")
 
     n = 16
     per = a.size_mib // n  # MiB per tensor

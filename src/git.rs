@@ -64,6 +64,19 @@ pub fn head_commit(repo: &Repository) -> Result<Option<git2::Commit<'_>>> {
     }
 }
 
+/// The commits reachable from `tip` but not from any of `hide` (ids unknown locally ignored):
+/// what a push sends.
+pub fn new_commits<'r>(repo: &'r Repository, tip: git2::Oid, hide: &[git2::Oid]) -> Result<git2::Revwalk<'r>> {
+    let mut walk = repo.revwalk().context("walking history")?;
+    walk.push(tip).context("walking history")?;
+    for h in hide {
+        if repo.find_commit(*h).is_ok() {
+            walk.hide(*h).context("walking history")?;
+        }
+    }
+    Ok(walk)
+}
+
 /// Reads a blob as a pointer when it is small enough to be one and parses as one.
 pub fn blob_pointer(repo: &Repository, id: git2::Oid) -> Option<Pointer> {
     let odb = repo.odb().ok()?;

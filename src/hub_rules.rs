@@ -2,6 +2,7 @@
 //! happens: files over 10 MiB (and binary files over 1 MiB) must be LFS pointers, an LFS file
 //! may not exceed the Hub's per-file limit, and every pointer's object must be in the local store.
 
+use crate::git;
 use crate::error::{Context, Error, Result};
 use crate::pointer::{Pointer, MAX_POINTER_SIZE};
 use crate::store::Store;
@@ -15,13 +16,7 @@ const MAX_LFS: u64 = 500_000_000_000;
 
 pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], needed: &[(String, Pointer)], local: &Store) -> Result<()> {
     let mut problems = Vec::new();
-    let mut walk = repo.revwalk().context("walking history")?;
-    walk.push(head).context("walking history")?;
-    for h in hide {
-        if repo.find_commit(*h).is_ok() {
-            walk.hide(*h).context("walking history")?;
-        }
-    }
+    let walk = git::new_commits(repo, head, hide)?;
     let odb = repo.odb().context("opening the object database")?;
     let mut seen = HashSet::new();
     for id in walk {

@@ -13,13 +13,7 @@ use std::io::Cursor;
 /// Scans the pickle-based files new in `head` relative to `hide`. Returns the reports of files
 /// that are not safe (suspicious or dangerous); errors when one is dangerous and not `allow`ed.
 pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], store: &Store, allow: bool) -> Result<Vec<FileReport>> {
-    let mut walk = repo.revwalk().context("walking history")?;
-    walk.push(head).context("walking history")?;
-    for h in hide {
-        if repo.find_commit(*h).is_ok() {
-            walk.hide(*h).context("walking history")?;
-        }
-    }
+    let walk = git::new_commits(repo, head, hide)?;
     let mut blobs = Vec::new();
     let mut seen = HashSet::new();
     for id in walk {

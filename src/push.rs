@@ -47,13 +47,7 @@ pub struct PushOutcome {
 
 /// LFS objects reachable from `tip` but not from `hide`, each with one path that uses it.
 pub fn pointers_to_send(repo: &Repository, tip: git2::Oid, hide: &[git2::Oid]) -> Result<BTreeMap<Oid, (String, Pointer)>> {
-    let mut walk = repo.revwalk().context("walking history")?;
-    walk.push(tip).context("walking history")?;
-    for h in hide {
-        if repo.find_commit(*h).is_ok() {
-            walk.hide(*h).context("walking history")?;
-        }
-    }
+    let walk = git::new_commits(repo, tip, hide)?;
     let mut cache = HashMap::new();
     let mut out = BTreeMap::new();
     for id in walk {
