@@ -159,6 +159,22 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert_error(checkpoint(&[("archive/data.pkl", &p)]), "nested more than 64 deep");
 }
 
+/// The fuzzers' minimised corpora (`cargo fuzz cmin`), kept as zip archives: every input that
+/// reached new code in the pickle interpreter, scanner and readers is replayed on each test run.
+#[test]
+fn fuzz_corpora_replay_cleanly() {
+    for (name, check) in [("pickle", fuzzing::pickle_bytes as fn(&[u8])), ("weights", fuzzing::weights_bytes)] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fuzz-corpus/{name}.zip"));
+        let mut z = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+        assert!(z.len() > 100, "{name}: only {} inputs", z.len());
+        for i in 0..z.len() {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut z.by_index(i).unwrap(), &mut data).unwrap();
+            check(&data);
+        }
+    }
+}
+
 #[test]
 fn fuzzer_findings_stay_fixed() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
