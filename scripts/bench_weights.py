@@ -5,7 +5,7 @@ Makes a 1 GiB float32 checkpoint in torch.save's zip format (16 tensors of 64 Mi
 with Python's pickle and zipfile, so PyTorch is not needed) and a second one where 2 of the 16
 tensors changed in a few values. Then times, warm page cache, sync before each step:
   convert   hfgit add --safetensors A           vs  cp A (same filesystem)
-  diff      hfgit diff HEAD~1 HEAD (A vs B)      vs  sha256sum A B (hashing both files once)
+  diff      hfgit diff HEAD~1 HEAD (A vs B)      vs  openssl dgst -sha256 A B (hashing both once)
   scan      hfgit scan A                         (reads data.pkl only)
 With --torch-python PYTHON (a Python with torch and safetensors installed), also the Python way
 to convert: torch.load(weights_only=True) + safetensors.torch.save_file.
@@ -15,6 +15,12 @@ import argparse, collections, io, os, pickle, shutil, subprocess, sys, types, zi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import setup, timed  # noqa: E402
+
+
+def median_timed(cmd, cwd, env, n):
+    """The median wall time (and the largest peak RSS) of n runs."""
+    runs = sorted(timed(cmd, cwd, env) for _ in range(n))
+    return runs[n // 2][0], max(m for _, m in runs)
 
 
 def fake_torch():
@@ -80,6 +86,7 @@ def main():
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--workdir")
     ap.add_argument("--torch-python")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per step; the median is shown")
     a = ap.parse_args()
     hfgit, work, env = setup(a.workdir, "hfgit-bench-weights-")
 
@@ -106,8 +113,8 @@ def main():
     repo = os.path.join(work, "repo")
     shutil.rmtree(repo, ignore_errors=True)
     subprocess.run([hfgit, "init", repo], env=env, check=True, stderr=subprocess.DEVNULL)
-    cp_t, cp_m = timed(["cp", A, os.path.join(work, "copy.bin")], work, env)
-    conv_t, conv_m = timed([hfgit, "add", "--safetensors", A], repo, env)
+    cp_t, cp_m = median_timed(["cp", A, os.path.join(work, "copy.bin")], work, env, a.repeat)
+    conv_t, conv_m = median_timed([hfgit, "add", "--safetensors", A], repo, env, a.repeat)
     label = f"{size / (1 << 30):.2g} GiB" if size >= 1 << 30 else f"{size >> 20} MiB"
     rows_out.append((f"convert {label} .pt -> safetensors", "cp", cp_t, cp_m, conv_t, conv_m))
 
@@ -119,24 +126,27 @@ def main():
     out = subprocess.run([hfgit, "diff", "HEAD~1", "HEAD"], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
     if "2 changed" not in out or "16 of" not in out:
         sys.exit(f"unexpected diff output:\n{out}")
-    sha_t, sha_m = timed(["sha256sum", A, B], work, env)
-    diff_t, diff_m = timed([hfgit, "diff", "HEAD~1", "HEAD"], repo, env)
-    rows_out.append((f"diff two {label} checkpoints", "sha256sum both", sha_t, sha_m, diff_t, diff_m))
-    scan_t, scan_m = timed([hfgit, "scan", A], work, env)
+    sha_t, sha_m = median_timed(["openssl", "dgst", "-sha256", A, B], work, env, a.repeat)
+    diff_t, diff_m = median_timed([hfgit, "diff", "HEAD~1", "HEAD"], repo, env, a.repeat)
+    rows_out.append((f"diff two {label} checkpoints", "openssl sha256 both", sha_t, sha_m, diff_t, diff_m))
+    scan_t, scan_m = median_timed([hfgit, "scan", A], work, env, a.repeat)
 
     if a.torch_python:
         code = ("import sys, torch, safetensors.torch as st; "
                 "sd = torch.load(sys.argv[1], weights_only=True); st.save_file(sd, sys.argv[2], metadata={'format': 'pt'})")
-        py_t, py_m = timed([a.torch_python, "-c", code, A, os.path.join(work, "py.safetensors")], work, env)
+        py_t, py_m = median_timed([a.torch_python, "-c", code, A, os.path.join(work, "py.safetensors")], work, env, a.repeat)
         rows_out.append((f"convert {label} .pt -> safetensors", "torch + safetensors", py_t, py_m, conv_t, conv_m))
 
-    print(f"\n1 checkpoint = {size / (1 << 20):.0f} MiB, 16 float32 tensors; warm page cache, sync before each step\n")
+    print(f"\n1 checkpoint = {size / (1 << 20):.0f} MiB, 16 float32 tensors; warm page cache, sync before each step, "
+          f"median of {a.repeat} runs\n")
     print(f"{'case':36} {'baseline':22} {'base s':>8} {'base MiB':>9} {'hfgit s':>8} {'hfgit MiB':>9} {'hfgit vs base':>13}")
     for case, base, bt, bm, ht, hm in rows_out:
         print(f"{case:36} {base:22} {bt:8.2f} {bm:9.0f} {ht:8.2f} {hm:9.0f} {bt / ht:12.2f}x")
     print(f"{'scan ' + label + ' checkpoint':36} {'':22} {'':8} {'':9} {scan_t:8.3f} {scan_m:9.0f}")
     print(f"\nthroughput: convert {size / conv_t / 1e9:.2f} GB/s, diff {2 * size / diff_t / 1e9:.2f} GB/s read, "
-          f"sha256sum {2 * size / sha_t / 1e9:.2f} GB/s")
+          f"openssl sha256 {2 * size / sha_t / 1e9:.2f} GB/s")
+    if not a.workdir:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
