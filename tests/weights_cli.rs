@@ -306,3 +306,23 @@ fn diff_without_local_content_says_how_to_get_it() {
     let note = j["files"][0]["note"].as_str().unwrap();
     assert!(note.contains("not in the local store") && note.contains("hfgit pull"), "{note}");
 }
+
+#[test]
+fn raw_weights_named_bin_are_not_mistaken_for_pickles() {
+    // 1 in 256 random .bin files starts with the PROTO byte 0x80; none of them is a pickle
+    let env = Env::new();
+    let repo = env.init("m");
+    let mut raw = vec![0x80u8, 0xba];
+    raw.extend(data(7, 1 << 20));
+    fs::write(repo.join("shard-070.bin"), &raw).unwrap();
+    let mut raw2 = vec![0x80u8, 0x02, 0xff];
+    raw2.extend(data(8, 4096));
+    fs::write(repo.join("shard-071.bin"), &raw2).unwrap();
+    let r = env.hfgit(&repo, &["commit", "-m", "raw"]).ok();
+    assert!(!r.stderr.contains("shard-07"), "{}", r.stderr);
+    let remote = env.path("r.git");
+    let r = env.hfgit(&repo, &["push", remote.to_str().unwrap(), "--create"]).ok();
+    assert!(!r.stderr.contains("pickle"), "{}", r.stderr);
+    let r = env.hfgit(&repo, &["scan"]).ok();
+    assert_eq!(r.stdout, "shard-070.bin: no pickle\nshard-071.bin: no pickle\n");
+}

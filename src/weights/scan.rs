@@ -8,6 +8,9 @@
 
 use super::pickle::{self, Import, PickleError};
 use super::torch::{is_zip, weights_only_allowed, MAX_PICKLE};
+
+/// How much of a file is parsed first to tell whether it is a pickle.
+const PROBE: u64 = 64 << 10;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -104,7 +107,11 @@ pub struct PickleReport {
     pub location: String,
     pub imports: Vec<Finding>,
     /// Set when the pickle could not be read to its end; what came before is still listed.
+    /// Python's unpickler stops at the same point, so this alone is not dangerous…
     pub error: Option<String>,
+    /// …unless hfgit could not see all of the pickle (over its size bound, unreadable entry):
+    /// then imports past that point are unknown, and the pickle counts as dangerous.
+    pub incomplete: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -116,11 +123,11 @@ pub struct FileReport {
 }
 
 impl FileReport {
-    /// The worst verdict; a pickle that could not be scanned counts as dangerous.
+    /// The worst verdict; a pickle that could not be scanned whole counts as dangerous.
     pub fn verdict(&self) -> Verdict {
         let mut v = Verdict::Safe;
         for p in &self.pickles {
-            if p.error.is_some() {
+            if p.incomplete {
                 return Verdict::Dangerous;
             }
             for f in &p.imports {
@@ -145,10 +152,8 @@ impl FileReport {
     /// Why the file is dangerous, in one line.
     pub fn danger_summary(&self) -> String {
         let mut parts = self.imports_with(Verdict::Dangerous);
-        for p in &self.pickles {
-            if let Some(e) = &p.error {
-                parts.push(format!("unreadable pickle {} ({e})", p.location));
-            }
+        for p in self.pickles.iter().filter(|p| p.incomplete) {
+            parts.push(format!("pickle {} not scanned whole ({})", p.location, p.error.as_deref().unwrap_or("?")));
         }
         parts.join(", ")
     }
@@ -166,14 +171,14 @@ fn findings(imports: Vec<Import>) -> Vec<Finding> {
 
 fn report(location: String, data: &[u8], truncated: bool) -> (PickleReport, Option<usize>) {
     let (imports, result) = pickle::imports(data);
-    let (error, len) = match result {
-        Ok(len) => (None, Some(len)),
+    let (error, incomplete, len) = match result {
+        Ok(len) => (None, false, Some(len)),
         Err(PickleError::Truncated(_)) if truncated => {
-            (Some(format!("larger than the {} MiB hfgit scans", MAX_PICKLE >> 20)), None)
+            (Some(format!("larger than the {} MiB hfgit scans", MAX_PICKLE >> 20)), true, None)
         }
-        Err(e) => (Some(e.to_string()), None),
+        Err(e) => (Some(e.to_string()), false, None),
     };
-    (PickleReport { location, imports: findings(imports), error }, len)
+    (PickleReport { location, imports: findings(imports), error, incomplete }, len)
 }
 
 pub fn scan_file(path: &Path, display: &str) -> io::Result<FileReport> {
@@ -190,17 +195,30 @@ pub fn scan<R: Read + Seek>(mut file: R, display: &str) -> io::Result<FileReport
         scan_zip(file, &mut rep);
         return Ok(rep);
     }
-    if magic.first() != Some(&0x80) {
-        return Ok(rep); // not a pickle (protocol ≥ 2 always starts with PROTO)
-    }
+    // Any file may be a pickle (protocols 0 and 1 have no header). Parse a first slice; read on
+    // up to the bound only when the pickle continues past it.
     let mut head = Vec::new();
-    (&mut file).take(MAX_PICKLE + 1).read_to_end(&mut head)?;
+    (&mut file).take(PROBE).read_to_end(&mut head)?;
+    let mut first = pickle::imports(&head);
+    let mut truncated = false;
+    if matches!(first.1, Err(PickleError::Truncated(_))) && head.len() as u64 == PROBE {
+        (&mut file).take(MAX_PICKLE + 1 - PROBE).read_to_end(&mut head)?;
+        truncated = head.len() as u64 > MAX_PICKLE;
+        head.truncate(MAX_PICKLE as usize);
+        first = pickle::imports(&head);
+    }
+    // Not a pickle: it breaks before importing anything (loading it could call nothing) and
+    // hfgit saw where it breaks.
+    if first.1.is_err() && first.0.is_empty() && !truncated {
+        return Ok(rep);
+    }
     rep.is_pickle = true;
-    let truncated = head.len() as u64 > MAX_PICKLE;
-    let data = &head[..head.len().min(MAX_PICKLE as usize)];
+    let data = &head[..];
     let mut pos = 0;
     let mut n = 1;
-    while pos < data.len() && data[pos] == 0x80 {
+    // the first pickle, then any that follow it (a stream of protocol ≥ 2 pickles, as the legacy
+    // torch format writes)
+    while n == 1 || (pos < data.len() && data[pos] == 0x80) {
         let (r, len) = report(format!("pickle {n}"), &data[pos..], truncated);
         let failed_later = r.error.is_some() && n > 1;
         if failed_later {
@@ -219,18 +237,14 @@ pub fn scan<R: Read + Seek>(mut file: R, display: &str) -> io::Result<FileReport
 fn scan_zip<R: Read + Seek>(file: R, rep: &mut FileReport) {
     let mut zip = match zip::ZipArchive::new(file) {
         Ok(z) => z,
-        Err(e) => {
-            rep.is_pickle = true;
-            rep.pickles.push(PickleReport { location: "zip".into(), imports: Vec::new(), error: Some(format!("not a valid zip archive: {e}")) });
-            return;
-        }
+        Err(_) => return, // not a zip torch or Python could open: no pickle to load
     };
     for i in 0..zip.len() {
         let mut entry = match zip.by_index(i) {
             Ok(e) => e,
             Err(e) => {
                 rep.is_pickle = true;
-                rep.pickles.push(PickleReport { location: format!("zip entry {i}"), imports: Vec::new(), error: Some(e.to_string()) });
+                rep.pickles.push(PickleReport { location: format!("zip entry {i}"), imports: Vec::new(), error: Some(e.to_string()), incomplete: true });
                 continue;
             }
         };
@@ -241,7 +255,7 @@ fn scan_zip<R: Read + Seek>(file: R, rep: &mut FileReport) {
         rep.is_pickle = true;
         let mut data = Vec::new();
         if let Err(e) = (&mut entry).take(MAX_PICKLE + 1).read_to_end(&mut data) {
-            rep.pickles.push(PickleReport { location: name, imports: Vec::new(), error: Some(e.to_string()) });
+            rep.pickles.push(PickleReport { location: name, imports: Vec::new(), error: Some(e.to_string()), incomplete: true });
             continue;
         }
         let truncated = data.len() as u64 > MAX_PICKLE;
@@ -256,6 +270,33 @@ mod tests {
 
     fn imp(m: &str, n: &str) -> Import {
         Import { module: m.into(), name: n.into() }
+    }
+
+    fn scan_bytes(b: &[u8]) -> FileReport {
+        scan(std::io::Cursor::new(b), "x").unwrap()
+    }
+
+    #[test]
+    fn what_counts_as_a_pickle() {
+        // protocol 0, no header: the classic `cos\nsystem\n(S'…'\ntR.`
+        let r = scan_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.");
+        assert!(r.is_pickle);
+        assert_eq!(r.verdict(), Verdict::Dangerous);
+        assert_eq!(r.imports_with(Verdict::Dangerous), ["os.system"]);
+        // cut short after the call: Python has already run it
+        let r = scan_bytes(b"cos\nsystem\n(S'echo pwned'\ntR\xff\xff");
+        assert_eq!(r.verdict(), Verdict::Dangerous);
+        // random weights that happen to start with 0x80: no import before they break
+        let mut raw = vec![0x80u8, 0xba];
+        raw.extend((0..100_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8));
+        let r = scan_bytes(&raw);
+        assert!(!r.is_pickle, "{r:?}");
+        // a valid PROTO header followed by garbage: not loadable, nothing imported
+        assert!(!scan_bytes(&[0x80, 2, 0xff, 0, 0]).is_pickle);
+        // a pickle importing nothing is a safe pickle
+        let r = scan_bytes(&[0x80, 2, b'N', b'.']);
+        assert!(r.is_pickle);
+        assert_eq!(r.verdict(), Verdict::Safe);
     }
 
     #[test]
