@@ -325,4 +325,18 @@ fn raw_weights_named_bin_are_not_mistaken_for_pickles() {
     assert!(!r.stderr.contains("pickle"), "{}", r.stderr);
     let r = env.hfgit(&repo, &["scan"]).ok();
     assert_eq!(r.stdout, "shard-070.bin: no pickle\nshard-071.bin: no pickle\n");
+    // every possible first byte, followed by random data: nothing is dangerous
+    let dir = env.path("random");
+    fs::create_dir(&dir).unwrap();
+    for b in 0..=255u8 {
+        let mut d = data(1000 + b as u64, 4096);
+        d[0] = b;
+        fs::write(dir.join(format!("r{b:03}.bin")), d).unwrap();
+    }
+    let j = env.hfgit(env.dir.path(), &["scan", "--json", dir.to_str().unwrap()]).ok().json();
+    let files = j["files"].as_array().unwrap();
+    assert_eq!(files.len(), 256);
+    for f in files {
+        assert_ne!(f["verdict"], "dangerous", "{f}");
+    }
 }

@@ -47,6 +47,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Like git: `hfgit log | head` ends quietly when the reader goes away.
+    // SAFETY: restoring the default disposition of a signal before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Some(dir) = &cli.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {

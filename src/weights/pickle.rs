@@ -142,16 +142,28 @@ pub fn parse_limited(data: &[u8], max_nodes: usize) -> Result<Pickle, PickleErro
     parse_inner(data, max_nodes).map_err(|(e, _)| e)
 }
 
-/// What a scanner needs: the imports performed before the pickle ended or broke, and the error
-/// if it broke (Python's unpickler has already run everything before that point).
-pub fn imports(data: &[u8]) -> (Vec<Import>, Result<usize, PickleError>) {
+/// What loading a pickle does, as far as it gets.
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// The imports performed, in order.
+    pub imports: Vec<Import>,
+    /// How many calls (REDUCE, NEWOBJ, BUILD, INST, OBJ) were made.
+    pub calls: usize,
+}
+
+/// What a scanner needs: the imports and calls performed before the pickle ended or broke, and
+/// the error if it broke (Python's unpickler has already run everything before that point).
+pub fn trace(data: &[u8]) -> (Trace, Result<usize, PickleError>) {
     match parse_inner(data, MAX_NODES) {
-        Ok(p) => (p.imports, Ok(p.len)),
-        Err((e, imports)) => (imports, Err(e)),
+        Ok(p) => {
+            let calls = p.nodes.iter().filter(|n| matches!(n, Node::Call { .. } | Node::Build { .. })).count();
+            (Trace { imports: p.imports, calls }, Ok(p.len))
+        }
+        Err((e, t)) => (t, Err(e)),
     }
 }
 
-fn parse_inner(data: &[u8], max_nodes: usize) -> Result<Pickle, (PickleError, Vec<Import>)> {
+fn parse_inner(data: &[u8], max_nodes: usize) -> Result<Pickle, (PickleError, Trace)> {
     let mut m = Machine {
         data,
         pos: 0,
@@ -165,7 +177,10 @@ fn parse_inner(data: &[u8], max_nodes: usize) -> Result<Pickle, (PickleError, Ve
     let mut protocol = 0;
     match run(&mut m, &mut protocol) {
         Ok(root) => Ok(Pickle { nodes: m.nodes, root, imports: m.imports, len: m.pos, protocol }),
-        Err(e) => Err((e, m.imports)),
+        Err(e) => {
+            let calls = m.nodes.iter().filter(|n| matches!(n, Node::Call { .. } | Node::Build { .. })).count();
+            Err((e, Trace { imports: m.imports, calls }))
+        }
     }
 }
 

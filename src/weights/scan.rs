@@ -170,7 +170,8 @@ fn findings(imports: Vec<Import>) -> Vec<Finding> {
 }
 
 fn report(location: String, data: &[u8], truncated: bool) -> (PickleReport, Option<usize>) {
-    let (imports, result) = pickle::imports(data);
+    let (trace, result) = pickle::trace(data);
+    let imports = trace.imports;
     let (error, incomplete, len) = match result {
         Ok(len) => (None, false, Some(len)),
         Err(PickleError::Truncated(_)) if truncated => {
@@ -199,17 +200,19 @@ pub fn scan<R: Read + Seek>(mut file: R, display: &str) -> io::Result<FileReport
     // up to the bound only when the pickle continues past it.
     let mut head = Vec::new();
     (&mut file).take(PROBE).read_to_end(&mut head)?;
-    let mut first = pickle::imports(&head);
+    let mut first = pickle::trace(&head);
     let mut truncated = false;
     if matches!(first.1, Err(PickleError::Truncated(_))) && head.len() as u64 == PROBE {
         (&mut file).take(MAX_PICKLE + 1 - PROBE).read_to_end(&mut head)?;
         truncated = head.len() as u64 > MAX_PICKLE;
         head.truncate(MAX_PICKLE as usize);
-        first = pickle::imports(&head);
+        first = pickle::trace(&head);
     }
-    // Not a pickle: it breaks before importing anything (loading it could call nothing) and
-    // hfgit saw where it breaks.
-    if first.1.is_err() && first.0.is_empty() && !truncated {
+    // Not a pickle: it breaks (where hfgit could see) before calling anything or importing a
+    // named global. (Random bytes often start with an extension-registry opcode; alone, with
+    // the registry empty as it is by default, that loads nothing.)
+    let named_import = first.0.imports.iter().any(|i| !i.is_unknown());
+    if first.1.is_err() && first.0.calls == 0 && !named_import && !truncated {
         return Ok(rep);
     }
     rep.is_pickle = true;
@@ -293,6 +296,11 @@ mod tests {
         assert!(!r.is_pickle, "{r:?}");
         // a valid PROTO header followed by garbage: not loadable, nothing imported
         assert!(!scan_bytes(&[0x80, 2, 0xff, 0, 0]).is_pickle);
+        // an extension-registry opcode, then garbage: loads nothing
+        assert!(!scan_bytes(&[0x82, 0x11, 0xff, 0xff]).is_pickle);
+        // … but followed by a call it is a dangerous pickle
+        let r = scan_bytes(&[0x82, 0x11, b')', b'R', 0xff]);
+        assert_eq!((r.is_pickle, r.verdict()), (true, Verdict::Dangerous));
         // a pickle importing nothing is a safe pickle
         let r = scan_bytes(&[0x80, 2, b'N', b'.']);
         assert!(r.is_pickle);
