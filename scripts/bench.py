@@ -4,8 +4,10 @@
 Prints wall time, peak RSS and the ratio (git + git-lfs time / hfgit time) for: commit, push to a
 local bare remote (same filesystem), clone from it; for one 1 GiB file and for 200 x 5 MiB files.
 With --http, the same for push and clone over HTTP against the loopback forge (nginx + git
-http-backend + giftless) and against rudolfs, both started here (scripts/peers, target/peers).
-Usage: python3 scripts/bench.py [--http] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
+http-backend + giftless) and against rudolfs, both started here (scripts/peers, target/peers),
+plus each server's own floor: curl uploading and downloading the same objects through the batch
+API's actions, 8 at a time.
+Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
 Needs git and git-lfs; builds hfgit in release mode first.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
@@ -59,12 +61,14 @@ def main():
     ap.add_argument("--file-mib", type=int, default=5)
     ap.add_argument("--workdir")
     ap.add_argument("--http", action="store_true")
+    ap.add_argument("--servers", default="giftless,rudolfs", help="with --http: which LFS servers")
     a = ap.parse_args()
 
     hfgit, work, env = setup(a.workdir, "hfgit-bench-")
     subprocess.run(["git", "lfs", "install", "--skip-repo"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["git", "config", "--global", "init.defaultBranch", "main"], env=env, check=True)
     rows = []
+    floors = []
 
     def case(label, files):
         d = os.path.join(work, label)
@@ -141,7 +145,47 @@ def main():
                     sys.exit(f"{clone}/{name}: wrong size")
         rows.append((label + f" ({server})", "push (HTTP)", results["git"][0], results["hfgit"][0]))
         rows.append((label + f" ({server})", "clone (HTTP)", results["git"][1], results["hfgit"][1]))
+        lfs_api = f"{rudolfs}/api/bench/{{}}" if server == "rudolfs" else f"{forge}/bench/{{}}.git/info/lfs"
+        floors.append((label + f" ({server})",) + server_floor(lfs_api, [os.path.join(src, n) for n, _ in files], f"hfgit-{tag}", f"floor-{tag}", d))
         shutil.rmtree(d, ignore_errors=True)
+
+    def server_floor(lfs_api, paths, existing, fresh, d):
+        """What the server itself allows: curl uploading the objects to a fresh repository, then
+        downloading them (to /dev/null), through the batch API's own actions, 8 at a time (as
+        both clients do)."""
+        import hashlib, json, urllib.request
+        objs = []
+        for path in paths:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            objs.append({"oid": h.hexdigest(), "size": os.path.getsize(path)})
+        def actions(repo, op):
+            out = []
+            for i in range(0, len(objs), 100):
+                req = urllib.request.Request(lfs_api.format(repo) + "/objects/batch", method="POST",
+                                             data=json.dumps({"operation": op, "transfers": ["basic"], "objects": objs[i:i + 100]}).encode(),
+                                             headers={"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json"})
+                for o in json.load(urllib.request.urlopen(req))["objects"]:
+                    a = o["actions"][op]
+                    out.append((a["href"], a.get("header", {})))
+            return out
+        def curl_config(name, acts, upload):
+            cfg = os.path.join(d, name)
+            with open(cfg, "w") as f:
+                for i, (href, hdrs) in enumerate(acts):
+                    if i:
+                        f.write("next\n")
+                    f.write(f'url = "{href}"\noutput = "/dev/null"\nsilent\nshow-error\nfail\n')
+                    for k, v in hdrs.items():
+                        f.write(f'header = "{k}: {v}"\n')
+                    if upload:
+                        f.write(f'upload-file = "{paths[i]}"\n')
+            return cfg
+        up = timed(["curl", "--parallel", "--parallel-max", "8", "-K", curl_config("up.curl", actions(fresh, "upload"), True)], d, env)
+        down = timed(["curl", "--parallel", "--parallel-max", "8", "-K", curl_config("down.curl", actions(existing, "download"), False)], d, env)
+        return up, down
 
     if a.http:
         import socket
@@ -157,7 +201,7 @@ def main():
         time.sleep(1)
         try:
             forge, rudolfs = f"http://127.0.0.1:{fp}", f"http://127.0.0.1:{rp}"
-            for server in ("giftless", "rudolfs"):
+            for server in a.servers.split(","):
                 http_case(f"1 x {a.size_mib} MiB", [("model.bin", a.size_mib)], server, forge, rudolfs)
                 http_case(f"{a.files} x {a.file_mib} MiB", [(f"shard-{i:03}.bin", a.file_mib) for i in range(a.files)], server, forge, rudolfs)
         finally:
@@ -173,6 +217,12 @@ def main():
     print(f"|---|---|---|---|---|---|")
     for label, op, (gt, gm), (ht, hm) in rows:
         print(f"| {label} | {op} | {gt:.2f} s | {ht:.2f} s | {gt / ht:.1f}x | {gm:.0f} / {hm:.0f} MiB |")
+    if floors:
+        print("\nThe servers' own floor (curl through the batch API's actions, 8 transfers at a time, same run):\n")
+        print("| data | curl upload | curl download (to /dev/null) |")
+        print("|---|---|---|")
+        for label, (ut, _), (dt, _) in floors:
+            print(f"| {label} | {ut:.2f} s | {dt:.2f} s |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use crate::store::Store;
 use globset::{GlobSet, GlobSetBuilder};
 use git2::Repository;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -331,6 +331,31 @@ pub fn checkout_fresh(
     staged: Option<&StagedCopies>,
     progress: &dyn Progress,
 ) -> Result<MaterializeReport> {
+    checkout(repo, tree, sel, staged, None, progress)
+}
+
+/// Brings the paths in `only` to their state in `tree` (what a fast-forward changes): files
+/// gone from the tree are removed (and directories they leave empty), the others written as
+/// [`checkout_fresh`] writes them, each through a rename; the index is updated for just those
+/// paths. Killed at any point, every file is either as it was or as it will be.
+pub fn checkout_paths(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    sel: &Selection,
+    only: &BTreeSet<String>,
+    progress: &dyn Progress,
+) -> Result<MaterializeReport> {
+    checkout(repo, tree, sel, None, Some(only), progress)
+}
+
+fn checkout(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    sel: &Selection,
+    staged: Option<&StagedCopies>,
+    only: Option<&BTreeSet<String>>,
+    progress: &dyn Progress,
+) -> Result<MaterializeReport> {
     let workdir = git::workdir(repo)?;
     let store = Store::for_git_dir(repo.path());
     struct Item {
@@ -350,6 +375,9 @@ pub fn checkout_fresh(
             return git2::TreeWalkResult::Abort;
         };
         let path = format!("{dir}{name}");
+        if only.is_some_and(|o| !o.contains(&path)) {
+            return git2::TreeWalkResult::Ok;
+        }
         let mode = e.filemode() as u32;
         let pointer = if mode == 0o120000 { None } else { git::blob_pointer(repo, e.id()) };
         let pointer = pointer.filter(|p| p.size > 0 && sel.selects(&path) && store.contains(p));
@@ -359,6 +387,29 @@ pub fn checkout_fresh(
     .context("walking tree")?;
     if let Some(e) = walk_err {
         return Err(e);
+    }
+    // Paths leaving the tree go first, so a file may replace a directory and the reverse.
+    let removed: Vec<&String> = match only {
+        Some(o) => {
+            let kept: BTreeSet<&str> = items.iter().map(|i| i.path.as_str()).collect();
+            o.iter().filter(|p| !kept.contains(p.as_str())).collect()
+        }
+        None => Vec::new(),
+    };
+    for path in &removed {
+        let abs = workdir.join(path);
+        match fs::remove_file(&abs) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context(format!("removing {path}")),
+        }
+        let mut dir = abs.parent();
+        while let Some(d) = dir.filter(|d| *d != workdir.as_path()) {
+            if fs::remove_dir(d).is_err() {
+                break; // not empty (or already gone)
+            }
+            dir = d.parent();
+        }
     }
     // Plain blobs and symlinks on this thread (libgit2 objects), LFS content on workers.
     let mut written = Vec::new();
@@ -408,7 +459,12 @@ pub fn checkout_fresh(
         written.push((path, id, mode, meta));
     }
     let mut index = repo.index().context("reading the index")?;
-    index.clear().context("resetting the index")?;
+    if only.is_none() {
+        index.clear().context("resetting the index")?;
+    }
+    for path in &removed {
+        let _ = index.remove_path(std::path::Path::new(path.as_str()));
+    }
     for (path, id, mode, meta) in &written {
         index.add(&git::index_entry_for(meta, path, *id, *mode)).context(format!("indexing {path}"))?;
     }

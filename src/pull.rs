@@ -1,6 +1,8 @@
 //! `hfgit pull`: fetch, fast-forward the current branch, download and write the LFS content it
 //! needs. Objects are fetched and verified before anything in the work tree or HEAD moves; a
-//! local change that the update would overwrite stops it with nothing lost.
+//! local change that the update would overwrite stops it with nothing lost. Files are written
+//! through temp files and renames and the branch moves last, so a pull killed at any point
+//! leaves each file old or new, never torn, and the next pull finishes the job.
 
 use crate::error::{Context, Error, Result};
 use crate::git;
@@ -13,7 +15,7 @@ use crate::status::{changes, tree_files};
 use crate::worktree::{self, ScanMode};
 use git2::Repository;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Serialize)]
 pub struct PullOutcome {
@@ -61,8 +63,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
     };
     let sel = Selection::from_config(repo)?;
     let lfs = LfsRemote::for_remote(repo, Some(&name), &url, Operation::Download, Some(merge.clone()), interactive)?;
-    let new_commit = repo.find_commit(new).context("reading the fetched commit")?;
-    let new_tree = new_commit.tree().context("reading tree")?;
+    let new_tree = repo.find_commit(new).context("reading the fetched commit")?.tree().context("reading tree")?;
     if let Some(o) = old {
         if o == new || repo.graph_descendant_of(o, new).unwrap_or(false) {
             outcome.up_to_date = true;
@@ -103,10 +104,14 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         outcome.files_changed = touched.len() as u64;
         let index = repo.index().context("reading the index")?;
         let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;
+        // A file already as the new commit has it is not a local change: an earlier pull was
+        // interrupted after writing it.
+        let now: HashMap<&str, git2::Oid> = scan.files.iter().map(|f| (f.path.as_str(), f.blob)).collect();
         let local: Vec<String> = changes(repo, &old_files, &scan.files)
             .into_iter()
             .map(|c| c.path)
             .filter(|p| touched.contains(p))
+            .filter(|p| now.get(p.as_str()) != new_files.get(p).map(|(id, _)| id))
             .collect();
         if !local.is_empty() {
             return Err(Error::with_hint(
@@ -115,17 +120,14 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
             ));
         }
         if !touched.is_empty() {
-            let mut co = git2::build::CheckoutBuilder::new();
-            co.force();
-            for p in &touched {
-                co.path(p);
-            }
-            repo.checkout_tree(new_commit.as_object(), Some(&mut co)).context("updating the work tree")?;
+            // every file through a temp file and a rename; LFS content straight from the store
+            let m = lfs_checkout::checkout_paths(repo, &target_tree, &sel, &touched, progress)?;
+            outcome.files_written += m.files_written;
         }
         repo.reference(&format!("refs/heads/{branch}"), new, true, &format!("pull: fast-forward from {name}"))
             .context(format!("moving {branch}"))?;
     }
     let m = lfs_checkout::materialize(repo, &sel, progress)?;
-    outcome.files_written = m.files_written;
+    outcome.files_written += m.files_written;
     Ok(outcome)
 }

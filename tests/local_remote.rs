@@ -392,3 +392,56 @@ fn a_killed_clone_leaves_nothing_corrupt_and_resumes() {
     assert_eq!(env.git(&dest, &["status", "--porcelain"]).ok().stdout, "");
     assert!(!dest.join(".git/hfgit-clone-incomplete").exists());
 }
+
+#[test]
+fn a_killed_pull_never_leaves_a_torn_file_and_resumes() {
+    let env = Env::new();
+    let repo = many_objects(&env);
+    fs::write(repo.join("notes.txt"), "v1\n").unwrap();
+    fs::create_dir(repo.join("old")).unwrap();
+    fs::write(repo.join("old/gone.txt"), "bye\n").unwrap();
+    env.hfgit(&repo, &["commit", "-m", "v1"]).ok();
+    env.hfgit(&repo, &["push", "../remote.git", "--create"]).ok();
+    env.hfgit(env.dir.path(), &["clone", "remote.git", "c"]).ok();
+    let c = env.path("c");
+    env.git(&c, &["config", "hfgit.localTransfer", "copy"]).ok(); // slow enough to interrupt
+    // every shard changes, a directory goes, a plain file changes
+    for i in 0..24 {
+        fs::write(repo.join(format!("shard-{i:02}.bin")), data(900 + i, 1_500_000)).unwrap();
+    }
+    fs::remove_dir_all(repo.join("old")).unwrap();
+    fs::write(repo.join("notes.txt"), "v2\n").unwrap();
+    env.hfgit(&repo, &["commit", "-m", "v2"]).ok();
+    env.hfgit(&repo, &["push", "../remote.git"]).ok();
+    let old_head = env.git(&c, &["rev-parse", "HEAD"]).ok().stdout;
+    let mut kills = 0;
+    let mut delay_ms = 0;
+    loop {
+        let done = run_and_kill(env.hfgit_cmd(&c, &["pull"]), Duration::from_millis(delay_ms));
+        let mut all_new = true;
+        for i in 0..24 {
+            let got = fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap_or_else(|e| panic!("shard-{i:02}.bin: {e} after a kill"));
+            assert!(got == data(400 + i, 1_500_000) || got == data(900 + i, 1_500_000), "shard-{i:02}.bin is torn after a kill");
+            all_new &= got == data(900 + i, 1_500_000);
+        }
+        let notes = fs::read_to_string(c.join("notes.txt")).unwrap();
+        assert!(notes == "v1\n" || notes == "v2\n", "notes.txt is {notes:?}");
+        let head = env.git(&c, &["rev-parse", "HEAD"]).ok().stdout;
+        // the branch moves last: by then every file is the new one
+        assert!(head == old_head || all_new, "HEAD moved before the files were written");
+        if done {
+            break;
+        }
+        kills += 1;
+        delay_ms = (delay_ms + 2).max(delay_ms * 21 / 20);
+        assert!(kills < 200, "pull never completed");
+    }
+    assert!(kills >= 3, "the pull was interrupted only {kills} times");
+    for i in 0..24 {
+        assert_eq!(fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap(), data(900 + i, 1_500_000));
+    }
+    assert_eq!(fs::read_to_string(c.join("notes.txt")).unwrap(), "v2\n");
+    assert!(!c.join("old").exists(), "the emptied directory is removed");
+    assert_eq!(env.git(&c, &["status", "--porcelain"]).ok().stdout, "");
+    assert_eq!(env.git(&c, &["rev-parse", "HEAD"]).ok().stdout, env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout);
+}
