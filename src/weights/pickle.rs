@@ -345,7 +345,7 @@ impl<'a> Machine<'a> {
     }
 
     fn dict_add(&mut self, target: Id, items: Vec<Id>, at: usize) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.bad(at, "SETITEMS with an odd number of items"));
         }
         match &mut self.nodes[target] {
@@ -361,10 +361,8 @@ impl<'a> Machine<'a> {
     fn call(&mut self, func: Id, args: Id) -> Result<Id, PickleError> {
         if let Node::Global { module, name } = &self.nodes[func] {
             let empty_args = matches!(&self.nodes[args], Node::Tuple(v) if v.is_empty());
-            if module == "collections" && (name == "OrderedDict" || name == "defaultdict") {
-                if empty_args || name == "defaultdict" {
-                    return self.add(Node::Dict(Vec::new()));
-                }
+            if module == "collections" && ((name == "OrderedDict" && empty_args) || name == "defaultdict") {
+                return self.add(Node::Dict(Vec::new()));
             }
         }
         self.add(Node::Call { func, args })
@@ -526,7 +524,7 @@ impl<'a> Machine<'a> {
             b'}' => self.push(Node::Dict(Vec::new()))?,
             b'd' => {
                 let items = self.pop_mark(at)?;
-                if items.len() % 2 != 0 {
+                if !items.len().is_multiple_of(2) {
                     return Err(self.bad(at, "DICT with an odd number of items"));
                 }
                 self.push(Node::Dict(items.chunks(2).map(|p| (p[0], p[1])).collect()))?

@@ -140,7 +140,7 @@ pub fn header(tensors: &[Tensor], metadata: &Map<String, Value>) -> Result<(Vec<
         offset = end;
     }
     let mut bytes = serde_json::to_vec(&map).expect("JSON of plain values");
-    while bytes.len() % 8 != 0 {
+    while !bytes.len().is_multiple_of(8) {
         bytes.push(b' ');
     }
     Ok((bytes, order))
@@ -235,7 +235,11 @@ mod tests {
         assert_eq!(hlen % 8, 0, "data buffer starts 8-byte aligned");
         assert_eq!(names, vec![("a.big", hlen), ("b.small", hlen + 8)]);
         let mut got = Vec::new();
-        read_tensor(&out, &st.tensors[1], &mut |b| Ok(got.extend_from_slice(b))).unwrap();
+        read_tensor(&out, &st.tensors[1], &mut |b| {
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(got, [9, 10]);
     }
 }

@@ -312,12 +312,20 @@ mod tests {
         assert!(!t.is_contiguous());
         t.check_bounds().unwrap();
         let mut got = Vec::new();
-        read_tensor(&f, &t, &mut |b| Ok(got.extend_from_slice(b))).unwrap();
+        read_tensor(&f, &t, &mut |b| {
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(got, [1, 4, 2, 5, 3, 6]);
         let t = tensor(vec![2, 3], vec![3, 1], 1, 8);
         assert!(t.is_contiguous());
         let mut got = Vec::new();
-        read_tensor(&f, &t, &mut |b| Ok(got.extend_from_slice(b))).unwrap();
+        read_tensor(&f, &t, &mut |b| {
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(got, [1, 2, 3, 4, 5, 6]);
     }
 
