@@ -217,6 +217,8 @@ def main():
     print(f"|---|---|---|---|---|---|")
     for label, op, (gt, gm), (ht, hm) in rows:
         print(f"| {label} | {op} | {gt:.2f} s | {ht:.2f} s | {gt / ht:.1f}x | {gm:.0f} / {hm:.0f} MiB |")
+    if not a.workdir:
+        shutil.rmtree(work, ignore_errors=True)  # the servers' stores hold gigabytes
     if floors:
         print("\nThe servers' own floor (curl through the batch API's actions, 8 transfers at a time, same run):\n")
         print("| data | curl upload | curl download (to /dev/null) |")
