@@ -77,7 +77,7 @@ fn checked_dest(name: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-pub fn add(repo: &Repository, opts: &AddOptions<'_>) -> Result<AddOutcome> {
+pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progress::Progress) -> Result<AddOutcome> {
     let workdir = git::workdir(repo)?;
     let wd_canon = workdir.canonicalize().context(format!("resolving {}", workdir.display()))?;
     if opts.as_name.is_some() && opts.paths.len() != 1 {
@@ -203,6 +203,10 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>) -> Result<AddOutcome> {
         copied.push((src.display().to_string(), dest.display().to_string()));
     }
     let mut converted = Vec::new();
+    let total: u64 = conversions.iter().flat_map(|c| c.2.tensors.iter()).map(|t| t.byte_len()).sum();
+    if !conversions.is_empty() {
+        progress.begin("Converting", total, conversions.len() as u64);
+    }
     for (dest, src, weights) in &conversions {
         let abs = workdir.join(dest);
         let dir = abs.parent().expect("destinations are under the work tree");
@@ -211,13 +215,17 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>) -> Result<AddOutcome> {
             .prefix(".hfgit-tmp-")
             .tempfile_in(dir)
             .context(format!("creating a temp file in {}", dir.display()))?;
-        let bytes = safetensors::write(&weights.file, &weights.tensors, tmp.as_file_mut(), &mut |_| {})
+        let bytes = safetensors::write(&weights.file, &weights.tensors, tmp.as_file_mut(), &mut |n| progress.bytes(n))
             .map_err(|e| Error::failed(format!("converting {}: {e}", src.display())))?;
         // temp files are created 0600; give the result a normal file's mode
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).context(format!("writing {}", abs.display()))?;
         tmp.persist(&abs).map_err(|e| e.error).context(format!("writing {}", abs.display()))?;
         converted.push((src.display().to_string(), dest.display().to_string(), weights.tensors.len(), bytes));
+        progress.item_done();
+    }
+    if !conversions.is_empty() {
+        progress.end();
     }
     if let Some(bytes) = &config {
         crate::track::write_atomic(&workdir.join("config.json"), bytes)?;

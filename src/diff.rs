@@ -161,7 +161,11 @@ pub fn diff(repo: &Repository, old: &Side<'_>, new: &Side<'_>, weights_only: boo
             match weights_of(repo, ca).and_then(|x| Ok((x, weights_of(repo, cb)?))) {
                 Ok((x, y)) => {
                     let (x, y) = (x.unwrap_or_else(empty), y.unwrap_or_else(empty));
-                    match weights::diff::diff(&x, &y) {
+                    let size = |w: &Weights| w.tensors.iter().map(|t| t.byte_len()).sum::<u64>();
+                    progress.begin(&format!("Comparing {path}"), size(&x).min(size(&y)), 0);
+                    let result = weights::diff::diff(&x, &y, progress);
+                    progress.end();
+                    match result {
                         Ok(w) => d.tensors = Some(w),
                         Err(e) => d.note = Some(format!("cannot compare tensors: {e}")),
                     }

@@ -103,7 +103,7 @@ fn change(name: &str, c: Change) -> TensorChange {
     }
 }
 
-pub fn diff(old: &Weights, new: &Weights) -> Result<WeightsDiff, FormatError> {
+pub fn diff(old: &Weights, new: &Weights, progress: &dyn crate::progress::Progress) -> Result<WeightsDiff, FormatError> {
     let a: BTreeMap<&str, &Tensor> = old.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let b: BTreeMap<&str, &Tensor> = new.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut out = WeightsDiff::default();
@@ -124,7 +124,7 @@ pub fn diff(old: &Weights, new: &Weights) -> Result<WeightsDiff, FormatError> {
             out.changes.push(c);
             continue;
         }
-        let cmp = compare(&old.file, ta, &new.file, tb)?;
+        let cmp = compare(&old.file, ta, &new.file, tb, progress)?;
         out.bytes_compared += ta.byte_len();
         if cmp.changed == 0 {
             out.unchanged += 1;
@@ -154,7 +154,7 @@ struct Comparison {
     max_abs_diff: Option<f64>,
 }
 
-fn compare(fa: &File, ta: &Tensor, fb: &File, tb: &Tensor) -> Result<Comparison, FormatError> {
+fn compare(fa: &File, ta: &Tensor, fb: &File, tb: &Tensor, progress: &dyn crate::progress::Progress) -> Result<Comparison, FormatError> {
     let es = ta.dtype.size();
     let n = ta.numel();
     let per_chunk = (CHUNK as u64 / es).max(1);
@@ -168,6 +168,7 @@ fn compare(fa: &File, ta: &Tensor, fb: &File, tb: &Tensor) -> Result<Comparison,
         ra.read(start, count, &mut ba)?;
         rb.read(start, count, &mut bb)?;
         start += count;
+        progress.bytes(count * es);
         if ba == bb {
             continue;
         }
@@ -221,7 +222,7 @@ mod tests {
     fn counts_changed_values_and_max_difference() {
         let a = weights(&[("w", vec![1.0, 2.0, 3.0, 4.0]), ("gone", vec![1.0]), ("same", vec![5.0]), ("r", vec![1.0])]);
         let b = weights(&[("w", vec![1.0, 2.5, 3.0, 3.0]), ("new", vec![1.0]), ("same", vec![5.0]), ("r", vec![1.0, 2.0])]);
-        let d = diff(&a, &b).unwrap();
+        let d = diff(&a, &b, &crate::progress::Silent).unwrap();
         let w = d.changes.iter().find(|c| c.name == "w").unwrap();
         assert_eq!((w.change, w.changed_values, w.numel, w.max_abs_diff), (Change::Changed, Some(2), Some(4), Some(1.0)));
         assert_eq!(d.count(Change::Added), 1);

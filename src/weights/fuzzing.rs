@@ -31,7 +31,7 @@ pub fn weights_bytes(data: &[u8]) {
         .unwrap_or_else(|e| panic!("tensor {:?} was located but cannot be read: {e}", t.name));
         assert_eq!(n, t.byte_len(), "tensor {:?}", t.name);
     }
-    let d = diff::diff(&w, &w).expect("a file compared with itself");
+    let d = diff::diff(&w, &w, &crate::progress::Silent).expect("a file compared with itself");
     assert!(d.changes.is_empty(), "a file differs from itself: {:?}", d.changes);
     let mut out = tempfile::tempfile().expect("temp file");
     if safetensors::write(&w.file, &w.tensors, &mut out, &mut |_| {}).is_ok() {

@@ -33,6 +33,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let out = hfgit::add::add(
         &repo,
         &hfgit::add::AddOptions { paths: &paths, as_name: as_name.as_deref(), config: config.as_deref(), sets: &sets, safetensors },
+        &ui.progress(),
     )?;
     for (src, dest) in &out.copied {
         ui.status(format!("added {src} as {dest}"));
