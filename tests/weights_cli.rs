@@ -340,3 +340,27 @@ fn raw_weights_named_bin_are_not_mistaken_for_pickles() {
         assert_ne!(f["verdict"], "dangerous", "{f}");
     }
 }
+
+#[test]
+fn conversion_and_diff_show_progress_on_a_terminal_only() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let src = fixture("mlp_f32.pt");
+    let piped = env.hfgit(&repo, &["add", "--safetensors", &src, "--as", "a.safetensors"]).ok();
+    assert!(!piped.stderr.contains("Converting") && !piped.stderr.contains('\r'), "{}", piped.stderr);
+    // `script` gives hfgit a pseudo-terminal
+    let cmd = format!("{} add --safetensors {src} --as b.safetensors", env!("CARGO_BIN_EXE_hfgit"));
+    let out = env.command("script", &repo).args(["-qec", &cmd, "/dev/null"]).output().expect("script (util-linux) is required");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Converting [") && text.contains("397.54 KiB"), "no progress on a terminal: {text:?}");
+    env.hfgit(&repo, &["add", &fixture("mlp_f32.pt")]).ok();
+    env.hfgit(&repo, &["commit", "-m", "one"]).ok();
+    fs::copy(fixture("mlp_f32_step.pt"), repo.join("pytorch_model.bin")).unwrap();
+    let cmd = format!("{} diff", env!("CARGO_BIN_EXE_hfgit"));
+    let out = env.command("script", &repo).args(["-qec", &cmd, "/dev/null"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Comparing pytorch_model.bin ["), "no progress for the diff: {text:?}");
+    let piped = env.hfgit(&repo, &["diff"]).ok();
+    assert!(!piped.stderr.contains("Comparing"), "{}", piped.stderr);
+}
