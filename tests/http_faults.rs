@@ -401,10 +401,7 @@ fn a_killed_http_push_never_leaves_a_branch_without_its_objects() {
     // the remote exists first, so that every run pushes to the same place
     f.env.git(f.env.dir.path(), &["init", "-q", "--bare", "remote.git"]).ok();
     let bare = f.env.path("remote.git");
-    let mut kills = 0;
-    let mut delay = 0u64;
-    loop {
-        let done = run_and_kill(f.env.hfgit_cmd(&f.repo, &["push", "../remote.git"]), std::time::Duration::from_millis(delay));
+    kill_until_done(|| f.env.hfgit_cmd(&f.repo, &["push", "../remote.git"]), 25, 100, || {
         // whatever the branch points at, the server has every object of it
         if f.env.git(&bare, &["rev-parse", "--verify", "-q", "main"]).code == 0 {
             let ls = f.env.git(&bare, &["ls-tree", "-r", "main"]).ok().stdout;
@@ -416,14 +413,7 @@ fn a_killed_http_push_never_leaves_a_branch_without_its_objects() {
                 }
             }
         }
-        if done {
-            break;
-        }
-        kills += 1;
-        delay = (delay + 25).max(delay * 21 / 20);
-        assert!(kills < 100, "push never completed");
-    }
-    assert!(kills >= 3, "interrupted only {kills} times");
+    });
     // the last, uninterrupted run finished the job
     for i in 0..16u64 {
         assert!(f.server.get("slow-storage", &sha256_hex(&data(800 + i, 50_000))).is_some());

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// A staging repo with weights + config, committed; returns (repo, weights).
 fn staged(env: &Env, name: &str) -> (PathBuf, Vec<u8>) {
@@ -333,23 +332,11 @@ fn a_killed_push_never_leaves_a_branch_without_its_objects() {
     let repo = many_objects(&env);
     env.git(&repo, &["config", "hfgit.localTransfer", "copy"]).ok(); // slow enough to interrupt
     let bare = env.path("remote.git");
-    let mut kills = 0;
-    let mut delay_ms = 0;
-    loop {
-        let done = run_and_kill(env.hfgit_cmd(&repo, &["push", "../remote.git", "--create"]), Duration::from_millis(delay_ms));
+    kill_until_done(|| env.hfgit_cmd(&repo, &["push", "../remote.git", "--create"]), 3, 200, || {
         if bare.exists() {
             assert_remote_consistent(&env, &bare);
         }
-        if done {
-            break;
-        }
-        kills += 1;
-        // small steps first (many kill points), then growing ones, so a loaded machine still
-        // reaches a run long enough to finish
-        delay_ms = (delay_ms + 3).max(delay_ms * 21 / 20);
-        assert!(kills < 200, "push never completed");
-    }
-    assert!(kills >= 3, "the push was interrupted only {kills} times");
+    });
     env.hfgit(&repo, &["push", "../remote.git"]).ok();
     assert_remote_consistent(&env, &bare);
     assert_eq!(pointers_at(&env, &bare, "main").len(), 24);
@@ -364,11 +351,8 @@ fn a_killed_clone_leaves_nothing_corrupt_and_resumes() {
     let repo = many_objects(&env);
     env.hfgit(&repo, &["push", "../remote.git", "--create"]).ok();
     let want = pointers_at(&env, &env.path("remote.git"), "main");
-    let mut delay_ms = 0;
-    let mut kills = 0;
     let dest = env.path("c");
-    loop {
-        let done = run_and_kill(env.hfgit_cmd(env.dir.path(), &["clone", "remote.git", "c"]), Duration::from_millis(delay_ms));
+    kill_until_done(|| env.hfgit_cmd(env.dir.path(), &["clone", "remote.git", "c"]), 2, 200, || {
         if dest.join(".git").exists() {
             assert_store_has_no_partial_objects(&dest.join(".git"));
             for (path, (oid, size)) in &want {
@@ -378,14 +362,7 @@ fn a_killed_clone_leaves_nothing_corrupt_and_resumes() {
                 }
             }
         }
-        if done {
-            break;
-        }
-        kills += 1;
-        delay_ms = (delay_ms + 2).max(delay_ms * 21 / 20);
-        assert!(kills < 200, "clone never completed");
-    }
-    assert!(kills >= 3, "the clone was interrupted only {kills} times");
+    });
     for i in 0..24 {
         assert_eq!(fs::read(dest.join(format!("shard-{i:02}.bin"))).unwrap(), data(400 + i, 1_500_000));
     }
@@ -414,10 +391,7 @@ fn a_killed_pull_never_leaves_a_torn_file_and_resumes() {
     env.hfgit(&repo, &["commit", "-m", "v2"]).ok();
     env.hfgit(&repo, &["push", "../remote.git"]).ok();
     let old_head = env.git(&c, &["rev-parse", "HEAD"]).ok().stdout;
-    let mut kills = 0;
-    let mut delay_ms = 0;
-    loop {
-        let done = run_and_kill(env.hfgit_cmd(&c, &["pull"]), Duration::from_millis(delay_ms));
+    kill_until_done(|| env.hfgit_cmd(&c, &["pull"]), 2, 200, || {
         let mut all_new = true;
         for i in 0..24 {
             let got = fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap_or_else(|e| panic!("shard-{i:02}.bin: {e} after a kill"));
@@ -429,14 +403,7 @@ fn a_killed_pull_never_leaves_a_torn_file_and_resumes() {
         let head = env.git(&c, &["rev-parse", "HEAD"]).ok().stdout;
         // the branch moves last: by then every file is the new one
         assert!(head == old_head || all_new, "HEAD moved before the files were written");
-        if done {
-            break;
-        }
-        kills += 1;
-        delay_ms = (delay_ms + 2).max(delay_ms * 21 / 20);
-        assert!(kills < 200, "pull never completed");
-    }
-    assert!(kills >= 3, "the pull was interrupted only {kills} times");
+    });
     for i in 0..24 {
         assert_eq!(fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap(), data(900 + i, 1_500_000));
     }

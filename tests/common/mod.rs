@@ -181,3 +181,30 @@ pub fn run_and_kill(mut cmd: Command, delay: std::time::Duration) -> bool {
     // it may have finished on its own between try_wait and kill
     child.wait().unwrap().success()
 }
+
+/// Runs `make()` again and again, killing it (SIGKILL) after a delay that starts at 0 and grows
+/// (by `step_ms`, then by 5 %: many early kill points, yet a loaded machine still reaches a run
+/// long enough to finish), calling `after_each` after every run, until one run completes.
+/// Fails if that takes `max_kills` kills, or if fewer than 3 kills happened; returns the kills.
+pub fn kill_until_done(
+    mut make: impl FnMut() -> Command,
+    step_ms: u64,
+    max_kills: usize,
+    mut after_each: impl FnMut(),
+) -> usize {
+    let mut kills = 0;
+    let mut delay_ms = 0u64;
+    loop {
+        let done = run_and_kill(make(), std::time::Duration::from_millis(delay_ms));
+        after_each();
+        if done {
+            break;
+        }
+        kills += 1;
+        delay_ms = (delay_ms + step_ms).max(delay_ms * 21 / 20);
+        assert!(kills < max_kills, "the command never completed in {max_kills} runs");
+    }
+    assert!(kills >= 3, "the command was interrupted only {kills} times");
+    kills
+}
+
