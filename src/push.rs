@@ -104,10 +104,12 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     let (name, url) = remote::remote_url(repo, opts.remote, cwd, true)?;
     let shown = remote::redact(&url);
     let hub = crate::hub::HubRepo::from_url(&url);
-    if opts.create {
-        // refuse before creating anything remotely (the full check runs again below)
-        crate::pickle_policy::check(repo, head, &[], &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?;
-    }
+    // With --create, refuse before creating anything remotely: check all history now, and
+    // again below only if the remote turns out to have branches already.
+    let checked_all = match opts.create {
+        true => Some(crate::pickle_policy::check(repo, head, &[], &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?),
+        false => None,
+    };
     let created = match remote::location(&url)? {
         Location::Local(p) => prepare_local(&p, opts, &branch)?,
         Location::Http(_) => match (&hub, opts.create) {
@@ -163,8 +165,10 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     // Everything the remote's branches already reach is assumed to have its objects there.
     let hide: Vec<git2::Oid> = refs.iter().filter(|(n, _)| n.starts_with("refs/heads/")).map(|(_, id)| *id).collect();
     let needed: Vec<(String, Pointer)> = pointers_to_send(repo, head, &hide)?.into_values().collect();
-    outcome.pickle_warnings =
-        crate::pickle_policy::check(repo, head, &hide, &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?;
+    outcome.pickle_warnings = match checked_all {
+        Some(all) if hide.is_empty() => all,
+        _ => crate::pickle_policy::check(repo, head, &hide, &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?,
+    };
     if hub.is_some() {
         crate::hub_rules::check(repo, head, &hide, &needed, &Store::for_git_dir(repo.path()))?;
     }

@@ -3,7 +3,7 @@
 //! tensors, the largest absolute difference. Both files are streamed once, in lockstep, in
 //! bounded chunks; equal chunks are skipped with a memcmp.
 
-use super::tensor::{DType, Tensor, TensorReader, CHUNK};
+use super::tensor::{Tensor, TensorReader, CHUNK};
 use super::{FormatError, Weights};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -161,7 +161,7 @@ fn compare(fa: &File, ta: &Tensor, fb: &File, tb: &Tensor, progress: &dyn crate:
     let (ra, rb) = (TensorReader::new(fa, ta)?, TensorReader::new(fb, tb)?);
     let (mut ba, mut bb) = (Vec::new(), Vec::new());
     let mut cmp = Comparison { changed: 0, max_abs_diff: None };
-    let is_float = ta.dtype.float_value(&vec![0u8; es as usize]).is_some();
+    let is_float = ta.dtype.is_float();
     let mut start = 0;
     while start < n {
         let count = per_chunk.min(n - start);
@@ -192,15 +192,11 @@ fn compare(fa: &File, ta: &Tensor, fb: &File, tb: &Tensor, progress: &dyn crate:
     Ok(cmp)
 }
 
-/// For a float dtype check in callers.
-pub fn is_float(d: DType) -> bool {
-    matches!(d, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::weights::tensor::Layout;
+    use crate::weights::tensor::{DType, Layout};
     use std::io::Write;
 
     fn weights(values: &[(&str, Vec<f32>)]) -> Weights {

@@ -84,7 +84,6 @@ impl Weights {
             return Ok(Weights { file, format: Format::SafeTensors, tensors: st.tensors });
         }
         let ck = torch::read(&file)?;
-        let format = if ck.format == "torch zip" { Format::TorchZip } else { Format::TorchLegacy };
-        Ok(Weights { file, format, tensors: ck.tensors })
+        Ok(Weights { file, format: ck.format, tensors: ck.tensors })
     }
 }

@@ -6,7 +6,7 @@
 //! A torch zip has its `*.pkl` entries scanned; other files are scanned as a stream of
 //! pickles (the legacy torch format is five of them). Nothing is executed.
 
-use super::pickle::{self, Import, PickleError};
+use super::pickle::{self, Import, PickleError, Trace};
 use super::torch::{is_zip, weights_only_allowed, MAX_PICKLE};
 
 /// How much of a file is parsed first to tell whether it is a pickle.
@@ -169,8 +169,7 @@ fn findings(imports: Vec<Import>) -> Vec<Finding> {
     f
 }
 
-fn report(location: String, data: &[u8], truncated: bool) -> (PickleReport, Option<usize>) {
-    let (trace, result) = pickle::trace(data);
+fn report(location: String, (trace, result): (Trace, Result<usize, PickleError>), truncated: bool) -> (PickleReport, Option<usize>) {
     let imports = trace.imports;
     let (error, incomplete, len) = match result {
         Ok(len) => (None, false, Some(len)),
@@ -217,12 +216,14 @@ pub fn scan<R: Read + Seek>(mut file: R, display: &str) -> io::Result<FileReport
     }
     rep.is_pickle = true;
     let data = &head[..];
+    let mut first = Some(first);
     let mut pos = 0;
     let mut n = 1;
     // the first pickle, then any that follow it (a stream of protocol ≥ 2 pickles, as the legacy
     // torch format writes)
     while n == 1 || (pos < data.len() && data[pos] == 0x80) {
-        let (r, len) = report(format!("pickle {n}"), &data[pos..], truncated);
+        let traced = first.take().unwrap_or_else(|| pickle::trace(&data[pos..]));
+        let (r, len) = report(format!("pickle {n}"), traced, truncated);
         let failed_later = r.error.is_some() && n > 1;
         if failed_later {
             break; // bytes after the pickles (legacy storages) are not pickles
@@ -263,7 +264,7 @@ fn scan_zip<R: Read + Seek>(file: R, rep: &mut FileReport) {
         }
         let truncated = data.len() as u64 > MAX_PICKLE;
         data.truncate(MAX_PICKLE as usize);
-        rep.pickles.push(report(name, &data, truncated).0);
+        rep.pickles.push(report(name, pickle::trace(&data), truncated).0);
     }
 }
 

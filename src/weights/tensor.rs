@@ -87,6 +87,10 @@ impl DType {
         })
     }
 
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
+    }
+
     /// The value of element `b` (little-endian bytes) as f64, for the floating types.
     pub fn float_value(self, b: &[u8]) -> Option<f64> {
         Some(match self {

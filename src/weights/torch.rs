@@ -18,7 +18,7 @@ const MAX_DEPTH: usize = 64;
 
 pub struct Checkpoint {
     pub tensors: Vec<Tensor>,
-    pub format: &'static str,
+    pub format: super::Format,
 }
 
 /// Globals PyTorch's weights-only unpickler accepts for plain tensors and state dicts
@@ -165,7 +165,7 @@ fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
         located.insert(key, stored_entry(&mut zip, i, file_len)?);
     }
     let tensors = collect_tensors(&pk, &Storages { located }, file_len)?;
-    Ok(Checkpoint { tensors, format: "torch zip" })
+    Ok(Checkpoint { tensors, format: super::Format::TorchZip })
 }
 
 /// The file offset and length of a stored (uncompressed) zip entry.
@@ -257,7 +257,7 @@ fn read_legacy(file: &File) -> Result<Checkpoint, FormatError> {
         offset += 8 + len;
     }
     let tensors = collect_tensors(&pk, &Storages { located }, file_len)?;
-    Ok(Checkpoint { tensors, format: "torch legacy" })
+    Ok(Checkpoint { tensors, format: super::Format::TorchLegacy })
 }
 
 fn key_string(pk: &Pickle, id: Id) -> Option<String> {

@@ -131,6 +131,6 @@ fn work_tree_pickles() -> Result<Vec<(PathBuf, String)>> {
 
 /// A file that is still an LFS pointer has no pickle to scan.
 fn is_pointer(p: &Path) -> bool {
-    std::fs::metadata(p).map(|m| m.len() < 1024).unwrap_or(false)
-        && std::fs::read(p).map(|b| b.starts_with(b"version https://git-lfs")).unwrap_or(false)
+    let small = std::fs::metadata(p).is_ok_and(|m| m.len() < hfgit::pointer::MAX_POINTER_SIZE);
+    small && std::fs::read(p).is_ok_and(|b| hfgit::pointer::Pointer::parse(&b).is_ok())
 }
