@@ -70,14 +70,18 @@ def main():
     rows = []
     floors = []
 
-    def case(label, files):
-        d = os.path.join(work, label)
+    def case_dir(name, files):
+        """A fresh directory for one case, with the case's random files in its src/."""
+        d = os.path.join(work, name)
         shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
         src = os.path.join(d, "src")
         os.makedirs(src)
-        for name, mib in files:
-            write_random(os.path.join(src, name), mib)
+        for fname, mib in files:
+            write_random(os.path.join(src, fname), mib)
+        return d, src
+
+    def case(label, files):
+        d, src = case_dir(label, files)
         # hfgit
         h = os.path.join(d, "h")
         subprocess.run([hfgit, "init", h], env=env, check=True, stderr=subprocess.DEVNULL)
@@ -107,13 +111,7 @@ def main():
         shutil.rmtree(d, ignore_errors=True)
 
     def http_case(label, files, server, forge, rudolfs):
-        d = os.path.join(work, "http-" + server)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        src = os.path.join(d, "src")
-        os.makedirs(src)
-        for name, mib in files:
-            write_random(os.path.join(src, name), mib)
+        d, src = case_dir("http-" + server, files)
         tag = f"{server}-{len(files)}-{int(time.time() * 1000)}"
         lfsconfig = f"[lfs]\n\turl = {rudolfs}/api/bench/{{}}\n" if server == "rudolfs" else None
         results = {}
