@@ -1,40 +1,33 @@
 //! hfgit: versions machine-learning model repositories as real git repositories whose large
 //! files are Git LFS objects, written and transferred without the git-lfs binary.
 //!
-//! The library never prints, exits or parses flags; `src/cli` does.
+//! The library never prints, exits or parses flags; `src/cli` (the binary) does.
+//!
+//! The folders are layers, listed here from top to bottom; a module may use its own folder and
+//! the layers below it, never one above it or a sibling beside it (`tests/layers.rs` checks):
+//!
+//! | layer | owns |
+//! | --- | --- |
+//! | [`ops`] | one file per user-facing operation (init, add, commit, push, clone, pull, …) |
+//! | [`hub`], [`weights`] | the Hugging Face Hub API and rules; understanding PyTorch/safetensors weights |
+//! | [`repo`] | git plumbing (libgit2), the work tree and the one checkout writer, commit identity |
+//! | [`lfs`] | Git LFS: oids, pointers, the local store, tracking rules, endpoints, transfers |
+//! | [`net`] | who to talk to and as whom: remote targets, URL redaction, credentials |
+//! | ground | [`error`], [`progress`], [`parallel`], [`time`] |
 
-pub mod add;
-pub mod commit;
-pub mod config_json;
+pub mod ops;
+
+pub mod hub;
+pub mod weights;
+
+pub mod repo;
+
+pub mod lfs;
+
+pub mod net;
+
 pub mod error;
-pub mod fsck;
-pub mod git;
-pub mod identity;
-pub mod init;
-pub mod log;
-pub mod oid;
-pub mod pointer;
+pub mod parallel;
 pub mod progress;
-pub mod remote;
-pub mod status;
-pub mod store;
-pub mod track;
-pub mod worktree;
 
 pub use error::{Error, Result};
-pub mod clone;
-pub mod lfs_checkout;
-pub mod lfs_remote;
-pub mod pull;
-pub mod push;
-pub mod credentials;
-pub mod lfs_endpoint;
-pub mod lfs_http;
-pub mod parallel;
-pub mod hub;
-pub mod hub_merge;
-pub mod hub_rules;
-pub mod model_card;
-pub mod weights;
-pub mod pickle_policy;
-pub mod diff;

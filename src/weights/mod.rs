@@ -1,10 +1,15 @@
 //! Understanding weights files: a non-executing pickle interpreter, PyTorch checkpoint and
-//! safetensors readers, a pickle import scanner, safetensors conversion and tensor diffs.
+//! safetensors readers, a pickle import scanner, safetensors conversion and tensor diffs, and
+//! the pickle policy push applies to the commits it sends.
+//!
+//! The readers use nothing but ground (`progress`); only `policy` reads commits (`repo`, `lfs`).
+//! Must never import `hub` or `ops`; `ops` uses it.
 
 pub mod diff;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod pickle;
+pub mod policy;
 pub mod safetensors;
 pub mod scan;
 pub mod tensor;
@@ -22,7 +27,9 @@ pub enum FormatError {
     #[error("{0}")]
     Bad(String),
     /// The pickle imports something a weights-only loader refuses.
-    #[error("its pickle imports {0}, which a weights-only loader refuses (run `hfgit scan` on it)")]
+    #[error(
+        "its pickle imports {0}, which a weights-only loader refuses (run `hfgit scan` on it)"
+    )]
     Unsafe(String),
 }
 
@@ -36,7 +43,10 @@ impl FormatError {
 pub const PICKLE_EXTENSIONS: &[&str] = &["pt", "pth", "bin", "ckpt", "pkl", "pickle"];
 
 pub fn is_pickle_path(path: &str) -> bool {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     PICKLE_EXTENSIONS.contains(&ext.as_str())
 }
 
@@ -81,9 +91,17 @@ impl Weights {
         let n = file.read_at(&mut head, 0)?;
         if safetensors::sniff(&head[..n]) {
             let st = safetensors::read(&file)?;
-            return Ok(Weights { file, format: Format::SafeTensors, tensors: st.tensors });
+            return Ok(Weights {
+                file,
+                format: Format::SafeTensors,
+                tensors: st.tensors,
+            });
         }
         let ck = torch::read(&file)?;
-        Ok(Weights { file, format: ck.format, tensors: ck.tensors })
+        Ok(Weights {
+            file,
+            format: ck.format,
+            tensors: ck.tensors,
+        })
     }
 }

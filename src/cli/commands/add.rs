@@ -30,9 +30,9 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { paths, as_name, config, sets, safetensors } = args;
     let repo = super::open_repo()?;
-    let out = hfgit::add::add(
+    let out = hfgit::ops::add::add(
         &repo,
-        &hfgit::add::AddOptions { paths: &paths, as_name: as_name.as_deref(), config: config.as_deref(), sets: &sets, safetensors },
+        &hfgit::ops::add::AddOptions { paths: &paths, as_name: as_name.as_deref(), config: config.as_deref(), sets: &sets, safetensors },
         &ui.progress(),
     )?;
     for (src, dest) in &out.copied {

@@ -1,5 +1,5 @@
 use crate::ui::{self, Ui};
-use hfgit::status::ChangeKind;
+use hfgit::ops::status::ChangeKind;
 use hfgit::Result;
 use std::process::ExitCode;
 
@@ -24,9 +24,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { message, author, allow_empty, json } = args;
     let repo = super::open_repo()?;
     let bar = ui.progress();
-    let out = hfgit::commit::commit(
+    let out = hfgit::ops::commit::commit(
         &repo,
-        &hfgit::commit::CommitOptions { message: &message, author: author.as_deref(), allow_empty },
+        &hfgit::ops::commit::CommitOptions { message: &message, author: author.as_deref(), allow_empty },
         &bar,
     )?;
     for w in &out.warnings {

@@ -1,5 +1,5 @@
 use crate::ui::{self, Ui};
-use hfgit::diff::{FileDiff, FileStatus, Side};
+use hfgit::ops::diff::{FileDiff, FileStatus, Side};
 use hfgit::weights::diff::{Change, TensorChange};
 use hfgit::Result;
 use std::process::ExitCode;
@@ -24,14 +24,14 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { revs, json } = args;
     let repo = super::open_repo()?;
     let old = match revs.first() {
-        Some(r) => Side::Tree(hfgit::diff::tree(&repo, r)?),
-        None => Side::Tree(hfgit::diff::head_tree(&repo)?),
+        Some(r) => Side::Tree(hfgit::ops::diff::tree(&repo, r)?),
+        None => Side::Tree(hfgit::ops::diff::head_tree(&repo)?),
     };
     let new = match revs.get(1) {
-        Some(r) => Side::Tree(hfgit::diff::tree(&repo, r)?),
+        Some(r) => Side::Tree(hfgit::ops::diff::tree(&repo, r)?),
         None => Side::WorkTree,
     };
-    let files = hfgit::diff::diff(&repo, &old, &new, false, &ui.progress())?;
+    let files = hfgit::ops::diff::diff(&repo, &old, &new, false, &ui.progress())?;
     if json {
         ui::print_json(&serde_json::json!({ "files": files }));
         return Ok(ExitCode::SUCCESS);

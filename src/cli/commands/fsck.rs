@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { all, json } = args;
     let repo = super::open_repo()?;
-    let report = hfgit::fsck::fsck(&repo, all, &ui.progress())?;
+    let report = hfgit::ops::fsck::fsck(&repo, all, &ui.progress())?;
     if json {
         ui::print_json(&report);
     } else {

@@ -36,21 +36,21 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let cwd = super::cwd()?;
     let dir = cwd.join(dir.unwrap_or_else(|| PathBuf::from(".")));
     let tags = if tags.is_empty() { vec![library_name.clone()] } else { tags };
-    let card = hfgit::model_card::CardMeta { library_name, license, tags, base_model };
-    let out = hfgit::init::init(&dir, remote.as_deref(), &branch, &cwd, (!no_model_card).then_some(&card))?;
+    let card = hfgit::hub::model_card::CardMeta { library_name, license, tags, base_model };
+    let out = hfgit::ops::init::init(&dir, remote.as_deref(), &branch, &cwd, (!no_model_card).then_some(&card))?;
     if out.created {
         ui.status(format!("Initialized empty hfgit repository in {}", out.path));
     } else {
         ui.status(format!("Reinitialized existing repository in {} (nothing existing was changed)", out.path));
     }
     if out.wrote_gitattributes {
-        ui.status(format!("Wrote .gitattributes with the Hub's {} LFS patterns", hfgit::track::HUB_MODEL_PATTERNS.len()));
+        ui.status(format!("Wrote .gitattributes with the Hub's {} LFS patterns", hfgit::lfs::track::HUB_MODEL_PATTERNS.len()));
     }
     if out.wrote_model_card {
         ui.status("Wrote README.md, a model card with Hub metadata (edit it before you publish)");
     }
     if let Some(url) = &out.remote_url {
-        ui.status(format!("origin: {}", hfgit::remote::redact(url)));
+        ui.status(format!("origin: {}", hfgit::net::remote::redact(url)));
     }
     Ok(ExitCode::SUCCESS)
 }

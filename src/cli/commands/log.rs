@@ -19,7 +19,7 @@ pub struct Args {
 pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
     let Args { max_count, json, stat } = args;
     let repo = super::open_repo()?;
-    let entries = hfgit::log::log(&repo, max_count, stat)?;
+    let entries = hfgit::ops::log::log(&repo, max_count, stat)?;
     if json {
         ui::print_json(&entries);
         return Ok(ExitCode::SUCCESS);

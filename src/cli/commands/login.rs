@@ -1,5 +1,5 @@
 use crate::ui::{self, Ui};
-use hfgit::credentials::hf_token;
+use hfgit::net::credentials::hf_token;
 use hfgit::{Error, Result};
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
@@ -39,10 +39,10 @@ pub fn login(args: LoginArgs, ui: &Ui) -> Result<ExitCode> {
     } else {
         return Err(Error::with_hint("no terminal to ask for the token", "pipe it in: `echo \"$TOKEN\" | hfgit login --token-stdin`"));
     };
-    let token = hfgit::hub::clean_token(&raw)?;
-    let endpoint = hfgit::remote::hub_endpoint();
-    let who = hfgit::hub::whoami(&endpoint, &token)?;
-    let path = hfgit::hub::save_token(&token)?;
+    let token = hfgit::hub::api::clean_token(&raw)?;
+    let endpoint = hfgit::net::remote::hub_endpoint();
+    let who = hfgit::hub::api::whoami(&endpoint, &token)?;
+    let path = hfgit::hub::api::save_token(&token)?;
     ui.status(format!(
         "Logged in as {}{} (token saved to {})",
         who.name,
@@ -56,8 +56,8 @@ pub fn login(args: LoginArgs, ui: &Ui) -> Result<ExitCode> {
 }
 
 pub fn logout(_args: LogoutArgs, ui: &Ui) -> Result<ExitCode> {
-    if hfgit::hub::delete_token()? {
-        ui.status(format!("Removed {}", hfgit::hub::token_path()?.display()));
+    if hfgit::hub::api::delete_token()? {
+        ui.status(format!("Removed {}", hfgit::hub::api::token_path()?.display()));
     } else {
         ui.status("Not logged in (no token file)");
     }
@@ -70,7 +70,7 @@ pub fn logout(_args: LogoutArgs, ui: &Ui) -> Result<ExitCode> {
 pub fn whoami(args: WhoamiArgs, _ui: &Ui) -> Result<ExitCode> {
     let WhoamiArgs { json } = args;
     let token = hf_token().ok_or_else(|| Error::with_hint("not logged in to the Hub", "run `hfgit login`, or set HF_TOKEN"))?;
-    let who = hfgit::hub::whoami(&hfgit::remote::hub_endpoint(), &token)?;
+    let who = hfgit::hub::api::whoami(&hfgit::net::remote::hub_endpoint(), &token)?;
     if json {
         ui::print_json(&who);
     } else {

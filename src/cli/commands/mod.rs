@@ -21,5 +21,5 @@ pub fn cwd() -> Result<PathBuf> {
 }
 
 pub fn open_repo() -> Result<git2::Repository> {
-    hfgit::git::discover(&cwd()?)
+    hfgit::repo::git::discover(&cwd()?)
 }

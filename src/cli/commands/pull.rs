@@ -15,7 +15,7 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { remote, json } = args;
     let repo = super::open_repo()?;
-    let out = hfgit::pull::pull(&repo, remote.as_deref(), ui.interactive(), &ui.progress())?;
+    let out = hfgit::ops::pull::pull(&repo, remote.as_deref(), ui.interactive(), &ui.progress())?;
     if json {
         ui::print_json(&out);
         return Ok(ExitCode::SUCCESS);

@@ -116,7 +116,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
 
 fn work_tree_pickles() -> Result<Vec<(PathBuf, String)>> {
     let repo = super::open_repo()?;
-    let workdir = hfgit::git::workdir(&repo)?;
+    let workdir = hfgit::repo::git::workdir(&repo)?;
     let mut out = Vec::new();
     for e in walkdir::WalkDir::new(&workdir).sort_by_file_name().into_iter().filter_entry(|e| e.file_name() != ".git") {
         let e = e.map_err(|e| Error::failed(format!("cannot read the work tree: {e}")))?;
@@ -131,6 +131,6 @@ fn work_tree_pickles() -> Result<Vec<(PathBuf, String)>> {
 
 /// A file that is still an LFS pointer has no pickle to scan.
 fn is_pointer(p: &Path) -> bool {
-    let small = std::fs::metadata(p).is_ok_and(|m| m.len() < hfgit::pointer::MAX_POINTER_SIZE);
-    small && std::fs::read(p).is_ok_and(|b| hfgit::pointer::Pointer::parse(&b).is_ok())
+    let small = std::fs::metadata(p).is_ok_and(|m| m.len() < hfgit::lfs::pointer::MAX_POINTER_SIZE);
+    small && std::fs::read(p).is_ok_and(|b| hfgit::lfs::pointer::Pointer::parse(&b).is_ok())
 }

@@ -1,5 +1,5 @@
 use crate::ui::{self, Ui};
-use hfgit::status::ChangeKind;
+use hfgit::ops::status::ChangeKind;
 use hfgit::Result;
 use std::process::ExitCode;
 
@@ -14,7 +14,7 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { json } = args;
     let repo = super::open_repo()?;
-    let st = hfgit::status::status(&repo, &ui.progress())?;
+    let st = hfgit::ops::status::status(&repo, &ui.progress())?;
     if json {
         ui::print_json(&st);
         return Ok(ExitCode::SUCCESS);

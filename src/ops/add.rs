@@ -3,9 +3,9 @@
 //! before anything is written, so bad input changes nothing; each write is a temp file plus a
 //! rename.
 
-use crate::config_json::{self, Setting};
+use crate::ops::config_json::{self, Setting};
 use crate::error::{Context, Error, Result};
-use crate::git;
+use crate::repo::git;
 use crate::weights::scan::{scan_file, FileReport};
 use crate::weights::{safetensors, Weights};
 use git2::Repository;
@@ -228,7 +228,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         progress.end();
     }
     if let Some(bytes) = &config {
-        crate::track::write_atomic(&workdir.join("config.json"), bytes)?;
+        crate::lfs::track::write_atomic(&workdir.join("config.json"), bytes)?;
     }
     // 3. Scan what was brought in that is pickle-based.
     let mut scans = Vec::new();

@@ -2,7 +2,7 @@
 //! (`GET /api/whoami-v2`), and the token file huggingface_hub reads and writes (plain text, one
 //! line, mode 0600 in a 0700 directory), so `hfgit login` and `hf auth login` share it.
 
-use crate::credentials::{self, Secret};
+use crate::net::credentials::{self, Secret};
 use crate::error::{Context, Error, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -143,7 +143,7 @@ pub fn explain(repo: &HubRepo, err: Error) -> Error {
         let token = credentials::hf_token();
         if let Some(t) = &token {
             // tell a bad token apart from a missing or hidden repository
-            if let Err(e) = whoami(&crate::remote::hub_endpoint(), t) {
+            if let Err(e) = whoami(&crate::net::remote::hub_endpoint(), t) {
                 if e.to_string().contains("rejected the token") {
                     return Error::with_hint(
                         format!("the Hub rejected your token while reaching {id}"),

@@ -3,7 +3,7 @@
 //! git's "racy" timestamp window before the index is written.
 
 use crate::error::{Context, Error, Result};
-use crate::pointer::{Pointer, MAX_POINTER_SIZE};
+use crate::lfs::pointer::{Pointer, MAX_POINTER_SIZE};
 use git2::{ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -223,7 +223,7 @@ pub fn create_repository_atomically(
 pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'static> {
     let url = url.to_string();
     let mut tries = 0;
-    let mut helper: Option<crate::credentials::GitCredential> = None;
+    let mut helper: Option<crate::net::credentials::GitCredential> = None;
     let mut cb = git2::RemoteCallbacks::new();
     cb.credentials(move |_u, _user, allowed| {
         if !allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
@@ -231,23 +231,23 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
         }
         tries += 1;
         if let Some(c) = helper.take() {
-            crate::credentials::report(&c, false);
+            crate::net::credentials::report(&c, false);
         }
         if tries > 2 {
-            return Err(git2::Error::from_str(&format!("authentication failed for {}", crate::remote::redact(&url))));
+            return Err(git2::Error::from_str(&format!("authentication failed for {}", crate::net::remote::redact(&url))));
         }
-        let (_, in_url) = crate::credentials::split_url_credentials(&url);
+        let (_, in_url) = crate::net::credentials::split_url_credentials(&url);
         if tries == 1 {
-            if let Some(crate::credentials::Auth::Basic { username, password }) = in_url {
+            if let Some(crate::net::credentials::Auth::Basic { username, password }) = in_url {
                 return git2::Cred::userpass_plaintext(&username, password.expose());
             }
-            if crate::credentials::is_hub_url(&url) {
-                if let Some(t) = crate::credentials::hf_token() {
+            if crate::net::credentials::is_hub_url(&url) {
+                if let Some(t) = crate::net::credentials::hf_token() {
                     return git2::Cred::userpass_plaintext("hf_user", t.expose());
                 }
             }
         }
-        match crate::credentials::fill(&url, interactive) {
+        match crate::net::credentials::fill(&url, interactive) {
             Ok(Some(c)) => {
                 let cred = git2::Cred::userpass_plaintext(&c.username, c.password.expose());
                 helper = Some(c);
@@ -255,7 +255,7 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
             }
             _ => Err(git2::Error::from_str(&format!(
                 "{} needs credentials and none were found (configure a git credential helper, or for the Hub set HF_TOKEN)",
-                crate::remote::redact(&url)
+                crate::net::remote::redact(&url)
             ))),
         }
     });
@@ -286,7 +286,7 @@ pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: 
         // A host that creates repositories on first push (as the test forge and many others
         // do) answers 404 until then: for a push, that is a remote with no branches.
         Err(e) if missing_ok && e.class() == git2::ErrorClass::Http && e.message().contains("404") => return Ok(HashMap::new()),
-        Err(e) => return Err(e).context(format!("reading branches of {}", crate::remote::redact(url))),
+        Err(e) => return Err(e).context(format!("reading branches of {}", crate::net::remote::redact(url))),
     }
     let mut out = HashMap::new();
     for reference in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {

@@ -4,11 +4,11 @@
 //! file and a rename, with the index updated so `git status` stays clean.
 
 use crate::error::{Context, Error, Result};
-use crate::git;
-use crate::lfs_remote::LfsRemote;
-use crate::pointer::Pointer;
+use crate::repo::git;
+use crate::lfs::remote::LfsRemote;
+use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
-use crate::store::Store;
+use crate::lfs::store::Store;
 use globset::{GlobSet, GlobSetBuilder};
 use git2::Repository;
 use serde::Serialize;
@@ -124,7 +124,7 @@ pub fn fetch_objects(
     staging: Option<&StagedCopies>,
 ) -> FetchReport {
     let store = Store::for_git_dir(repo.path());
-    let mut todo: BTreeMap<crate::oid::Oid, (String, Pointer)> = BTreeMap::new();
+    let mut todo: BTreeMap<crate::lfs::oid::Oid, (String, Pointer)> = BTreeMap::new();
     for (path, p) in files {
         if !store.contains(p) {
             todo.entry(p.oid).or_insert((path.clone(), p.clone()));
@@ -191,7 +191,7 @@ impl StagedCopies {
         Ok(StagedCopies { dir })
     }
 
-    pub(crate) fn path_for(&self, oid: &crate::oid::Oid) -> std::path::PathBuf {
+    pub(crate) fn path_for(&self, oid: &crate::lfs::oid::Oid) -> std::path::PathBuf {
         self.dir.join(format!("{oid}-checkout-{}", std::process::id()))
     }
 
@@ -243,7 +243,7 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
                     refresh.push((path, p, e.mode, e.id));
                 }
             }
-            Ok(m) if m.is_file() && m.len() < crate::pointer::MAX_POINTER_SIZE => {
+            Ok(m) if m.is_file() && m.len() < crate::lfs::pointer::MAX_POINTER_SIZE => {
                 let bytes = fs::read(&abs).context(format!("reading {path}"))?;
                 if Pointer::parse(&bytes).ok().as_ref() == Some(&p) {
                     jobs.push(Job { path, pointer: p, mode: e.mode, id: e.id });
@@ -274,7 +274,7 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
         let abs = workdir.join(&path);
         let meta = fs::symlink_metadata(&abs).context(format!("reading {path}"))?;
         let mut f = fs::File::open(&abs).context(format!("opening {path}"))?;
-        let (oid, n) = crate::store::hash_copy(&mut f, None, progress).context(format!("reading {path}"))?;
+        let (oid, n) = crate::lfs::store::hash_copy(&mut f, None, progress).context(format!("reading {path}"))?;
         if oid == p.oid && n == p.size {
             done.push((path, p, mode, id, meta));
         }

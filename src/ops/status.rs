@@ -2,10 +2,10 @@
 //! with whether it is (or will be) stored through LFS.
 
 use crate::error::{Context, Result};
-use crate::git;
-use crate::pointer::Pointer;
+use crate::repo::git;
+use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
-use crate::worktree::{self, FileState, ScanMode};
+use crate::repo::worktree::{self, FileState, ScanMode};
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -5,11 +5,11 @@
 //! several threads, largest first; in commit mode the same read stores the object.
 
 use crate::error::{Context, Error, Result};
-use crate::git::{blob_pointer, is_racy, stat_matches};
-use crate::pointer::{Pointer, MAX_POINTER_SIZE};
+use crate::repo::git::{blob_pointer, is_racy, stat_matches};
+use crate::lfs::pointer::{Pointer, MAX_POINTER_SIZE};
 use crate::progress::Progress;
-use crate::store::{hash_copy, Store};
-use crate::track;
+use crate::lfs::store::{hash_copy, Store};
+use crate::lfs::track;
 use git2::{ObjectType, Repository};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -106,10 +106,10 @@ enum Plan {
 
 /// Scans the work tree. `index` is the stat cache (the repository's index as last written).
 pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &dyn Progress) -> Result<Scan> {
-    let workdir = crate::git::workdir(repo)?;
+    let workdir = crate::repo::git::workdir(repo)?;
     let store = Store::for_git_dir(repo.path());
     let threshold = track::threshold(repo)?;
-    let index_time = crate::git::index_mtime(repo);
+    let index_time = crate::repo::git::index_mtime(repo);
     let mut cached: HashMap<String, git2::IndexEntry> = HashMap::new();
     for e in index.iter() {
         let stage = (e.flags >> 12) & 0x3;
@@ -305,7 +305,7 @@ fn hash_plain(repo: &Repository, odb: &git2::Odb<'_>, c: &Candidate, mode: ScanM
             let mut w = odb.writer(size as usize, ObjectType::Blob).context("writing blob")?;
             let n = std::io::copy(&mut f, &mut w).context(format!("reading {}", c.path))?;
             let after = fs::symlink_metadata(&c.abs).context(format!("reading {}", c.path))?;
-            if n != size || !crate::store::same_file_state(&c.meta, &after) {
+            if n != size || !crate::lfs::store::same_file_state(&c.meta, &after) {
                 return Err(Error::ChangedWhileReading(c.abs.clone()));
             }
             let _ = repo;

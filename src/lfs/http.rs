@@ -6,13 +6,13 @@
 //! that stream into `lfs/incomplete/<oid>.part`, resume with `Range`, and are hashed before
 //! they become objects.
 
-use crate::credentials::{self, Auth, GitCredential};
+use crate::net::credentials::{self, Auth, GitCredential};
 use crate::error::{Context, Error, Result};
-use crate::oid::Oid;
-use crate::pointer::Pointer;
+use crate::lfs::oid::Oid;
+use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
-use crate::remote::redact;
-use crate::store::Store;
+use crate::net::remote::redact;
+use crate::lfs::store::Store;
 use ureq::{Agent, Request, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -425,7 +425,7 @@ impl HttpLfs {
                 batch_time.checked_add(Duration::from_secs(secs as u64))
             }
         } else if let Some(at) = a.expires_at.as_deref() {
-            crate::identity::parse_date(at).ok().map(|t| {
+            crate::repo::identity::parse_date(at).ok().map(|t| {
                 let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
                 let left = t.seconds() - now;
                 if left <= 0 {
@@ -448,7 +448,7 @@ impl HttpLfs {
         local: &Store,
         objects: Vec<(String, Pointer)>,
         progress: &dyn Progress,
-        staging: Option<&crate::lfs_checkout::StagedCopies>,
+        staging: Option<&crate::repo::checkout::StagedCopies>,
     ) -> Result<TransferReport> {
         let mut report = TransferReport::default();
         let mut pending = objects;
@@ -511,7 +511,7 @@ impl HttpLfs {
         local: &Store,
         jobs: Vec<Job>,
         progress: &dyn Progress,
-        staging: Option<&crate::lfs_checkout::StagedCopies>,
+        staging: Option<&crate::repo::checkout::StagedCopies>,
         report: &mut TransferReport,
         retry_later: &mut Vec<(String, Pointer)>,
     ) {
@@ -873,7 +873,7 @@ impl HttpLfs {
         local: &Store,
         objects: Vec<(String, Pointer)>,
         progress: &dyn Progress,
-        staging: Option<&crate::lfs_checkout::StagedCopies>,
+        staging: Option<&crate::repo::checkout::StagedCopies>,
     ) -> Result<TransferReport> {
         self.run("download", local, objects, progress, staging)
     }

@@ -4,7 +4,7 @@
 //! added to the work tree; `.gitattributes` keeps every local line and gains the server's others.
 
 use crate::error::{Context, Result};
-use crate::git;
+use crate::repo::git;
 use git2::{Oid, Repository};
 use std::collections::HashSet;
 
@@ -50,7 +50,7 @@ pub fn land_on(repo: &Repository, local: Oid, initial: Oid, branch: &str) -> Res
         }
     }
     let tree = repo.find_tree(builder.write().context("writing the merged tree")?).context("reading the merged tree")?;
-    let (author, committer) = crate::identity::signatures(repo, None)?;
+    let (author, committer) = crate::repo::identity::signatures(repo, None)?;
     let id = repo
         .commit(None, &author, &committer, "Merge the Hub's initial commit\n", &tree, &[&ours, &theirs])
         .context("creating the merge commit")?;
@@ -59,7 +59,7 @@ pub fn land_on(repo: &Repository, local: Oid, initial: Oid, branch: &str) -> Res
     if let Some(workdir) = repo.workdir() {
         let mut index = repo.index().context("reading the index")?;
         for (path, bytes) in &changed {
-            crate::track::write_atomic(&workdir.join(path), bytes)?;
+            crate::lfs::track::write_atomic(&workdir.join(path), bytes)?;
             index.add_path(std::path::Path::new(path)).context(format!("indexing {path}"))?;
         }
         if !changed.is_empty() {

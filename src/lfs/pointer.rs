@@ -1,7 +1,7 @@
 //! Git LFS pointer files: canonical encoding and parsing with the exact acceptance rules of the
 //! reference git-lfs (`lfs/pointer.go`, `lfs/scanner.go`). Pure: no I/O.
 
-use crate::oid::Oid;
+use crate::lfs::oid::Oid;
 use std::fmt;
 
 /// The only version string hfgit writes.

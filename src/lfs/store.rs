@@ -5,8 +5,8 @@
 //! once complete and verified; an object that is already present is never rewritten.
 
 use crate::error::{Context, Error, Result};
-use crate::oid::Oid;
-use crate::pointer::Pointer;
+use crate::lfs::oid::Oid;
+use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};

@@ -3,11 +3,11 @@
 //! tree, the commit and the branch.
 
 use crate::error::{Context, Error, Result};
-use crate::git;
+use crate::repo::git;
 use crate::progress::Progress;
-use crate::status::{changes, tree_files, Change};
-use crate::track;
-use crate::worktree::{self, ScanMode};
+use crate::ops::status::{changes, tree_files, Change};
+use crate::lfs::track;
+use crate::repo::worktree::{self, ScanMode};
 use git2::Repository;
 use serde::Serialize;
 
@@ -41,7 +41,7 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
     if message.trim().is_empty() {
         return Err(Error::BadInput("empty commit message; pass -m <MESSAGE>".into()));
     }
-    let (author, committer) = crate::identity::signatures(repo, opts.author)?;
+    let (author, committer) = crate::repo::identity::signatures(repo, opts.author)?;
     let _lock = git::lock(repo)?;
     let branch = git::current_branch(repo)?;
     let workdir = git::workdir(repo)?;
@@ -97,13 +97,13 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
         return Err(Error::NothingToCommit);
     }
     let mut warnings = Vec::new();
-    if changes.iter().any(|c| c.path == "README.md" && c.status != crate::status::ChangeKind::Deleted) {
+    if changes.iter().any(|c| c.path == "README.md" && c.status != crate::ops::status::ChangeKind::Deleted) {
         if let Ok(text) = std::fs::read_to_string(workdir.join("README.md")) {
-            warnings.extend(crate::model_card::front_matter_problem(&text));
+            warnings.extend(crate::hub::model_card::front_matter_problem(&text));
         }
     }
     let mut scans = Vec::new();
-    for c in changes.iter().filter(|c| c.status != crate::status::ChangeKind::Deleted) {
+    for c in changes.iter().filter(|c| c.status != crate::ops::status::ChangeKind::Deleted) {
         if crate::weights::is_pickle_path(&c.path) {
             let report = crate::weights::scan::scan_file(&workdir.join(&c.path), &c.path)
                 .context(format!("scanning {}", c.path))?;

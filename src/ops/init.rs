@@ -2,7 +2,7 @@
 //! optional `origin`. Re-running it changes nothing that exists.
 
 use crate::error::{Context, Error, Result};
-use crate::track;
+use crate::lfs::track;
 use git2::{Repository, RepositoryInitOptions};
 use serde::Serialize;
 use std::path::Path;
@@ -17,18 +17,18 @@ pub struct InitOutcome {
 }
 
 /// `card`: the model card to write as `README.md` when there is none (`None`: no card).
-pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, card: Option<&crate::model_card::CardMeta>) -> Result<InitOutcome> {
+pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, card: Option<&crate::hub::model_card::CardMeta>) -> Result<InitOutcome> {
     if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
         return Err(Error::BadInput(format!("invalid branch name `{branch}`")));
     }
     let remote_url = match remote_target {
         Some(t) => {
-            let url = crate::remote::resolve_target(t, cwd)?;
-            let (clean, creds) = crate::credentials::split_url_credentials(&url);
+            let url = crate::net::remote::resolve_target(t, cwd)?;
+            let (clean, creds) = crate::net::credentials::split_url_credentials(&url);
             if creds.is_some() {
                 return Err(Error::with_hint(
                     "the remote URL contains a password or token; hfgit does not write secrets into .git/config",
-                    format!("use `--remote {}` and a git credential helper (or HF_TOKEN for the Hub)", crate::remote::redact(&clean)),
+                    format!("use `--remote {}` and a git credential helper (or HF_TOKEN for the Hub)", crate::net::remote::redact(&clean)),
                 ));
             }
             Some(url)
@@ -48,8 +48,8 @@ pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, c
             Ok(r) if r.url() == Some(url.as_str()) => {}
             Ok(r) => {
                 return Err(Error::with_hint(
-                    format!("remote origin is already {}", crate::remote::redact(r.url().unwrap_or("?"))),
-                    format!("change it with `git remote set-url origin {}`", crate::remote::redact(url)),
+                    format!("remote origin is already {}", crate::net::remote::redact(r.url().unwrap_or("?"))),
+                    format!("change it with `git remote set-url origin {}`", crate::net::remote::redact(url)),
                 ))
             }
             Err(_) => {
@@ -63,7 +63,7 @@ pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, c
             .and_then(|mut c| c.set_i64("lfs.repositoryformatversion", 0))
             .context("writing lfs.repositoryformatversion")?;
     }
-    let workdir = crate::git::workdir(&repo)?;
+    let workdir = crate::repo::git::workdir(&repo)?;
     let attrs = workdir.join(".gitattributes");
     let wrote = if attrs.symlink_metadata().is_err() {
         track::write_atomic(&attrs, track::default_gitattributes().as_bytes())?;
@@ -75,7 +75,7 @@ pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, c
     let wrote_card = match card {
         Some(meta) if readme.symlink_metadata().is_err() => {
             let name = workdir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "model".into());
-            track::write_atomic(&readme, crate::model_card::render(meta, &name).as_bytes())?;
+            track::write_atomic(&readme, crate::hub::model_card::render(meta, &name).as_bytes())?;
             true
         }
         _ => false,

@@ -210,7 +210,7 @@ pub fn hf_token_path() -> Option<std::path::PathBuf> {
 
 /// True when `url` is on the Hub endpoint's host (`$HF_ENDPOINT`).
 pub fn is_hub_url(url: &str) -> bool {
-    match (origin_of(url), origin_of(&crate::remote::hub_endpoint())) {
+    match (origin_of(url), origin_of(&crate::net::remote::hub_endpoint())) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }

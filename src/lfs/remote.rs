@@ -5,9 +5,9 @@
 //! downloads are always re-hashed before they become visible.
 
 use crate::error::{Context, Error, Result};
-use crate::pointer::Pointer;
+use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
-use crate::store::{hash_copy, Store};
+use crate::lfs::store::{hash_copy, Store};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ pub enum LocalTransfer {
 
 pub enum LfsRemote {
     Local { store: Store, transfer: LocalTransfer },
-    Http(crate::lfs_http::HttpLfs),
+    Http(crate::lfs::http::HttpLfs),
 }
 
 /// What an upload did.
@@ -42,15 +42,15 @@ impl LfsRemote {
         repo: &git2::Repository,
         name: Option<&str>,
         url: &str,
-        op: crate::lfs_endpoint::Operation,
+        op: crate::lfs::endpoint::Operation,
         ref_name: Option<String>,
         interactive: bool,
     ) -> Result<LfsRemote> {
-        let ep = crate::lfs_endpoint::endpoint(repo, name, url, op)?;
-        match crate::remote::location(&ep)? {
-            crate::remote::Location::Local(p) => LfsRemote::local(&p, local_transfer(repo)?),
-            crate::remote::Location::Http(u) => {
-                Ok(LfsRemote::Http(crate::lfs_http::HttpLfs::new(repo, &u, url, ref_name, interactive)?))
+        let ep = crate::lfs::endpoint::endpoint(repo, name, url, op)?;
+        match crate::net::remote::location(&ep)? {
+            crate::net::remote::Location::Local(p) => LfsRemote::local(&p, local_transfer(repo)?),
+            crate::net::remote::Location::Http(u) => {
+                Ok(LfsRemote::Http(crate::lfs::http::HttpLfs::new(repo, &u, url, ref_name, interactive)?))
             }
         }
     }
@@ -147,7 +147,7 @@ impl LfsRemote {
                 let mut f = fs::File::open(&src).context(format!("opening {}", src.display()))?;
                 let mut tmp = store.temp_file()?;
                 let (oid, n) = hash_copy(&mut f, Some(tmp.as_file_mut()), progress).context(format!("copying object {}", p.oid))?;
-                crate::store::check_digest(p, oid, n)
+                crate::lfs::store::check_digest(p, oid, n)
                     .map_err(|e| Error::with_hint(format!("local {e}"), "run `hfgit fsck` to find and repair it"))?;
                 store.persist(tmp, &p.oid)
             }
@@ -159,7 +159,7 @@ impl LfsRemote {
     /// with the copy; that copy is removed unless the object verified.
     pub fn download(&self, local: &Store, p: &Pointer, progress: &dyn Progress, also_to: Option<&Path>) -> Result<()> {
         match self {
-            LfsRemote::Http(_) => unreachable!("HTTP downloads go through lfs_checkout::fetch_objects"),
+            LfsRemote::Http(_) => unreachable!("HTTP downloads go through lfs::fetch::fetch_objects"),
             LfsRemote::Local { store, .. } => {
                 let src = store.object_path(&p.oid);
                 if !src.exists() {

@@ -3,8 +3,8 @@
 //! dangerous code when loaded stops the push before anything is sent, unless the user allows it.
 
 use crate::error::{Context, Error, Result};
-use crate::git;
-use crate::store::Store;
+use crate::repo::git;
+use crate::lfs::store::Store;
 use crate::weights::scan::{scan, FileReport, Verdict};
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::HashSet;

@@ -3,12 +3,12 @@
 //! command again: a marker in `.git` says the directory is hfgit's unfinished clone.
 
 use crate::error::{Context, Error, Result};
-use crate::git;
-use crate::lfs_checkout::{self, LfsFailure, Selection};
-use crate::lfs_endpoint::Operation;
-use crate::lfs_remote::{self, LfsRemote};
+use crate::repo::git;
+use crate::repo::checkout::{self, LfsFailure, Selection};
+use crate::lfs::endpoint::Operation;
+use crate::lfs::remote::{self as lfs_remote, LfsRemote};
 use crate::progress::Progress;
-use crate::remote::{self, Location};
+use crate::net::remote::{self, Location};
 use git2::Repository;
 use serde::Serialize;
 use std::fs;
@@ -112,7 +112,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         git::create_repository_atomically(&dir, &mut o, |staging| {
             let r = Repository::open(staging).context("opening the new repository")?;
             // never store credentials typed into the URL
-            r.remote("origin", &crate::credentials::split_url_credentials(&url).0).context("adding remote origin")?;
+            r.remote("origin", &crate::net::credentials::split_url_credentials(&url).0).context("adding remote origin")?;
             save_selection(&r, opts)?;
             fs::write(staging.join(".git").join(MARKER), b"").context("marking the clone as unfinished")
         })?;
@@ -137,13 +137,13 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         failures: Vec::new(),
     };
     let fetched = fetch_origin(&repo, "origin", opts.interactive, Some(&url));
-    let fetched = match (fetched, crate::hub::HubRepo::from_url(&url)) {
+    let fetched = match (fetched, crate::hub::api::HubRepo::from_url(&url)) {
         (Err(e), Some(h)) => {
             // nothing was cloned: leave no directory behind
             drop(_lock);
             drop(repo);
             let _ = fs::remove_dir_all(&dir);
-            return Err(crate::hub::explain(&h, e));
+            return Err(crate::hub::api::explain(&h, e));
         }
         (r, _) => r?,
     };
@@ -161,18 +161,18 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     outcome.commit = Some(id.to_string());
 
     let tree = commit.tree().context("reading tree")?;
-    let all = lfs_checkout::selected_pointers(&repo, &tree, &Selection::new(&[], &[])?)?;
-    let wanted = lfs_checkout::selected_pointers(&repo, &tree, &sel)?;
+    let all = checkout::selected_pointers(&repo, &tree, &Selection::new(&[], &[])?)?;
+    let wanted = checkout::selected_pointers(&repo, &tree, &sel)?;
     outcome.lfs_files = all.len() as u64;
     outcome.lfs_files_selected = wanted.len() as u64;
     let lfs = LfsRemote::for_remote(&repo, Some("origin"), &url, Operation::Download, Some(format!("refs/heads/{}", outcome.branch.as_deref().unwrap_or("main"))), opts.interactive)?;
-    let staged = lfs_checkout::StagedCopies::new(&repo)?;
-    let fetched = lfs_checkout::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
+    let staged = checkout::StagedCopies::new(&repo)?;
+    let fetched = checkout::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
     outcome.downloaded_objects = fetched.downloaded_objects;
     outcome.downloaded_bytes = fetched.downloaded_bytes;
     outcome.failures = fetched.failures;
 
-    let m = lfs_checkout::checkout_fresh(&repo, &tree, &sel, Some(&staged), progress)?;
+    let m = checkout::checkout_fresh(&repo, &tree, &sel, Some(&staged), progress)?;
     outcome.files_written = m.files_written;
     fs::remove_file(&marker).context("finishing the clone")?;
     Ok(outcome)
@@ -181,9 +181,9 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
 /// Records `--include` / `--exclude` / `--no-lfs` as `lfs.fetchinclude` / `lfs.fetchexclude`.
 fn save_selection(repo: &Repository, opts: &CloneOptions<'_>) -> Result<()> {
     if opts.no_lfs {
-        lfs_checkout::save_selection(repo, &[], &["*".to_string()])
+        checkout::save_selection(repo, &[], &["*".to_string()])
     } else {
-        lfs_checkout::save_selection(repo, opts.include, opts.exclude)
+        checkout::save_selection(repo, opts.include, opts.exclude)
     }
 }
 

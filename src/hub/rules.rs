@@ -2,10 +2,10 @@
 //! happens: files over 10 MiB (and binary files over 1 MiB) must be LFS pointers, an LFS file
 //! may not exceed the Hub's per-file limit, and every pointer's object must be in the local store.
 
-use crate::git;
+use crate::repo::git;
 use crate::error::{Context, Error, Result};
-use crate::pointer::{Pointer, MAX_POINTER_SIZE};
-use crate::store::Store;
+use crate::lfs::pointer::{Pointer, MAX_POINTER_SIZE};
+use crate::lfs::store::Store;
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::HashSet;
 

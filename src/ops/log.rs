@@ -1,7 +1,7 @@
 //! `hfgit log`: commits with the LFS files each one added or changed.
 
 use crate::error::{Context, Result};
-use crate::git;
+use crate::repo::git;
 use git2::{Delta, DiffOptions, Repository};
 use serde::Serialize;
 
@@ -24,7 +24,7 @@ pub struct LogEntry {
     pub lfs: Vec<LfsFileChange>,
     /// With `--stat`: what changed in config.json and in each weights file.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stat: Option<Vec<crate::diff::FileDiff>>,
+    pub stat: Option<Vec<crate::ops::diff::FileDiff>>,
 }
 
 pub fn log(repo: &Repository, limit: Option<usize>, stat: bool) -> Result<Vec<LogEntry>> {
@@ -57,8 +57,8 @@ pub fn log(repo: &Repository, limit: Option<usize>, stat: bool) -> Result<Vec<Lo
             }
         }
         let stat = if stat {
-            let (old, new) = (crate::diff::Side::Tree(parent_tree.clone()), crate::diff::Side::Tree(Some(tree.clone())));
-            Some(crate::diff::diff(repo, &old, &new, true, &crate::progress::Silent)?)
+            let (old, new) = (crate::ops::diff::Side::Tree(parent_tree.clone()), crate::ops::diff::Side::Tree(Some(tree.clone())));
+            Some(crate::ops::diff::diff(repo, &old, &new, true, &crate::progress::Silent)?)
         } else {
             None
         };

@@ -4,14 +4,14 @@
 //! objects it lacks.
 
 use crate::error::{Context, Error, Result};
-use crate::git;
-use crate::lfs_endpoint::Operation;
-use crate::lfs_remote::LfsRemote;
-use crate::oid::Oid;
-use crate::pointer::Pointer;
+use crate::repo::git;
+use crate::lfs::endpoint::Operation;
+use crate::lfs::remote::LfsRemote;
+use crate::lfs::oid::Oid;
+use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
-use crate::remote::{self, Location};
-use crate::store::Store;
+use crate::net::remote::{self, Location};
+use crate::lfs::store::Store;
 use git2::{Repository, RepositoryInitOptions};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -103,21 +103,21 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         .id();
     let (name, url) = remote::remote_url(repo, opts.remote, cwd, true)?;
     let shown = remote::redact(&url);
-    let hub = crate::hub::HubRepo::from_url(&url);
+    let hub = crate::hub::api::HubRepo::from_url(&url);
     // With --create, refuse before creating anything remotely: check all history now, and
     // again below only if the remote turns out to have branches already.
     let checked_all = match opts.create {
-        true => Some(crate::pickle_policy::check(repo, head, &[], &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?),
+        true => Some(crate::weights::policy::check(repo, head, &[], &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?),
         false => None,
     };
     let created = match remote::location(&url)? {
         Location::Local(p) => prepare_local(&p, opts, &branch)?,
         Location::Http(_) => match (&hub, opts.create) {
             (Some(h), true) => {
-                let token = crate::credentials::hf_token().ok_or_else(|| {
+                let token = crate::net::credentials::hf_token().ok_or_else(|| {
                     Error::with_hint("creating a Hub repository needs a token", "run `hfgit login`, or set HF_TOKEN")
                 })?;
-                crate::hub::create_repo(&remote::hub_endpoint(), &token, h, opts.private)? == crate::hub::Created::New
+                crate::hub::api::create_repo(&remote::hub_endpoint(), &token, h, opts.private)? == crate::hub::api::Created::New
             }
             // generic hosts create repositories on first push, or not at all
             _ => false,
@@ -126,7 +126,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     let refname = format!("refs/heads/{branch}");
     let refs = match (git::remote_refs(repo, &url, opts.interactive, hub.is_none()), &hub) {
         (Ok(r), _) => r,
-        (Err(e), Some(h)) => return Err(crate::hub::explain(h, e)),
+        (Err(e), Some(h)) => return Err(crate::hub::api::explain(h, e)),
         (Err(e), None) => return Err(e),
     };
     let old = refs.get(&refname).copied();
@@ -148,7 +148,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         let ff = repo.find_commit(old).is_ok() && repo.graph_descendant_of(head, old).unwrap_or(false);
         if !ff && hub.is_some() && is_hub_initial_commit(repo, old) && repo.merge_base(head, old).is_err() {
             // A new Hub repository holds the server's own first commit: join the histories.
-            head = crate::hub_merge::land_on(repo, head, old, &branch)?;
+            head = crate::hub::merge::land_on(repo, head, old, &branch)?;
             outcome.new = head.to_string();
             outcome.up_to_date = false;
         } else if !ff && !opts.force {
@@ -167,10 +167,10 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     let needed: Vec<(String, Pointer)> = pointers_to_send(repo, head, &hide)?.into_values().collect();
     outcome.pickle_warnings = match checked_all {
         Some(all) if hide.is_empty() => all,
-        _ => crate::pickle_policy::check(repo, head, &hide, &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?,
+        _ => crate::weights::policy::check(repo, head, &hide, &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?,
     };
     if hub.is_some() {
-        crate::hub_rules::check(repo, head, &hide, &needed, &Store::for_git_dir(repo.path()))?;
+        crate::hub::rules::check(repo, head, &hide, &needed, &Store::for_git_dir(repo.path()))?;
     }
     let lfs = LfsRemote::for_remote(repo, name.as_deref(), &url, Operation::Upload, Some(refname.clone()), opts.interactive)?;
     let sum = lfs.upload_all(&Store::for_git_dir(repo.path()), needed, progress)?;

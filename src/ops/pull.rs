@@ -5,14 +5,14 @@
 //! leaves each file old or new, never torn, and the next pull finishes the job.
 
 use crate::error::{Context, Error, Result};
-use crate::git;
-use crate::lfs_checkout::{self, Selection};
-use crate::lfs_endpoint::Operation;
-use crate::lfs_remote::LfsRemote;
+use crate::repo::git;
+use crate::repo::checkout::{self, Selection};
+use crate::lfs::endpoint::Operation;
+use crate::lfs::remote::LfsRemote;
 use crate::progress::Progress;
-use crate::remote;
-use crate::status::{changes, tree_files};
-use crate::worktree::{self, ScanMode};
+use crate::net::remote;
+use crate::ops::status::{changes, tree_files};
+use crate::repo::worktree::{self, ScanMode};
 use git2::Repository;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -44,7 +44,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         Error::with_hint(format!("no remote named `{name}`"), "set one with `hfgit init --remote <TARGET>` or `git remote add`")
     })?;
     let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();
-    crate::clone::fetch_origin(repo, &name, interactive, None)?;
+    crate::ops::clone::fetch_origin(repo, &name, interactive, None)?;
     let new = repo
         .refname_to_id(&format!("refs/remotes/{name}/{remote_branch}"))
         .map_err(|_| Error::failed(format!("{} has no branch {remote_branch}", remote::redact(&url))))?;
@@ -77,8 +77,8 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
     }
     let target_tree = if outcome.up_to_date { head.as_ref().expect("up to date implies HEAD").tree().context("reading tree")? } else { new_tree };
     // Objects first: nothing moves unless every needed object arrived intact.
-    let wanted = lfs_checkout::selected_pointers(repo, &target_tree, &sel)?;
-    let fetched = lfs_checkout::fetch_objects(repo, &lfs, &wanted, progress, None);
+    let wanted = checkout::selected_pointers(repo, &target_tree, &sel)?;
+    let fetched = checkout::fetch_objects(repo, &lfs, &wanted, progress, None);
     outcome.downloaded_objects = fetched.downloaded_objects;
     outcome.downloaded_bytes = fetched.downloaded_bytes;
     if !fetched.failures.is_empty() {
@@ -121,13 +121,13 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         }
         if !touched.is_empty() {
             // every file through a temp file and a rename; LFS content straight from the store
-            let m = lfs_checkout::checkout_paths(repo, &target_tree, &sel, &touched, progress)?;
+            let m = checkout::checkout_paths(repo, &target_tree, &sel, &touched, progress)?;
             outcome.files_written += m.files_written;
         }
         repo.reference(&format!("refs/heads/{branch}"), new, true, &format!("pull: fast-forward from {name}"))
             .context(format!("moving {branch}"))?;
     }
-    let m = lfs_checkout::materialize(repo, &sel, progress)?;
+    let m = checkout::materialize(repo, &sel, progress)?;
     outcome.files_written += m.files_written;
     Ok(outcome)
 }

@@ -2,11 +2,11 @@
 //! hashes to its oid; non-canonical pointers are reported too.
 
 use crate::error::{Context, Result};
-use crate::git;
-use crate::oid::Oid;
-use crate::pointer::Pointer;
+use crate::repo::git;
+use crate::lfs::oid::Oid;
+use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
-use crate::store::{ObjectState, Store};
+use crate::lfs::store::{ObjectState, Store};
 use git2::Repository;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
