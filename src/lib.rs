@@ -29,5 +29,6 @@ pub mod net;
 pub mod error;
 pub mod parallel;
 pub mod progress;
+pub mod time;
 
 pub use error::{Error, Result};

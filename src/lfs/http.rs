@@ -425,9 +425,9 @@ impl HttpLfs {
                 batch_time.checked_add(Duration::from_secs(secs as u64))
             }
         } else if let Some(at) = a.expires_at.as_deref() {
-            crate::repo::identity::parse_date(at).ok().map(|t| {
+            crate::time::parse_date(at).ok().map(|(secs, _)| {
                 let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-                let left = t.seconds() - now;
+                let left = secs - now;
                 if left <= 0 {
                     batch_time
                 } else {
@@ -448,7 +448,7 @@ impl HttpLfs {
         local: &Store,
         objects: Vec<(String, Pointer)>,
         progress: &dyn Progress,
-        staging: Option<&crate::repo::checkout::StagedCopies>,
+        staging: Option<&crate::lfs::fetch::StagedCopies>,
     ) -> Result<TransferReport> {
         let mut report = TransferReport::default();
         let mut pending = objects;
@@ -511,7 +511,7 @@ impl HttpLfs {
         local: &Store,
         jobs: Vec<Job>,
         progress: &dyn Progress,
-        staging: Option<&crate::repo::checkout::StagedCopies>,
+        staging: Option<&crate::lfs::fetch::StagedCopies>,
         report: &mut TransferReport,
         retry_later: &mut Vec<(String, Pointer)>,
     ) {
@@ -873,7 +873,7 @@ impl HttpLfs {
         local: &Store,
         objects: Vec<(String, Pointer)>,
         progress: &dyn Progress,
-        staging: Option<&crate::repo::checkout::StagedCopies>,
+        staging: Option<&crate::lfs::fetch::StagedCopies>,
     ) -> Result<TransferReport> {
         self.run("download", local, objects, progress, staging)
     }

@@ -8,9 +8,11 @@
 //! `hub`, `weights` or `ops`.
 
 pub mod endpoint;
+pub mod fetch;
 pub mod http;
 pub mod oid;
 pub mod pointer;
 pub mod remote;
+pub mod select;
 pub mod store;
 pub mod track;

@@ -4,7 +4,9 @@
 
 use crate::error::{Context, Error, Result};
 use crate::repo::git;
-use crate::repo::checkout::{self, LfsFailure, Selection};
+use crate::lfs::fetch::{self, LfsFailure, StagedCopies};
+use crate::lfs::select::{self, Selection};
+use crate::repo::checkout;
 use crate::lfs::endpoint::Operation;
 use crate::lfs::remote::{self as lfs_remote, LfsRemote};
 use crate::progress::Progress;
@@ -166,8 +168,8 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     outcome.lfs_files = all.len() as u64;
     outcome.lfs_files_selected = wanted.len() as u64;
     let lfs = LfsRemote::for_remote(&repo, Some("origin"), &url, Operation::Download, Some(format!("refs/heads/{}", outcome.branch.as_deref().unwrap_or("main"))), opts.interactive)?;
-    let staged = checkout::StagedCopies::new(&repo)?;
-    let fetched = checkout::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
+    let staged = StagedCopies::new(&repo)?;
+    let fetched = fetch::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
     outcome.downloaded_objects = fetched.downloaded_objects;
     outcome.downloaded_bytes = fetched.downloaded_bytes;
     outcome.failures = fetched.failures;
@@ -181,9 +183,9 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
 /// Records `--include` / `--exclude` / `--no-lfs` as `lfs.fetchinclude` / `lfs.fetchexclude`.
 fn save_selection(repo: &Repository, opts: &CloneOptions<'_>) -> Result<()> {
     if opts.no_lfs {
-        checkout::save_selection(repo, &[], &["*".to_string()])
+        select::save_selection(repo, &[], &["*".to_string()])
     } else {
-        checkout::save_selection(repo, opts.include, opts.exclude)
+        select::save_selection(repo, opts.include, opts.exclude)
     }
 }
 

@@ -6,7 +6,9 @@
 
 use crate::error::{Context, Error, Result};
 use crate::repo::git;
-use crate::repo::checkout::{self, Selection};
+use crate::lfs::fetch;
+use crate::lfs::select::Selection;
+use crate::repo::checkout;
 use crate::lfs::endpoint::Operation;
 use crate::lfs::remote::LfsRemote;
 use crate::progress::Progress;
@@ -78,7 +80,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
     let target_tree = if outcome.up_to_date { head.as_ref().expect("up to date implies HEAD").tree().context("reading tree")? } else { new_tree };
     // Objects first: nothing moves unless every needed object arrived intact.
     let wanted = checkout::selected_pointers(repo, &target_tree, &sel)?;
-    let fetched = checkout::fetch_objects(repo, &lfs, &wanted, progress, None);
+    let fetched = fetch::fetch_objects(repo, &lfs, &wanted, progress, None);
     outcome.downloaded_objects = fetched.downloaded_objects;
     outcome.downloaded_bytes = fetched.downloaded_bytes;
     if !fetched.failures.is_empty() {

@@ -1,107 +1,22 @@
-//! Turning pointer files into content: which LFS files a clone or pull downloads (`--include` /
-//! `--exclude`, kept as git-lfs's `lfs.fetchinclude` / `lfs.fetchexclude`), fetching their
-//! objects into the local store (verified), and writing them into the work tree through a temp
-//! file and a rename, with the index updated so `git status` stays clean.
+//! The one writer of work-tree files: trees (whole, or the paths a fast-forward changes) and LFS
+//! content from the local store, each file through a temp file and a rename, with the index
+//! updated so `git status` stays clean. Which LFS files get content is `lfs::select`; getting
+//! their objects is `lfs::fetch`.
 
 use crate::error::{Context, Error, Result};
 use crate::repo::git;
-use crate::lfs::remote::LfsRemote;
+use crate::lfs::fetch::StagedCopies;
+use crate::lfs::select::Selection;
 use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
 use crate::lfs::store::Store;
-use globset::{GlobSet, GlobSetBuilder};
+
 use git2::Repository;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-
-/// Which LFS paths get their content.
-pub struct Selection {
-    include: Option<GlobSet>,
-    exclude: Option<GlobSet>,
-}
-
-/// One pattern, gitignore-style as git-lfs reads fetchinclude: without `/` it matches a name at
-/// any depth (and everything under a directory of that name); with `/` it is anchored.
-fn add_pattern(b: &mut GlobSetBuilder, pat: &str) -> Result<()> {
-    let p = pat.trim();
-    if p.is_empty() {
-        return Ok(());
-    }
-    let anchored = p.trim_start_matches('/').trim_end_matches('/');
-    let bases: Vec<String> = if p.trim_end_matches('/').contains('/') {
-        vec![anchored.to_string()]
-    } else {
-        vec![anchored.to_string(), format!("**/{anchored}")]
-    };
-    for base in bases {
-        for g in [base.clone(), format!("{base}/**")] {
-            let glob = globset::GlobBuilder::new(&g)
-                .literal_separator(true)
-                .build()
-                .map_err(|e| Error::BadInput(format!("invalid pattern `{pat}`: {e}")))?;
-            b.add(glob);
-        }
-    }
-    Ok(())
-}
-
-fn build(patterns: &[String]) -> Result<Option<GlobSet>> {
-    let pats: Vec<&str> = patterns.iter().flat_map(|p| p.split(',')).map(str::trim).filter(|p| !p.is_empty()).collect();
-    if pats.is_empty() {
-        return Ok(None);
-    }
-    let mut b = GlobSetBuilder::new();
-    for p in pats {
-        add_pattern(&mut b, p)?;
-    }
-    b.build().map(Some).map_err(|e| Error::BadInput(format!("invalid pattern: {e}")))
-}
-
-impl Selection {
-    pub fn new(include: &[String], exclude: &[String]) -> Result<Selection> {
-        Ok(Selection { include: build(include)?, exclude: build(exclude)? })
-    }
-
-    /// `lfs.fetchinclude` / `lfs.fetchexclude` from git config.
-    pub fn from_config(repo: &Repository) -> Result<Selection> {
-        let cfg = repo.config().context("reading git config")?;
-        let get = |k: &str| cfg.get_string(k).ok().map(|v| vec![v]).unwrap_or_default();
-        Selection::new(&get("lfs.fetchinclude"), &get("lfs.fetchexclude"))
-    }
-
-    pub fn selects(&self, path: &str) -> bool {
-        self.include.as_ref().is_none_or(|g| g.is_match(path)) && !self.exclude.as_ref().is_some_and(|g| g.is_match(path))
-    }
-}
-
-/// Saves the patterns so later pulls (and git-lfs) honour them.
-pub fn save_selection(repo: &Repository, include: &[String], exclude: &[String]) -> Result<()> {
-    let mut cfg = repo.config().context("opening git config")?;
-    if !include.is_empty() {
-        cfg.set_str("lfs.fetchinclude", &include.join(",")).context("saving lfs.fetchinclude")?;
-    }
-    if !exclude.is_empty() {
-        cfg.set_str("lfs.fetchexclude", &exclude.join(",")).context("saving lfs.fetchexclude")?;
-    }
-    Ok(())
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LfsFailure {
-    pub path: String,
-    pub oid: String,
-    pub error: String,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct FetchReport {
-    pub downloaded_objects: u64,
-    pub downloaded_bytes: u64,
-    pub failures: Vec<LfsFailure>,
-}
 
 /// The selected LFS files of `tree` (path → pointer).
 pub fn selected_pointers(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selection) -> Result<BTreeMap<String, Pointer>> {
@@ -111,98 +26,6 @@ pub fn selected_pointers(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selecti
         .filter(|(path, p, _)| p.size > 0 && sel.selects(path))
         .map(|(path, p, _)| (path, p))
         .collect())
-}
-
-/// Downloads the objects of `files` the local store lacks, several at once, largest first.
-/// With `staging`, each downloaded object is also copied, as it is verified, to
-/// `staging[oid]` (see `LfsRemote::download`), ready for `checkout_fresh` to rename into place.
-pub fn fetch_objects(
-    repo: &Repository,
-    remote: &LfsRemote,
-    files: &BTreeMap<String, Pointer>,
-    progress: &dyn Progress,
-    staging: Option<&StagedCopies>,
-) -> FetchReport {
-    let store = Store::for_git_dir(repo.path());
-    let mut todo: BTreeMap<crate::lfs::oid::Oid, (String, Pointer)> = BTreeMap::new();
-    for (path, p) in files {
-        if !store.contains(p) {
-            todo.entry(p.oid).or_insert((path.clone(), p.clone()));
-        }
-    }
-    let list: Vec<(String, Pointer)> = todo.into_values().collect();
-    if let LfsRemote::Http(h) = remote {
-        let mut rep = FetchReport::default();
-        match h.download(&store, list, progress, staging) {
-            Ok(r) => {
-                rep.downloaded_objects = r.transferred_objects;
-                rep.downloaded_bytes = r.transferred_bytes;
-                rep.failures = r.failures.into_iter().map(|(path, oid, error)| LfsFailure { path, oid: oid.to_hex(), error }).collect();
-            }
-            Err(e) => {
-                rep.failures = files.iter().filter(|(_, p)| !store.contains(p)).map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: e.to_string() }).collect();
-            }
-        }
-        return spread_failures(rep, files);
-    }
-    let total = list.iter().map(|(_, p)| p.size).sum();
-    progress.begin("Downloading", total, list.len() as u64);
-    let results = crate::parallel::largest_first(list, |(_, p)| p.size, crate::parallel::default_threads(), |(path, p)| {
-        let also = staging.map(|st| st.path_for(&p.oid));
-        let r = remote.download(&store, p, &crate::progress::FileProgress::new(progress, path, p.size), also.as_deref());
-        progress.item_done();
-        r
-    });
-    progress.end();
-    let mut rep = FetchReport::default();
-    for ((path, p), r) in results {
-        match r {
-            Ok(()) => {
-                rep.downloaded_objects += 1;
-                rep.downloaded_bytes += p.size;
-            }
-            Err(e) => rep.failures.push(LfsFailure { path, oid: p.oid.to_hex(), error: e.to_string() }),
-        }
-    }
-    spread_failures(rep, files)
-}
-
-/// Reports a failed object under every path that uses it.
-fn spread_failures(mut rep: FetchReport, files: &BTreeMap<String, Pointer>) -> FetchReport {
-    let failed: std::collections::HashSet<String> = rep.failures.iter().map(|f| f.oid.clone()).collect();
-    let errors: BTreeMap<String, String> = rep.failures.iter().map(|f| (f.oid.clone(), f.error.clone())).collect();
-    rep.failures = files
-        .iter()
-        .filter(|(_, p)| failed.contains(&p.oid.to_hex()))
-        .map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: errors[&p.oid.to_hex()].clone() })
-        .collect();
-    rep
-}
-
-/// Work-tree copies of downloaded objects, staged in `lfs/tmp` for a fresh checkout.
-pub struct StagedCopies {
-    dir: std::path::PathBuf,
-}
-
-impl StagedCopies {
-    pub fn new(repo: &Repository) -> Result<StagedCopies> {
-        let dir = repo.path().join("lfs").join("tmp");
-        fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
-        Ok(StagedCopies { dir })
-    }
-
-    pub(crate) fn path_for(&self, oid: &crate::lfs::oid::Oid) -> std::path::PathBuf {
-        self.dir.join(format!("{oid}-checkout-{}", std::process::id()))
-    }
-
-    /// Takes the staged copy of `p` if there is a complete one (each copy is used once).
-    fn take(&self, p: &Pointer) -> Option<std::path::PathBuf> {
-        let path = self.path_for(&p.oid);
-        let taken = path.with_extension("taken");
-        fs::metadata(&path).ok().filter(|m| m.len() == p.size)?;
-        fs::rename(&path, &taken).ok()?;
-        Some(taken)
-    }
 }
 
 #[derive(Debug, Default, Serialize)]

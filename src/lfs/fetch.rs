@@ -1,0 +1,119 @@
+//! Downloading the LFS objects a set of files needs into the local store (verified, several at
+//! once, largest first), optionally staging a work-tree copy of each as it arrives.
+
+use crate::error::{Context, Result};
+use crate::lfs::pointer::Pointer;
+use crate::lfs::remote::LfsRemote;
+use crate::lfs::store::Store;
+use crate::progress::Progress;
+use git2::Repository;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LfsFailure {
+    pub path: String,
+    pub oid: String,
+    pub error: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FetchReport {
+    pub downloaded_objects: u64,
+    pub downloaded_bytes: u64,
+    pub failures: Vec<LfsFailure>,
+}
+
+/// Downloads the objects of `files` the local store lacks, several at once, largest first.
+/// With `staging`, each downloaded object is also copied, as it is verified, to
+/// `staging[oid]` (see `LfsRemote::download`), ready for `checkout_fresh` to rename into place.
+pub fn fetch_objects(
+    repo: &Repository,
+    remote: &LfsRemote,
+    files: &BTreeMap<String, Pointer>,
+    progress: &dyn Progress,
+    staging: Option<&StagedCopies>,
+) -> FetchReport {
+    let store = Store::for_git_dir(repo.path());
+    let mut todo: BTreeMap<crate::lfs::oid::Oid, (String, Pointer)> = BTreeMap::new();
+    for (path, p) in files {
+        if !store.contains(p) {
+            todo.entry(p.oid).or_insert((path.clone(), p.clone()));
+        }
+    }
+    let list: Vec<(String, Pointer)> = todo.into_values().collect();
+    if let LfsRemote::Http(h) = remote {
+        let mut rep = FetchReport::default();
+        match h.download(&store, list, progress, staging) {
+            Ok(r) => {
+                rep.downloaded_objects = r.transferred_objects;
+                rep.downloaded_bytes = r.transferred_bytes;
+                rep.failures = r.failures.into_iter().map(|(path, oid, error)| LfsFailure { path, oid: oid.to_hex(), error }).collect();
+            }
+            Err(e) => {
+                rep.failures = files.iter().filter(|(_, p)| !store.contains(p)).map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: e.to_string() }).collect();
+            }
+        }
+        return spread_failures(rep, files);
+    }
+    let total = list.iter().map(|(_, p)| p.size).sum();
+    progress.begin("Downloading", total, list.len() as u64);
+    let results = crate::parallel::largest_first(list, |(_, p)| p.size, crate::parallel::default_threads(), |(path, p)| {
+        let also = staging.map(|st| st.path_for(&p.oid));
+        let r = remote.download(&store, p, &crate::progress::FileProgress::new(progress, path, p.size), also.as_deref());
+        progress.item_done();
+        r
+    });
+    progress.end();
+    let mut rep = FetchReport::default();
+    for ((path, p), r) in results {
+        match r {
+            Ok(()) => {
+                rep.downloaded_objects += 1;
+                rep.downloaded_bytes += p.size;
+            }
+            Err(e) => rep.failures.push(LfsFailure { path, oid: p.oid.to_hex(), error: e.to_string() }),
+        }
+    }
+    spread_failures(rep, files)
+}
+
+/// Reports a failed object under every path that uses it.
+fn spread_failures(mut rep: FetchReport, files: &BTreeMap<String, Pointer>) -> FetchReport {
+    let failed: std::collections::HashSet<String> = rep.failures.iter().map(|f| f.oid.clone()).collect();
+    let errors: BTreeMap<String, String> = rep.failures.iter().map(|f| (f.oid.clone(), f.error.clone())).collect();
+    rep.failures = files
+        .iter()
+        .filter(|(_, p)| failed.contains(&p.oid.to_hex()))
+        .map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: errors[&p.oid.to_hex()].clone() })
+        .collect();
+    rep
+}
+
+/// Work-tree copies of downloaded objects, staged in `lfs/tmp` for a fresh checkout.
+pub struct StagedCopies {
+    dir: std::path::PathBuf,
+}
+
+impl StagedCopies {
+    pub fn new(repo: &Repository) -> Result<StagedCopies> {
+        let dir = repo.path().join("lfs").join("tmp");
+        fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
+        Ok(StagedCopies { dir })
+    }
+
+    pub(crate) fn path_for(&self, oid: &crate::lfs::oid::Oid) -> std::path::PathBuf {
+        self.dir.join(format!("{oid}-checkout-{}", std::process::id()))
+    }
+
+    /// Takes the staged copy of `p` if there is a complete one (each copy is used once).
+    pub fn take(&self, p: &Pointer) -> Option<std::path::PathBuf> {
+        let path = self.path_for(&p.oid);
+        let taken = path.with_extension("taken");
+        fs::metadata(&path).ok().filter(|m| m.len() == p.size)?;
+        fs::rename(&path, &taken).ok()?;
+        Some(taken)
+    }
+}
+
