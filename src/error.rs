@@ -48,16 +48,9 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::NotARepo(_) => Some("run `hfgit init` to create one, or use -C <DIR>".into()),
-            Error::Locked(_) => Some(
-                "wait for the other hfgit command to finish; the lock is released when it exits"
-                    .into(),
-            ),
-            Error::ChangedWhileReading(_) => {
-                Some("wait until whatever is writing the file has finished, then retry".into())
-            }
-            Error::NothingToCommit => {
-                Some("change or add files first (`hfgit add`), or pass --allow-empty".into())
-            }
+            Error::Locked(_) => Some("wait for the other hfgit command to finish; the lock is released when it exits".into()),
+            Error::ChangedWhileReading(_) => Some("wait until whatever is writing the file has finished, then retry".into()),
+            Error::NothingToCommit => Some("change or add files first (`hfgit add`), or pass --allow-empty".into()),
             Error::Failed { hint, .. } => hint.clone(),
             _ => None,
         }

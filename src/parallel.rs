@@ -36,10 +36,15 @@ mod tests {
     #[test]
     fn every_item_once_largest_started_first() {
         let started = std::sync::Mutex::new(Vec::new());
-        let out = super::largest_first((1..=50u64).collect(), |n| *n, 1, |n| {
-            started.lock().unwrap().push(*n);
-            n * 2
-        });
+        let out = super::largest_first(
+            (1..=50u64).collect(),
+            |n| *n,
+            1,
+            |n| {
+                started.lock().unwrap().push(*n);
+                n * 2
+            },
+        );
         assert_eq!(out.len(), 50);
         assert!(out.iter().all(|(n, r)| *r == n * 2));
         assert_eq!(started.into_inner().unwrap(), (1..=50u64).rev().collect::<Vec<_>>());

@@ -376,15 +376,11 @@ fn batches_hold_at_most_100_objects_largest_first() {
     }
     f.env.hfgit(&f.repo, &["commit", "-m", "many"]).ok();
     f.push().ok();
-    let batches: Vec<serde_json::Value> = f
-        .server
-        .log()
-        .into_iter()
-        .filter(|l| l.listener == "batch-body")
-        .map(|l| serde_json::from_str(&l.path).unwrap())
-        .collect();
+    let batches: Vec<serde_json::Value> =
+        f.server.log().into_iter().filter(|l| l.listener == "batch-body").map(|l| serde_json::from_str(&l.path).unwrap()).collect();
     assert_eq!(batches.len(), 2);
-    let sizes: Vec<u64> = batches.iter().flat_map(|b| b["objects"].as_array().unwrap().iter().map(|o| o["size"].as_u64().unwrap())).collect();
+    let sizes: Vec<u64> =
+        batches.iter().flat_map(|b| b["objects"].as_array().unwrap().iter().map(|o| o["size"].as_u64().unwrap())).collect();
     assert_eq!(batches[0]["objects"].as_array().unwrap().len(), 100);
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "not largest first");
     assert_eq!(sizes.len(), 132);
@@ -401,19 +397,27 @@ fn a_killed_http_push_never_leaves_a_branch_without_its_objects() {
     // the remote exists first, so that every run pushes to the same place
     f.env.git(f.env.dir.path(), &["init", "-q", "--bare", "remote.git"]).ok();
     let bare = f.env.path("remote.git");
-    kill_until_done(|| f.env.hfgit_cmd(&f.repo, &["push", "../remote.git"]), 25, 100, || {
-        // whatever the branch points at, the server has every object of it
-        if f.env.git(&bare, &["rev-parse", "--verify", "-q", "main"]).code == 0 {
-            let ls = f.env.git(&bare, &["ls-tree", "-r", "main"]).ok().stdout;
-            for line in ls.lines() {
-                let id = line.split_whitespace().nth(2).unwrap();
-                let text = f.env.git(&bare, &["cat-file", "-p", id]).ok().stdout;
-                if let Some(oid) = text.lines().find_map(|l| l.strip_prefix("oid sha256:")) {
-                    assert!(f.server.get("slow-storage", oid).is_some(), "branch points at a commit whose object {oid} the server lacks");
+    kill_until_done(
+        || f.env.hfgit_cmd(&f.repo, &["push", "../remote.git"]),
+        25,
+        100,
+        || {
+            // whatever the branch points at, the server has every object of it
+            if f.env.git(&bare, &["rev-parse", "--verify", "-q", "main"]).code == 0 {
+                let ls = f.env.git(&bare, &["ls-tree", "-r", "main"]).ok().stdout;
+                for line in ls.lines() {
+                    let id = line.split_whitespace().nth(2).unwrap();
+                    let text = f.env.git(&bare, &["cat-file", "-p", id]).ok().stdout;
+                    if let Some(oid) = text.lines().find_map(|l| l.strip_prefix("oid sha256:")) {
+                        assert!(
+                            f.server.get("slow-storage", oid).is_some(),
+                            "branch points at a commit whose object {oid} the server lacks"
+                        );
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     // the last, uninterrupted run finished the job
     for i in 0..16u64 {
         assert!(f.server.get("slow-storage", &sha256_hex(&data(800 + i, 50_000))).is_some());

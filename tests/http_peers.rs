@@ -18,10 +18,7 @@ fn unique(prefix: &str) -> String {
 
 fn weights_repo(env: &Env) -> (PathBuf, Vec<(String, Vec<u8>)>) {
     let repo = env.init("m");
-    let files = vec![
-        ("pytorch_model.bin".to_string(), data(700, 3_000_000)),
-        ("optimizer.pt".to_string(), data(701, 1_000_000)),
-    ];
+    let files = vec![("pytorch_model.bin".to_string(), data(700, 3_000_000)), ("optimizer.pt".to_string(), data(701, 1_000_000))];
     for (n, c) in &files {
         fs::write(repo.join(n), c).unwrap();
     }

@@ -24,7 +24,11 @@ fn hub(env: &Env, server: &LfsServer, args: &[&str], vars: &[(&str, &str)], stdi
     }
     drop(input);
     let o = child.wait_with_output().unwrap();
-    let r = Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() };
+    let r = Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    };
     assert!(!r.stdout.contains(HF_TOKEN) && !r.stderr.contains(HF_TOKEN), "the token was printed: {} {}", r.stdout, r.stderr);
     r
 }

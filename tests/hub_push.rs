@@ -20,7 +20,11 @@ fn with_hub(mut c: Command, server: &LfsServer, token: bool) -> Command {
 fn run(c: Command) -> Run {
     let mut c = c;
     let o = c.output().unwrap();
-    let r = Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() };
+    let r = Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    };
     assert!(!r.stdout.contains(HF_TOKEN) && !r.stderr.contains(HF_TOKEN), "the token was printed");
     r
 }
@@ -135,7 +139,11 @@ fn the_hubs_rules_are_checked_before_anything_is_sent() {
 
     // an LFS file over the Hub's per-file limit (a pointer committed as is)
     let repo3 = env.init("m3");
-    fs::write(repo3.join("huge.safetensors"), format!("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 600000000000\n", "a".repeat(64))).unwrap();
+    fs::write(
+        repo3.join("huge.safetensors"),
+        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 600000000000\n", "a".repeat(64)),
+    )
+    .unwrap();
     env.hfgit(&repo3, &["commit", "-m", "huge"]).ok();
     let r = hf(&env, &server, &repo3, &["push", "alice/rules3-hub", "--create"], true).fails();
     assert!(r.stderr.contains("huge.safetensors") && r.stderr.contains("500 GB"), "{}", r.stderr);
@@ -180,7 +188,15 @@ fn the_test_hub_enforces_the_hubs_pre_receive_rules_on_plain_git() {
     let plain = env.path("plain");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("pointer.bin", pointer_text(&data(960, 5000)).into_bytes(), "pointed to a file that does not exist"),
-        ("blob.dat", { let mut b = data(961, 2_000_000); b[10] = 0; b }, "binary files"),
+        (
+            "blob.dat",
+            {
+                let mut b = data(961, 2_000_000);
+                b[10] = 0;
+                b
+            },
+            "binary files",
+        ),
         ("big.txt", vec![b'x'; 11 * 1024 * 1024], "larger than 10 MiB"),
     ];
     for (name, content, why) in cases {

@@ -29,10 +29,9 @@ fn pointers_at(env: &Env, git_dir: &Path, rev: &str) -> BTreeMap<String, (String
             continue;
         }
         let text = env.git(git_dir, &["cat-file", "-p", f[2]]).ok().stdout;
-        if let (Some(oid), Some(size)) = (
-            text.lines().find_map(|l| l.strip_prefix("oid sha256:")),
-            text.lines().find_map(|l| l.strip_prefix("size ")),
-        ) {
+        if let (Some(oid), Some(size)) =
+            (text.lines().find_map(|l| l.strip_prefix("oid sha256:")), text.lines().find_map(|l| l.strip_prefix("size ")))
+        {
             if text.starts_with("version https://git-lfs") {
                 out.insert(path.to_string(), (oid.to_string(), size.parse().unwrap()));
             }
@@ -332,11 +331,16 @@ fn a_killed_push_never_leaves_a_branch_without_its_objects() {
     let repo = many_objects(&env);
     env.git(&repo, &["config", "hfgit.localTransfer", "copy"]).ok(); // slow enough to interrupt
     let bare = env.path("remote.git");
-    kill_until_done(|| env.hfgit_cmd(&repo, &["push", "../remote.git", "--create"]), 3, 200, || {
-        if bare.exists() {
-            assert_remote_consistent(&env, &bare);
-        }
-    });
+    kill_until_done(
+        || env.hfgit_cmd(&repo, &["push", "../remote.git", "--create"]),
+        3,
+        200,
+        || {
+            if bare.exists() {
+                assert_remote_consistent(&env, &bare);
+            }
+        },
+    );
     env.hfgit(&repo, &["push", "../remote.git"]).ok();
     assert_remote_consistent(&env, &bare);
     assert_eq!(pointers_at(&env, &bare, "main").len(), 24);
@@ -352,17 +356,25 @@ fn a_killed_clone_leaves_nothing_corrupt_and_resumes() {
     env.hfgit(&repo, &["push", "../remote.git", "--create"]).ok();
     let want = pointers_at(&env, &env.path("remote.git"), "main");
     let dest = env.path("c");
-    kill_until_done(|| env.hfgit_cmd(env.dir.path(), &["clone", "remote.git", "c"]), 2, 200, || {
-        if dest.join(".git").exists() {
-            assert_store_has_no_partial_objects(&dest.join(".git"));
-            for (path, (oid, size)) in &want {
-                if let Ok(bytes) = fs::read(dest.join(path)) {
-                    let is_pointer = String::from_utf8(bytes.clone()).ok().is_some_and(|t| t.contains(oid.as_str()));
-                    assert!(is_pointer || (bytes.len() as u64 == *size && sha256_hex(&bytes) == *oid), "{path} is corrupt after a kill");
+    kill_until_done(
+        || env.hfgit_cmd(env.dir.path(), &["clone", "remote.git", "c"]),
+        2,
+        200,
+        || {
+            if dest.join(".git").exists() {
+                assert_store_has_no_partial_objects(&dest.join(".git"));
+                for (path, (oid, size)) in &want {
+                    if let Ok(bytes) = fs::read(dest.join(path)) {
+                        let is_pointer = String::from_utf8(bytes.clone()).ok().is_some_and(|t| t.contains(oid.as_str()));
+                        assert!(
+                            is_pointer || (bytes.len() as u64 == *size && sha256_hex(&bytes) == *oid),
+                            "{path} is corrupt after a kill"
+                        );
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     for i in 0..24 {
         assert_eq!(fs::read(dest.join(format!("shard-{i:02}.bin"))).unwrap(), data(400 + i, 1_500_000));
     }
@@ -382,7 +394,7 @@ fn a_killed_pull_never_leaves_a_torn_file_and_resumes() {
     env.hfgit(env.dir.path(), &["clone", "remote.git", "c"]).ok();
     let c = env.path("c");
     env.git(&c, &["config", "hfgit.localTransfer", "copy"]).ok(); // slow enough to interrupt
-    // every shard changes, a directory goes, a plain file changes
+                                                                  // every shard changes, a directory goes, a plain file changes
     for i in 0..24 {
         fs::write(repo.join(format!("shard-{i:02}.bin")), data(900 + i, 1_500_000)).unwrap();
     }
@@ -391,19 +403,24 @@ fn a_killed_pull_never_leaves_a_torn_file_and_resumes() {
     env.hfgit(&repo, &["commit", "-m", "v2"]).ok();
     env.hfgit(&repo, &["push", "../remote.git"]).ok();
     let old_head = env.git(&c, &["rev-parse", "HEAD"]).ok().stdout;
-    kill_until_done(|| env.hfgit_cmd(&c, &["pull"]), 2, 200, || {
-        let mut all_new = true;
-        for i in 0..24 {
-            let got = fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap_or_else(|e| panic!("shard-{i:02}.bin: {e} after a kill"));
-            assert!(got == data(400 + i, 1_500_000) || got == data(900 + i, 1_500_000), "shard-{i:02}.bin is torn after a kill");
-            all_new &= got == data(900 + i, 1_500_000);
-        }
-        let notes = fs::read_to_string(c.join("notes.txt")).unwrap();
-        assert!(notes == "v1\n" || notes == "v2\n", "notes.txt is {notes:?}");
-        let head = env.git(&c, &["rev-parse", "HEAD"]).ok().stdout;
-        // the branch moves last: by then every file is the new one
-        assert!(head == old_head || all_new, "HEAD moved before the files were written");
-    });
+    kill_until_done(
+        || env.hfgit_cmd(&c, &["pull"]),
+        2,
+        200,
+        || {
+            let mut all_new = true;
+            for i in 0..24 {
+                let got = fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap_or_else(|e| panic!("shard-{i:02}.bin: {e} after a kill"));
+                assert!(got == data(400 + i, 1_500_000) || got == data(900 + i, 1_500_000), "shard-{i:02}.bin is torn after a kill");
+                all_new &= got == data(900 + i, 1_500_000);
+            }
+            let notes = fs::read_to_string(c.join("notes.txt")).unwrap();
+            assert!(notes == "v1\n" || notes == "v2\n", "notes.txt is {notes:?}");
+            let head = env.git(&c, &["rev-parse", "HEAD"]).ok().stdout;
+            // the branch moves last: by then every file is the new one
+            assert!(head == old_head || all_new, "HEAD moved before the files were written");
+        },
+    );
     for i in 0..24 {
         assert_eq!(fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap(), data(900 + i, 1_500_000));
     }

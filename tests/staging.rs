@@ -62,7 +62,25 @@ fn add_copies_weights_under_conventional_names_and_merges_config() {
     fs::write(env.path("tok.json"), b"{}").unwrap();
     fs::write(env.path("extra.json"), r#"{"hidden_size": 64, "arch": {"layers": 2}, "name": "mlp"}"#).unwrap();
     fs::write(repo.join("config.json"), "{\"keep\": \"me\", \"arch\": {\"act\": \"relu\"}}").unwrap();
-    env.hfgit(&repo, &["add", "../model.pt", "../tok.json", "--config", "../extra.json", "--set", "hidden_size=128", "--set", "arch.dropout=0.5", "--set", "label=cat", "--set", "sizes=[1,2]"]).ok();
+    env.hfgit(
+        &repo,
+        &[
+            "add",
+            "../model.pt",
+            "../tok.json",
+            "--config",
+            "../extra.json",
+            "--set",
+            "hidden_size=128",
+            "--set",
+            "arch.dropout=0.5",
+            "--set",
+            "label=cat",
+            "--set",
+            "sizes=[1,2]",
+        ],
+    )
+    .ok();
     assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), w);
     assert!(repo.join("tok.json").exists());
     let cfg = fs::read_to_string(repo.join("config.json")).unwrap();
@@ -127,15 +145,21 @@ fn commit_records_new_modified_deleted_and_honours_gitignore() {
     fs::remove_file(repo.join("b.txt")).unwrap();
     fs::write(repo.join("c.txt"), "c\n").unwrap();
     let st = env.hfgit(&repo, &["status", "--json"]).ok().json();
-    let got: Vec<(String, String)> = st["changes"].as_array().unwrap().iter()
-        .map(|c| (c["path"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())).collect();
+    let got: Vec<(String, String)> = st["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["path"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
+        .collect();
     assert_eq!(got, vec![("a.txt".into(), "modified".into()), ("b.txt".into(), "deleted".into()), ("c.txt".into(), "added".into())]);
     env.hfgit(&repo, &["commit", "-m", "second"]).ok();
     let files = env.git(&repo, &["ls-tree", "-r", "--name-only", "HEAD"]).ok().stdout;
     assert_eq!(files, ".gitattributes\n.gitignore\nREADME.md\na.txt\nc.txt\n");
     assert_eq!(env.git(&repo, &["show", "HEAD:a.txt"]).ok().stdout, "a2\n");
-    assert_eq!(env.git(&repo, &["log", "--format=%an|%ae|%cn|%at|%s"]).ok().stdout,
-        "Test Author|author@example.com|Test Committer|1700000000|second\nTest Author|author@example.com|Test Committer|1700000000|first\n");
+    assert_eq!(
+        env.git(&repo, &["log", "--format=%an|%ae|%cn|%at|%s"]).ok().stdout,
+        "Test Author|author@example.com|Test Committer|1700000000|second\nTest Author|author@example.com|Test Committer|1700000000|first\n"
+    );
     // nothing left to commit
     let r = env.hfgit(&repo, &["commit", "-m", "third"]).fails();
     assert!(r.stderr.contains("nothing to commit"), "{}", r.stderr);
@@ -276,7 +300,10 @@ fn status_and_log_show_lfs_files() {
     assert_eq!(log[1]["commit"], id1);
     assert_eq!(log[1]["lfs"][0]["oid"], sha256_hex(&w));
     let text = env.hfgit(&repo, &["log", "-n", "1"]).ok().stdout;
-    assert!(text.starts_with(&format!("commit {id2}\nAuthor: Test Author <author@example.com>\nDate:   2023-11-14 22:13:20 +0000\n")), "{text}");
+    assert!(
+        text.starts_with(&format!("commit {id2}\nAuthor: Test Author <author@example.com>\nDate:   2023-11-14 22:13:20 +0000\n")),
+        "{text}"
+    );
     assert!(text.contains(&format!("LFS pytorch_model.bin 78.1 KiB sha256:{}", &sha256_hex(&w2)[..12])), "{text}");
     assert!(!text.contains(&id1));
 }
@@ -394,7 +421,10 @@ fn init_writes_a_model_card_and_commit_warns_when_its_metadata_breaks() {
     env.hfgit(env.dir.path(), &["init", "mlp", "--license", "mit", "--tag", "mnist", "--tag", "mlp", "--base-model", "alice/base"]).ok();
     let repo = env.path("mlp");
     let card = fs::read_to_string(repo.join("README.md")).unwrap();
-    assert!(card.starts_with("---\nlibrary_name: pytorch\nlicense: mit\ntags:\n- mnist\n- mlp\nbase_model: alice/base\n---\n\n# mlp\n"), "{card}");
+    assert!(
+        card.starts_with("---\nlibrary_name: pytorch\nlicense: mit\ntags:\n- mnist\n- mlp\nbase_model: alice/base\n---\n\n# mlp\n"),
+        "{card}"
+    );
     let r = env.hfgit(&repo, &["commit", "-m", "card"]).ok();
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
     // an edited card is never overwritten by init

@@ -233,8 +233,7 @@ fn tensor<'a>(changes: &'a Value, name: &str) -> &'a Value {
 fn diff_shows_config_keys_and_tensor_changes_and_log_stat_summarises_them() {
     let env = Env::new();
     let repo = env.init("m");
-    env.hfgit(&repo, &["add", &fixture("mlp_f32.pt"), "--set", "lr=0.1", "--set", "optimizer.name=sgd", "--set", "dropout=0.5"])
-        .ok();
+    env.hfgit(&repo, &["add", &fixture("mlp_f32.pt"), "--set", "lr=0.1", "--set", "optimizer.name=sgd", "--set", "dropout=0.5"]).ok();
     env.hfgit(&repo, &["commit", "-m", "base"]).ok();
     fs::copy(fixture("mlp_f32_step.pt"), repo.join("pytorch_model.bin")).unwrap();
     env.hfgit(&repo, &["add", "--set", "lr=0.05", "--set", "optimizer.momentum=0.9"]).ok();
@@ -263,7 +262,10 @@ fn diff_shows_config_keys_and_tensor_changes_and_log_stat_summarises_them() {
         assert_eq!(fc2b["changed_values"], 10);
         assert!((fc2b["max_abs_diff"].as_f64().unwrap() - 0.01).abs() < 1e-6, "{fc2b}");
         let fc2w = tensor(&t["changes"], "fc2.weight");
-        assert_eq!((&fc2w["change"], &fc2w["old_dtype"], &fc2w["new_dtype"]), (&Value::from("retyped"), &Value::from("F32"), &Value::from("F16")));
+        assert_eq!(
+            (&fc2w["change"], &fc2w["old_dtype"], &fc2w["new_dtype"]),
+            (&Value::from("retyped"), &Value::from("F32"), &Value::from("F16"))
+        );
         let fc3 = tensor(&t["changes"], "fc3.bias");
         assert_eq!((&fc3["change"], &fc3["new_shape"]), (&Value::from("added"), &serde_json::json!([4])));
         assert_eq!(t["changes"].as_array().unwrap().len(), 4);

@@ -31,10 +31,7 @@ fn check_against_reference(name: &str) {
         })
         .unwrap();
         assert_eq!(n, t.byte_len(), "{name}: {}", t.name);
-        got.insert(
-            t.name.clone(),
-            serde_json::json!({"dtype": t.dtype.name(), "shape": t.shape, "sha256": format!("{:x}", h.finalize())}),
-        );
+        got.insert(t.name.clone(), serde_json::json!({"dtype": t.dtype.name(), "shape": t.shape, "sha256": format!("{:x}", h.finalize())}));
     }
     for (k, v) in want {
         assert_eq!(got.get(k), Some(v), "{name}: tensor {k}");

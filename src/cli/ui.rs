@@ -75,11 +75,9 @@ impl Progress for Bar {
         }
         let pb = self.multi.add(ProgressBar::new(total_bytes));
         pb.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} ({eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} ({eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         pb.set_prefix(label.to_string());
         pb.set_message(format!("0/{total_items} files"));

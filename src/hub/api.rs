@@ -2,8 +2,8 @@
 //! (`GET /api/whoami-v2`), and the token file huggingface_hub reads and writes (plain text, one
 //! line, mode 0600 in a 0700 directory), so `hfgit login` and `hf auth login` share it.
 
-use crate::net::credentials::{self, Secret};
 use crate::error::{Context, Error, Result};
+use crate::net::credentials::{self, Secret};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,7 +63,8 @@ pub fn whoami(endpoint: &str, token: &Secret) -> Result<Whoami> {
 
 /// Where the token file is (huggingface_hub's rules).
 pub fn token_path() -> Result<PathBuf> {
-    credentials::hf_token_path().ok_or_else(|| Error::failed("cannot find a home directory for the token file; set HF_HOME or HF_TOKEN_PATH"))
+    credentials::hf_token_path()
+        .ok_or_else(|| Error::failed("cannot find a home directory for the token file; set HF_HOME or HF_TOKEN_PATH"))
 }
 
 /// Writes the token file atomically, readable only by its owner.
@@ -138,7 +139,16 @@ impl HubRepo {
 /// a private one look the same to the Hub without a token (401/404).
 pub fn explain(repo: &HubRepo, err: Error) -> Error {
     let text = err.to_string();
-    let id = format!("{}{}/{}", match repo.kind { "dataset" => "datasets/", "space" => "spaces/", _ => "" }, repo.owner, repo.name);
+    let id = format!(
+        "{}{}/{}",
+        match repo.kind {
+            "dataset" => "datasets/",
+            "space" => "spaces/",
+            _ => "",
+        },
+        repo.owner,
+        repo.name
+    );
     if text.contains("404") || text.contains("401") || text.contains("needs credentials") || text.contains("authentication failed") {
         let token = credentials::hf_token();
         if let Some(t) = &token {
@@ -185,7 +195,9 @@ pub fn repo_exists(endpoint: &str, token: Option<&Secret>, repo: &HubRepo) -> Re
     match req.call() {
         Ok(_) => Ok(true),
         Err(ureq::Error::Status(401 | 404, r)) => Ok(r.header("X-Error-Code") == Some("GatedRepo")),
-        Err(ureq::Error::Status(code, _)) => Err(Error::failed(format!("asking the Hub about {}/{} failed: HTTP {code}", repo.owner, repo.name))),
+        Err(ureq::Error::Status(code, _)) => {
+            Err(Error::failed(format!("asking the Hub about {}/{} failed: HTTP {code}", repo.owner, repo.name)))
+        }
         Err(ureq::Error::Transport(t)) => Err(Error::failed(format!("cannot reach the Hub at {endpoint}: {}", t.kind()))),
     }
 }
@@ -221,7 +233,9 @@ pub fn create_repo(endpoint: &str, token: &Secret, repo: &HubRepo, private: bool
                 return Ok(Created::AlreadyExisted);
             }
             // like huggingface_hub with exist_ok: a refusal does not prove the repo is absent
-            Err(ureq::Error::Status(401 | 402 | 403, _)) if repo_exists(endpoint, Some(token), repo)? => return Ok(Created::AlreadyExisted),
+            Err(ureq::Error::Status(401 | 402 | 403, _)) if repo_exists(endpoint, Some(token), repo)? => {
+                return Ok(Created::AlreadyExisted)
+            }
             Err(ureq::Error::Status(401, _)) => {
                 return Err(Error::with_hint(
                     format!("the Hub refused to create {}/{}: the token is invalid", repo.owner, repo.name),
@@ -235,7 +249,12 @@ pub fn create_repo(endpoint: &str, token: &Secret, repo: &HubRepo, private: bool
                 ))
             }
             Err(ureq::Error::Status(code, resp)) => {
-                return Err(Error::failed(format!("creating {}/{} on the Hub failed: HTTP {code} {}", repo.owner, repo.name, resp.into_string().unwrap_or_default().trim())))
+                return Err(Error::failed(format!(
+                    "creating {}/{} on the Hub failed: HTTP {code} {}",
+                    repo.owner,
+                    repo.name,
+                    resp.into_string().unwrap_or_default().trim()
+                )))
             }
             Err(ureq::Error::Transport(t)) => return Err(Error::failed(format!("cannot reach the Hub at {endpoint}: {}", t.kind()))),
         }

@@ -54,8 +54,7 @@ pub fn land_on(repo: &Repository, local: Oid, initial: Oid, branch: &str) -> Res
     let id = repo
         .commit(None, &author, &committer, "Merge the Hub's initial commit\n", &tree, &[&ours, &theirs])
         .context("creating the merge commit")?;
-    repo.reference(&format!("refs/heads/{branch}"), id, true, "hfgit push: join the Hub's initial commit")
-        .context("moving the branch")?;
+    repo.reference(&format!("refs/heads/{branch}"), id, true, "hfgit push: join the Hub's initial commit").context("moving the branch")?;
     if let Some(workdir) = repo.workdir() {
         let mut index = repo.index().context("reading the index")?;
         for (path, bytes) in &changed {

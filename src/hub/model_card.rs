@@ -78,10 +78,20 @@ mod tests {
 
     #[test]
     fn rendered_cards_parse_and_carry_the_fields() {
-        let meta = CardMeta { library_name: "pytorch".into(), license: "apache-2.0".into(), tags: vec!["mnist".into(), "yes".into()], base_model: Some("alice/base: v1".into()) };
+        let meta = CardMeta {
+            library_name: "pytorch".into(),
+            license: "apache-2.0".into(),
+            tags: vec!["mnist".into(), "yes".into()],
+            base_model: Some("alice/base: v1".into()),
+        };
         let card = render(&meta, "mlp");
         assert_eq!(front_matter_problem(&card), None);
-        assert!(card.starts_with("---\nlibrary_name: pytorch\nlicense: apache-2.0\ntags:\n- mnist\n- \"yes\"\nbase_model: \"alice/base: v1\"\n---\n"), "{card}");
+        assert!(
+            card.starts_with(
+                "---\nlibrary_name: pytorch\nlicense: apache-2.0\ntags:\n- mnist\n- \"yes\"\nbase_model: \"alice/base: v1\"\n---\n"
+            ),
+            "{card}"
+        );
     }
 
     #[test]

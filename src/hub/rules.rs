@@ -2,10 +2,10 @@
 //! happens: files over 10 MiB (and binary files over 1 MiB) must be LFS pointers, an LFS file
 //! may not exceed the Hub's per-file limit, and every pointer's object must be in the local store.
 
-use crate::repo::git;
 use crate::error::{Context, Error, Result};
 use crate::lfs::pointer::{Pointer, MAX_POINTER_SIZE};
 use crate::lfs::store::Store;
+use crate::repo::git;
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::HashSet;
 
@@ -36,7 +36,9 @@ pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], needed: &[(
             } else if size > MAX_PLAIN_BINARY {
                 if let Ok(obj) = odb.read(e.id()) {
                     if obj.data().iter().take(8000).any(|b| *b == 0) {
-                        problems.push(format!("{path}: binary file of {size} bytes, not stored in LFS (the Hub refuses binary files over 1 MiB)"));
+                        problems.push(format!(
+                            "{path}: binary file of {size} bytes, not stored in LFS (the Hub refuses binary files over 1 MiB)"
+                        ));
                     }
                 }
             }

@@ -129,7 +129,11 @@ mod tests {
         let repo = Repository::init(dir.path()).unwrap();
         let url = "http://h/o/r";
         assert_eq!(endpoint(&repo, Some("origin"), url, Operation::Upload).unwrap(), "http://h/o/r.git/info/lfs");
-        std::fs::write(dir.path().join(".lfsconfig"), "[lfs]\n\turl = http://cfgfile/lfs\n[remote \"origin\"]\n\tlfsurl = http://ignored-order\n[core]\n\tsshcommand = evil\n").unwrap();
+        std::fs::write(
+            dir.path().join(".lfsconfig"),
+            "[lfs]\n\turl = http://cfgfile/lfs\n[remote \"origin\"]\n\tlfsurl = http://ignored-order\n[core]\n\tsshcommand = evil\n",
+        )
+        .unwrap();
         assert_eq!(endpoint(&repo, Some("origin"), url, Operation::Download).unwrap(), "http://cfgfile/lfs");
         assert_eq!(lfs_setting(&repo, "core.sshcommand").unwrap(), None, "a key .lfsconfig may not set");
         let mut cfg = repo.config().unwrap();

@@ -52,19 +52,28 @@ pub fn fetch_objects(
                 rep.failures = r.failures.into_iter().map(|(path, oid, error)| LfsFailure { path, oid: oid.to_hex(), error }).collect();
             }
             Err(e) => {
-                rep.failures = files.iter().filter(|(_, p)| !store.contains(p)).map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: e.to_string() }).collect();
+                rep.failures = files
+                    .iter()
+                    .filter(|(_, p)| !store.contains(p))
+                    .map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: e.to_string() })
+                    .collect();
             }
         }
         return spread_failures(rep, files);
     }
     let total = list.iter().map(|(_, p)| p.size).sum();
     progress.begin("Downloading", total, list.len() as u64);
-    let results = crate::parallel::largest_first(list, |(_, p)| p.size, crate::parallel::default_threads(), |(path, p)| {
-        let also = staging.map(|st| st.path_for(&p.oid));
-        let r = remote.download(&store, p, &crate::progress::FileProgress::new(progress, path, p.size), also.as_deref());
-        progress.item_done();
-        r
-    });
+    let results = crate::parallel::largest_first(
+        list,
+        |(_, p)| p.size,
+        crate::parallel::default_threads(),
+        |(path, p)| {
+            let also = staging.map(|st| st.path_for(&p.oid));
+            let r = remote.download(&store, p, &crate::progress::FileProgress::new(progress, path, p.size), also.as_deref());
+            progress.item_done();
+            r
+        },
+    );
     progress.end();
     let mut rep = FetchReport::default();
     for ((path, p), r) in results {
@@ -116,4 +125,3 @@ impl StagedCopies {
         Some(taken)
     }
 }
-

@@ -6,14 +6,13 @@
 //! that stream into `lfs/incomplete/<oid>.part`, resume with `Range`, and are hashed before
 //! they become objects.
 
-use crate::net::credentials::{self, Auth, GitCredential};
 use crate::error::{Context, Error, Result};
 use crate::lfs::oid::Oid;
 use crate::lfs::pointer::Pointer;
-use crate::progress::Progress;
-use crate::net::remote::redact;
 use crate::lfs::store::Store;
-use ureq::{Agent, Request, Response};
+use crate::net::credentials::{self, Auth, GitCredential};
+use crate::net::remote::redact;
+use crate::progress::Progress;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
+use ureq::{Agent, Request, Response};
 
 const MEDIA_TYPE: &str = "application/vnd.git-lfs+json";
 const BATCH_SIZE: usize = 100;
@@ -311,7 +311,8 @@ impl HttpLfs {
             return false;
         }
         st.tried_helper = true;
-        let lookup = if credentials::origin_of(&self.git_url) == credentials::origin_of(&self.endpoint) { &self.git_url } else { &self.endpoint };
+        let lookup =
+            if credentials::origin_of(&self.git_url) == credentials::origin_of(&self.endpoint) { &self.git_url } else { &self.endpoint };
         match credentials::fill(lookup, self.interactive) {
             Ok(Some(c)) => {
                 st.auth = Auth::Basic { username: c.username.clone(), password: c.password.clone() };
@@ -351,7 +352,9 @@ impl HttpLfs {
                     let status = resp.status();
                     if status == 200 {
                         self.credentials_worked();
-                        let text = resp.into_string().map_err(|e| Error::failed(format!("reading the batch response from {}: {e}", redact(&url))))?;
+                        let text = resp
+                            .into_string()
+                            .map_err(|e| Error::failed(format!("reading the batch response from {}: {e}", redact(&url))))?;
                         let parsed: BatchResponse = serde_json::from_str(&text)
                             .map_err(|e| Error::failed(format!("invalid batch response from {}: {e}", redact(&url))))?;
                         return Ok((parsed, started));
@@ -372,11 +375,17 @@ impl HttpLfs {
                         429 => {
                             let wait = retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt));
                             if wait > self.retry.max_retry_after {
-                                return Err(Error::failed(format!("rate limited by {}: Retry-After of {}s is too long", redact(&url), wait.as_secs())));
+                                return Err(Error::failed(format!(
+                                    "rate limited by {}: Retry-After of {}s is too long",
+                                    redact(&url),
+                                    wait.as_secs()
+                                )));
                             }
                             Failure::Retry(wait, server_message(resp))
                         }
-                        500 | 502 | 503 | 504 => Failure::Retry(retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt)), server_message(resp)),
+                        500 | 502 | 503 | 504 => {
+                            Failure::Retry(retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt)), server_message(resp))
+                        }
                         _ => Failure::Fatal(server_message(resp)),
                     }
                 }
@@ -488,7 +497,14 @@ impl HttpLfs {
                             progress.item_done();
                         }
                         None => report.failures.push((path, p.oid, "the server sent no download action".into())),
-                        Some(action) => jobs.push(Job { path, pointer: p, action, verify: actions.verify, authenticated: o.authenticated == Some(true), batch_time }),
+                        Some(action) => jobs.push(Job {
+                            path,
+                            pointer: p,
+                            action,
+                            verify: actions.verify,
+                            authenticated: o.authenticated == Some(true),
+                            batch_time,
+                        }),
                     }
                 }
                 self.run_jobs(operation, local, jobs, progress, staging, &mut report, &mut retry_later);
@@ -515,20 +531,25 @@ impl HttpLfs {
         report: &mut TransferReport,
         retry_later: &mut Vec<(String, Pointer)>,
     ) {
-        let results = crate::parallel::largest_first(jobs, |j| j.pointer.size, self.concurrency, |job| {
-            let outcome = if self.expired(&job.action, job.batch_time) {
-                JobOutcome::Expired
-            } else if operation == "upload" {
-                self.upload_one(local, job, &crate::progress::FileProgress::new(progress, &job.path, job.pointer.size))
-            } else {
-                let fp = crate::progress::FileProgress::new(progress, &job.path, job.pointer.size);
-                self.download_one(local, job, &fp, staging.map(|st| st.path_for(&job.pointer.oid)))
-            };
-            if !matches!(outcome, JobOutcome::Expired) {
-                progress.item_done();
-            }
-            outcome
-        });
+        let results = crate::parallel::largest_first(
+            jobs,
+            |j| j.pointer.size,
+            self.concurrency,
+            |job| {
+                let outcome = if self.expired(&job.action, job.batch_time) {
+                    JobOutcome::Expired
+                } else if operation == "upload" {
+                    self.upload_one(local, job, &crate::progress::FileProgress::new(progress, &job.path, job.pointer.size))
+                } else {
+                    let fp = crate::progress::FileProgress::new(progress, &job.path, job.pointer.size);
+                    self.download_one(local, job, &fp, staging.map(|st| st.path_for(&job.pointer.oid)))
+                };
+                if !matches!(outcome, JobOutcome::Expired) {
+                    progress.item_done();
+                }
+                outcome
+            },
+        );
         for (job, outcome) in results {
             match outcome {
                 JobOutcome::Done => {
@@ -668,24 +689,30 @@ impl HttpLfs {
         }
         let path = local.object_path(&p.oid);
         let threads = self.concurrency.clamp(1, 4);
-        let results = crate::parallel::largest_first(parts, |(n, _)| u64::MAX - n, threads, |(n, url)| {
-            let start = (n - 1) * chunk;
-            let len = chunk.min(p.size - start);
-            self.retrying(&format!("part {n}"), |attempt| {
-                let unreadable = |e: std::io::Error| Failure::Fatal(format!("cannot read the local object: {e}"));
-                let mut f = File::open(&path).map_err(unreadable)?;
-                std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(unreadable)?;
-                let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f.take(len)), progress };
-                let req = self.no_redirect.put(url).set("Content-Length", &len.to_string());
-                match call(req, Body::Reader(&mut body)) {
-                    Ok(r) if (200..300).contains(&r.status()) => {
-                        r.header("ETag").map(str::to_string).ok_or_else(|| Failure::Fatal("the storage answered without an ETag".into()))
+        let results = crate::parallel::largest_first(
+            parts,
+            |(n, _)| u64::MAX - n,
+            threads,
+            |(n, url)| {
+                let start = (n - 1) * chunk;
+                let len = chunk.min(p.size - start);
+                self.retrying(&format!("part {n}"), |attempt| {
+                    let unreadable = |e: std::io::Error| Failure::Fatal(format!("cannot read the local object: {e}"));
+                    let mut f = File::open(&path).map_err(unreadable)?;
+                    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(unreadable)?;
+                    let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f.take(len)), progress };
+                    let req = self.no_redirect.put(url).set("Content-Length", &len.to_string());
+                    match call(req, Body::Reader(&mut body)) {
+                        Ok(r) if (200..300).contains(&r.status()) => r
+                            .header("ETag")
+                            .map(str::to_string)
+                            .ok_or_else(|| Failure::Fatal("the storage answered without an ETag".into())),
+                        Ok(r) => Err(self.storage_failure(r, attempt)),
+                        Err(e) => Err(Failure::Retry(self.retry.backoff(attempt), e)),
                     }
-                    Ok(r) => Err(self.storage_failure(r, attempt)),
-                    Err(e) => Err(Failure::Retry(self.retry.backoff(attempt), e)),
-                }
-            })
-        });
+                })
+            },
+        );
         let mut etags = Vec::new();
         for ((n, _), r) in results {
             etags.push((n, r?));
@@ -792,7 +819,9 @@ impl HttpLfs {
                     // the response hands out small chunks: batch them into large writes
                     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
                     let mut copy = match stage {
-                        Some(st) if !resumed => Some(std::io::BufWriter::with_capacity(1 << 20, File::create(st).context("staging the work-tree copy")?)),
+                        Some(st) if !resumed => {
+                            Some(std::io::BufWriter::with_capacity(1 << 20, File::create(st).context("staging the work-tree copy")?))
+                        }
                         Some(st) => {
                             let _ = fs::remove_file(st);
                             None
@@ -835,7 +864,9 @@ impl HttpLfs {
                             let _ = fs::remove_file(&part);
                             return Err(Error::failed(m));
                         }
-                        None if n < p.size => Failure::Retry(self.retry.backoff(attempt), format!("the download ended after {n} of {} bytes", p.size)),
+                        None if n < p.size => {
+                            Failure::Retry(self.retry.backoff(attempt), format!("the download ended after {n} of {} bytes", p.size))
+                        }
                         None => {
                             let got = Oid::from_bytes(hasher.finalize().into());
                             if got != p.oid {

@@ -7,11 +7,7 @@ use std::fmt;
 /// The only version string hfgit writes.
 pub const VERSION: &str = "https://git-lfs.github.com/spec/v1";
 /// Versions git-lfs still accepts when reading.
-const ACCEPTED_VERSIONS: [&str; 3] = [
-    "https://git-lfs.github.com/spec/v1",
-    "https://hawser.github.com/spec/v1",
-    "http://git-media.io/v/2",
-];
+const ACCEPTED_VERSIONS: [&str; 3] = ["https://git-lfs.github.com/spec/v1", "https://hawser.github.com/spec/v1", "http://git-media.io/v/2"];
 /// Blobs of this size or larger are never pointers (`BlobSizeCutoff` in git-lfs).
 pub const MAX_POINTER_SIZE: u64 = 1024;
 
@@ -119,10 +115,7 @@ impl Pointer {
         if k != "oid" {
             return Err(ParseError::BadKey { expected: "oid", found: k.into() });
         }
-        let oid = oid
-            .strip_prefix("sha256:")
-            .and_then(Oid::from_hex)
-            .ok_or_else(|| ParseError::BadOid(oid.into()))?;
+        let oid = oid.strip_prefix("sha256:").and_then(Oid::from_hex).ok_or_else(|| ParseError::BadOid(oid.into()))?;
         let (k, size) = it.next().ok_or(ParseError::Missing("size"))?;
         if k != "size" {
             return Err(ParseError::BadKey { expected: "size", found: k.into() });
@@ -173,11 +166,7 @@ mod tests {
         assert_eq!(p.size, 12345);
         assert!(p.is_canonical(canonical().as_bytes()));
         // CRLF, missing final LF, blank lines: accepted, not canonical (TestDecodeCanonical)
-        for variant in [
-            canonical().replace('\n', "\r\n"),
-            canonical().trim_end().to_string(),
-            format!("\n{}\n\n", canonical()),
-        ] {
+        for variant in [canonical().replace('\n', "\r\n"), canonical().trim_end().to_string(), format!("\n{}\n\n", canonical())] {
             let q = Pointer::parse(variant.as_bytes()).unwrap();
             assert_eq!(q, p);
             assert!(!q.is_canonical(variant.as_bytes()));

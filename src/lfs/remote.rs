@@ -6,8 +6,8 @@
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::pointer::Pointer;
-use crate::progress::Progress;
 use crate::lfs::store::{hash_copy, Store};
+use crate::progress::Progress;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -94,11 +94,16 @@ impl LfsRemote {
                 progress.begin("Uploading", total, to_send.len() as u64);
                 sum.uploaded_objects = to_send.len() as u64;
                 sum.uploaded_bytes = total;
-                let results = crate::parallel::largest_first(to_send, |p| p.size, crate::parallel::default_threads(), |p| {
-                    let r = self.upload(local, p, progress);
-                    progress.item_done();
-                    r
-                });
+                let results = crate::parallel::largest_first(
+                    to_send,
+                    |p| p.size,
+                    crate::parallel::default_threads(),
+                    |p| {
+                        let r = self.upload(local, p, progress);
+                        progress.item_done();
+                        r
+                    },
+                );
                 progress.end();
                 results.into_iter().filter_map(|(p, r)| r.err().map(|e| format!("sha256:{}: {e}", p.oid))).collect()
             }

@@ -76,4 +76,3 @@ pub fn save_selection(repo: &Repository, include: &[String], exclude: &[String])
     }
     Ok(())
 }
-

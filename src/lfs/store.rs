@@ -57,19 +57,13 @@ impl Store {
     pub fn temp_file(&self) -> Result<NamedTempFile> {
         let dir = self.root.join("tmp");
         fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
-        tempfile::Builder::new()
-            .prefix("hfgit-")
-            .tempfile_in(&dir)
-            .context(format!("creating a temp file in {}", dir.display()))
+        tempfile::Builder::new().prefix("hfgit-").tempfile_in(&dir).context(format!("creating a temp file in {}", dir.display()))
     }
 
     /// True when the object is present with the pointer's size (git-lfs's own test); the
     /// empty object is always present.
     pub fn contains(&self, p: &Pointer) -> bool {
-        p.size == 0
-            || fs::metadata(self.object_path(&p.oid))
-                .map(|m| m.is_file() && m.len() == p.size)
-                .unwrap_or(false)
+        p.size == 0 || fs::metadata(self.object_path(&p.oid)).map(|m| m.is_file() && m.len() == p.size).unwrap_or(false)
     }
 
     /// Streams `path` into the store: one read that hashes and writes the staged copy. Fails
@@ -78,8 +72,7 @@ impl Store {
         let mut file = File::open(path).context(format!("opening {}", path.display()))?;
         let before = file.metadata().context(format!("reading {}", path.display()))?;
         let mut tmp = self.temp_file()?;
-        let (oid, n) = hash_copy(&mut file, Some(tmp.as_file_mut()), progress)
-            .context(format!("storing {}", path.display()))?;
+        let (oid, n) = hash_copy(&mut file, Some(tmp.as_file_mut()), progress).context(format!("storing {}", path.display()))?;
         let after = fs::symlink_metadata(path).context(format!("reading {}", path.display()))?;
         if n != before.len() || !same_file_state(&before, &after) {
             return Err(Error::ChangedWhileReading(path.to_path_buf()));
@@ -98,9 +91,7 @@ impl Store {
         let dir = dest.parent().expect("object paths have a parent");
         fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
         set_object_permissions(tmp.as_file())?;
-        tmp.persist(&dest)
-            .map_err(|e| e.error)
-            .context(format!("moving object into {}", dest.display()))?;
+        tmp.persist(&dest).map_err(|e| e.error).context(format!("moving object into {}", dest.display()))?;
         Ok(())
     }
 
@@ -135,8 +126,7 @@ impl Store {
             }
         }
         let mut tmp = self.temp_file()?;
-        let (oid, n) = hash_copy(&mut file, Some(tmp.as_file_mut()), progress)
-            .context(format!("copying {}", src.display()))?;
+        let (oid, n) = hash_copy(&mut file, Some(tmp.as_file_mut()), progress).context(format!("copying {}", src.display()))?;
         check_digest(expected, oid, n)?;
         self.persist(tmp, &expected.oid)
     }
@@ -208,16 +198,10 @@ fn verify_stream(reader: &mut dyn Read, expected: &Pointer, progress: &dyn Progr
 /// The error git-lfs gives for a bad download: expected vs actual oid and size.
 pub fn check_digest(expected: &Pointer, actual: Oid, n: u64) -> Result<()> {
     if n != expected.size {
-        return Err(Error::failed(format!(
-            "object {} has {n} bytes, expected {}",
-            expected.oid, expected.size
-        )));
+        return Err(Error::failed(format!("object {} has {n} bytes, expected {}", expected.oid, expected.size)));
     }
     if actual != expected.oid {
-        return Err(Error::failed(format!(
-            "object is corrupt: expected oid {}, got {actual} after {n} bytes",
-            expected.oid
-        )));
+        return Err(Error::failed(format!("object is corrupt: expected oid {}, got {actual} after {n} bytes", expected.oid)));
     }
     Ok(())
 }

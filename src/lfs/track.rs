@@ -10,10 +10,41 @@ use std::path::Path;
 
 /// The Hub's default `.gitattributes` patterns for model repositories (35 patterns).
 pub const HUB_MODEL_PATTERNS: [&str; 35] = [
-    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*",
-    "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb",
-    "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "saved_model/**/*", "*.tar.*",
-    "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*",
+    "*.7z",
+    "*.arrow",
+    "*.bin",
+    "*.bz2",
+    "*.ckpt",
+    "*.ftz",
+    "*.gz",
+    "*.h5",
+    "*.joblib",
+    "*.lfs.*",
+    "*.mlmodel",
+    "*.model",
+    "*.msgpack",
+    "*.npy",
+    "*.npz",
+    "*.onnx",
+    "*.ot",
+    "*.parquet",
+    "*.pb",
+    "*.pickle",
+    "*.pkl",
+    "*.pt",
+    "*.pth",
+    "*.rar",
+    "*.safetensors",
+    "saved_model/**/*",
+    "*.tar.*",
+    "*.tar",
+    "*.tflite",
+    "*.tgz",
+    "*.wasm",
+    "*.xz",
+    "*.zip",
+    "*.zst",
+    "*tfevents*",
 ];
 
 /// The attribute suffix `git lfs track` writes.
@@ -87,10 +118,8 @@ pub fn append_rules(workdir: &Path, rel_paths: &[String]) -> Result<()> {
 /// Writes `path` through a temp file in its directory and a rename.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".hfgit-tmp-")
-        .tempfile_in(dir)
-        .context(format!("creating a temp file in {}", dir.display()))?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(".hfgit-tmp-").tempfile_in(dir).context(format!("creating a temp file in {}", dir.display()))?;
     tmp.write_all(content).context(format!("writing {}", path.display()))?;
     if let Ok(meta) = fs::metadata(path) {
         let _ = tmp.as_file().set_permissions(meta.permissions());

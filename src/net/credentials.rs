@@ -165,12 +165,8 @@ pub fn fill(url: &str, interactive: bool) -> Result<Option<GitCredential>> {
 pub fn report(c: &GitCredential, ok: bool) {
     let Ok(input) = credential_input(&c.protocol, &c.host, c.path.as_deref(), Some(&c.username), Some(&c.password)) else { return };
     let verb = if ok { "approve" } else { "reject" };
-    if let Ok(mut child) = Command::new("git")
-        .args(["credential", verb])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    if let Ok(mut child) =
+        Command::new("git").args(["credential", verb]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()
     {
         let _ = child.stdin.take().expect("piped").write_all(input.as_bytes());
         let _ = child.wait();

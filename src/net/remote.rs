@@ -27,10 +27,7 @@ pub fn hub_endpoint() -> String {
 }
 
 fn is_repo_id_part(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+    !s.is_empty() && s != "." && s != ".." && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
 }
 
 /// `owner/name`, `datasets/owner/name`, `spaces/owner/name` → the URL prefix path.

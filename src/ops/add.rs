@@ -3,8 +3,8 @@
 //! before anything is written, so bad input changes nothing; each write is a temp file plus a
 //! rename.
 
-use crate::ops::config_json::{self, Setting};
 use crate::error::{Context, Error, Result};
+use crate::ops::config_json::{self, Setting};
 use crate::repo::git;
 use crate::weights::scan::{scan_file, FileReport};
 use crate::weights::{safetensors, Weights};
@@ -98,14 +98,10 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         let canon = src.canonicalize().context(format!("resolving {}", src.display()))?;
         if opts.safetensors {
             if meta.is_dir() {
-                return Err(Error::BadInput(format!(
-                    "--safetensors converts checkpoint files; {} is a directory",
-                    src.display()
-                )));
+                return Err(Error::BadInput(format!("--safetensors converts checkpoint files; {} is a directory", src.display())));
             }
-            let weights = Weights::open(&canon).map_err(|e| {
-                Error::BadInput(format!("cannot convert {} to safetensors: {e}", src.display()))
-            })?;
+            let weights =
+                Weights::open(&canon).map_err(|e| Error::BadInput(format!("cannot convert {} to safetensors: {e}", src.display())))?;
             if weights.format == crate::weights::Format::SafeTensors {
                 return Err(Error::BadInput(format!("{} is already safetensors; add it without --safetensors", src.display())));
             }
@@ -140,7 +136,9 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         }
         let dest = match opts.as_name {
             Some(n) => checked_dest(n)?,
-            None if meta.is_dir() => PathBuf::from(canon.file_name().ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())))?),
+            None if meta.is_dir() => {
+                PathBuf::from(canon.file_name().ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())))?)
+            }
             None => PathBuf::from(conventional_name(&canon).ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())))?),
         };
         if meta.is_dir() {
@@ -253,12 +251,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
 
 fn insert_copy(copies: &mut BTreeMap<PathBuf, PathBuf>, dest: PathBuf, src: PathBuf) -> Result<()> {
     if let Some(prev) = copies.insert(dest.clone(), src.clone()) {
-        return Err(Error::BadInput(format!(
-            "{} and {} would both be stored as {}",
-            prev.display(),
-            src.display(),
-            dest.display()
-        )));
+        return Err(Error::BadInput(format!("{} and {} would both be stored as {}", prev.display(), src.display(), dest.display())));
     }
     Ok(())
 }

@@ -3,19 +3,18 @@
 //! command again: a marker in `.git` says the directory is hfgit's unfinished clone.
 
 use crate::error::{Context, Error, Result};
-use crate::repo::git;
-use crate::lfs::fetch::{self, LfsFailure, StagedCopies};
-use crate::lfs::select::{self, Selection};
-use crate::repo::checkout;
 use crate::lfs::endpoint::Operation;
+use crate::lfs::fetch::{self, LfsFailure, StagedCopies};
 use crate::lfs::remote::{self as lfs_remote, LfsRemote};
-use crate::progress::Progress;
+use crate::lfs::select::{self, Selection};
 use crate::net::remote::{self, Location};
+use crate::progress::Progress;
+use crate::repo::checkout;
+use crate::repo::git;
 use git2::Repository;
 use serde::Serialize;
 use std::fs;
 use std::path::{Path, PathBuf};
-
 
 const MARKER: &str = "hfgit-clone-incomplete";
 
@@ -54,7 +53,12 @@ pub fn default_dir(url: &str) -> Option<String> {
 /// Fetches every branch of `origin`, returns the remote's default branch and its commit.
 /// `session_url`, when given, is the remote's URL with the credentials the user typed in it
 /// (they are used for this run only; the stored URL never has them).
-pub fn fetch_origin(repo: &Repository, remote_name: &str, interactive: bool, session_url: Option<&str>) -> Result<Option<(String, git2::Oid)>> {
+pub fn fetch_origin(
+    repo: &Repository,
+    remote_name: &str,
+    interactive: bool,
+    session_url: Option<&str>,
+) -> Result<Option<(String, git2::Oid)>> {
     let mut r = repo.find_remote(remote_name).context(format!("reading remote {remote_name}"))?;
     let url = session_url.map(str::to_string).unwrap_or_else(|| r.url().unwrap_or("").to_string());
     let spec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
@@ -92,7 +96,10 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     let url = remote::resolve_target(opts.target, cwd)?;
     if let Location::Local(remote_path) = remote::location(&url)? {
         lfs_remote::git_dir_of(&remote_path).map_err(|_| {
-            Error::with_hint(format!("{} is not a git repository", remote_path.display()), "check the path (it should be a bare repository such as model.git)")
+            Error::with_hint(
+                format!("{} is not a git repository", remote_path.display()),
+                "check the path (it should be a bare repository such as model.git)",
+            )
         })?;
     }
     let dir: PathBuf = match opts.dir {
@@ -154,8 +161,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         return Ok(outcome); // an empty repository
     };
     let commit = repo.find_commit(id).context("reading the fetched commit")?;
-    repo.reference(&format!("refs/heads/{branch}"), id, true, "clone")
-        .context(format!("creating branch {branch}"))?;
+    repo.reference(&format!("refs/heads/{branch}"), id, true, "clone").context(format!("creating branch {branch}"))?;
     let mut b = repo.find_branch(&branch, git2::BranchType::Local).context(format!("reading branch {branch}"))?;
     b.set_upstream(Some(&format!("origin/{branch}"))).context("setting upstream")?;
     repo.set_head(&format!("refs/heads/{branch}")).context("setting HEAD")?;
@@ -167,7 +173,14 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     let wanted = checkout::selected_pointers(&repo, &tree, &sel)?;
     outcome.lfs_files = all.len() as u64;
     outcome.lfs_files_selected = wanted.len() as u64;
-    let lfs = LfsRemote::for_remote(&repo, Some("origin"), &url, Operation::Download, Some(format!("refs/heads/{}", outcome.branch.as_deref().unwrap_or("main"))), opts.interactive)?;
+    let lfs = LfsRemote::for_remote(
+        &repo,
+        Some("origin"),
+        &url,
+        Operation::Download,
+        Some(format!("refs/heads/{}", outcome.branch.as_deref().unwrap_or("main"))),
+        opts.interactive,
+    )?;
     let staged = StagedCopies::new(&repo)?;
     let fetched = fetch::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
     outcome.downloaded_objects = fetched.downloaded_objects;

@@ -3,10 +3,10 @@
 //! tree, the commit and the branch.
 
 use crate::error::{Context, Error, Result};
-use crate::repo::git;
-use crate::progress::Progress;
-use crate::ops::status::{changes, tree_files, Change};
 use crate::lfs::track;
+use crate::ops::status::{changes, tree_files, Change};
+use crate::progress::Progress;
+use crate::repo::git;
 use crate::repo::worktree::{self, ScanMode};
 use git2::Repository;
 use serde::Serialize;
@@ -105,17 +105,14 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
     let mut scans = Vec::new();
     for c in changes.iter().filter(|c| c.status != crate::ops::status::ChangeKind::Deleted) {
         if crate::weights::is_pickle_path(&c.path) {
-            let report = crate::weights::scan::scan_file(&workdir.join(&c.path), &c.path)
-                .context(format!("scanning {}", c.path))?;
+            let report = crate::weights::scan::scan_file(&workdir.join(&c.path), &c.path).context(format!("scanning {}", c.path))?;
             if report.is_pickle {
                 scans.push(report);
             }
         }
     }
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    let id = repo
-        .commit(Some("HEAD"), &author, &committer, &message, &tree, &parents)
-        .context("creating the commit")?;
+    let id = repo.commit(Some("HEAD"), &author, &committer, &message, &tree, &parents).context("creating the commit")?;
     Ok(CommitOutcome {
         commit: id.to_string(),
         branch,

@@ -12,9 +12,7 @@ pub struct Setting {
 }
 
 pub fn parse_setting(s: &str) -> Result<Setting> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| Error::BadInput(format!("--set `{s}` has no `=`: use --set KEY=VALUE")))?;
+    let (k, v) = s.split_once('=').ok_or_else(|| Error::BadInput(format!("--set `{s}` has no `=`: use --set KEY=VALUE")))?;
     let key: Vec<String> = k.trim().split('.').map(str::to_string).collect();
     if key.iter().any(|p| p.is_empty()) {
         return Err(Error::BadInput(format!("--set `{s}`: invalid key `{k}`")));

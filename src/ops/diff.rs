@@ -2,15 +2,15 @@
 //! work tree), understood per file: `config.json` key by key, weights files tensor by tensor,
 //! other files by name only. LFS content is read from the local store, never downloaded.
 
-use crate::ops::config_json::{self, ConfigDiff};
 use crate::error::{Context, Error, Result};
-use crate::repo::git;
-use crate::progress::Progress;
-use crate::ops::status::tree_files;
 use crate::lfs::store::Store;
+use crate::ops::config_json::{self, ConfigDiff};
+use crate::ops::status::tree_files;
+use crate::progress::Progress;
+use crate::repo::git;
+use crate::repo::worktree::{self, ScanMode};
 use crate::weights::diff::WeightsDiff;
 use crate::weights::{self, Weights};
-use crate::repo::worktree::{self, ScanMode};
 use git2::Repository;
 use serde::Serialize;
 use std::collections::BTreeMap;

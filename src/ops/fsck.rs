@@ -2,11 +2,11 @@
 //! hashes to its oid; non-canonical pointers are reported too.
 
 use crate::error::{Context, Result};
-use crate::repo::git;
 use crate::lfs::oid::Oid;
 use crate::lfs::pointer::Pointer;
-use crate::progress::Progress;
 use crate::lfs::store::{ObjectState, Store};
+use crate::progress::Progress;
+use crate::repo::git;
 use git2::Repository;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -69,11 +69,16 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
     let list: Vec<(String, Pointer)> = objects.into_values().collect();
     progress.begin("Checking objects", list.iter().map(|(_, p)| p.size).sum(), list.len() as u64);
     let checked = list.len();
-    let mut found = crate::parallel::largest_first(list, |(_, p)| p.size, crate::parallel::default_threads(), |(_, p)| {
-        let r = store.check(p, progress);
-        progress.item_done();
-        r
-    });
+    let mut found = crate::parallel::largest_first(
+        list,
+        |(_, p)| p.size,
+        crate::parallel::default_threads(),
+        |(_, p)| {
+            let r = store.check(p, progress);
+            progress.item_done();
+            r
+        },
+    );
     progress.end();
     found.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
     for ((path, p), r) in found {

@@ -17,7 +17,13 @@ pub struct InitOutcome {
 }
 
 /// `card`: the model card to write as `README.md` when there is none (`None`: no card).
-pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, card: Option<&crate::hub::model_card::CardMeta>) -> Result<InitOutcome> {
+pub fn init(
+    dir: &Path,
+    remote_target: Option<&str>,
+    branch: &str,
+    cwd: &Path,
+    card: Option<&crate::hub::model_card::CardMeta>,
+) -> Result<InitOutcome> {
     if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
         return Err(Error::BadInput(format!("invalid branch name `{branch}`")));
     }
@@ -74,7 +80,11 @@ pub fn init(dir: &Path, remote_target: Option<&str>, branch: &str, cwd: &Path, c
     let readme = workdir.join("README.md");
     let wrote_card = match card {
         Some(meta) if readme.symlink_metadata().is_err() => {
-            let name = workdir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "model".into());
+            let name = workdir
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "model".into());
             track::write_atomic(&readme, crate::hub::model_card::render(meta, &name).as_bytes())?;
             true
         }

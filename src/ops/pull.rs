@@ -5,15 +5,15 @@
 //! leaves each file old or new, never torn, and the next pull finishes the job.
 
 use crate::error::{Context, Error, Result};
-use crate::repo::git;
-use crate::lfs::fetch;
-use crate::lfs::select::Selection;
-use crate::repo::checkout;
 use crate::lfs::endpoint::Operation;
+use crate::lfs::fetch;
 use crate::lfs::remote::LfsRemote;
-use crate::progress::Progress;
+use crate::lfs::select::Selection;
 use crate::net::remote;
 use crate::ops::status::{changes, tree_files};
+use crate::progress::Progress;
+use crate::repo::checkout;
+use crate::repo::git;
 use crate::repo::worktree::{self, ScanMode};
 use git2::Repository;
 use serde::Serialize;
@@ -73,11 +73,14 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         } else if !repo.graph_descendant_of(new, o).unwrap_or(false) {
             return Err(Error::with_hint(
                 format!("{branch} and {name}/{remote_branch} have diverged; hfgit pull only fast-forwards"),
-                format!("merge or rebase with git (`git pull --rebase {name} {remote_branch}`), then run `hfgit pull` again to get LFS content"),
+                format!(
+                    "merge or rebase with git (`git pull --rebase {name} {remote_branch}`), then run `hfgit pull` again to get LFS content"
+                ),
             ));
         }
     }
-    let target_tree = if outcome.up_to_date { head.as_ref().expect("up to date implies HEAD").tree().context("reading tree")? } else { new_tree };
+    let target_tree =
+        if outcome.up_to_date { head.as_ref().expect("up to date implies HEAD").tree().context("reading tree")? } else { new_tree };
     // Objects first: nothing moves unless every needed object arrived intact.
     let wanted = checkout::selected_pointers(repo, &target_tree, &sel)?;
     let fetched = fetch::fetch_objects(repo, &lfs, &wanted, progress, None);
@@ -97,12 +100,8 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         };
         let old_files = tree_files(old_tree.as_ref())?;
         let new_files = tree_files(Some(&target_tree))?;
-        let touched: BTreeSet<String> = old_files
-            .keys()
-            .chain(new_files.keys())
-            .filter(|p| old_files.get(*p) != new_files.get(*p))
-            .cloned()
-            .collect();
+        let touched: BTreeSet<String> =
+            old_files.keys().chain(new_files.keys()).filter(|p| old_files.get(*p) != new_files.get(*p)).cloned().collect();
         outcome.files_changed = touched.len() as u64;
         let index = repo.index().context("reading the index")?;
         let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;

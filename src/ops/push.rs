@@ -4,14 +4,14 @@
 //! objects it lacks.
 
 use crate::error::{Context, Error, Result};
-use crate::repo::git;
 use crate::lfs::endpoint::Operation;
-use crate::lfs::remote::LfsRemote;
 use crate::lfs::oid::Oid;
 use crate::lfs::pointer::Pointer;
-use crate::progress::Progress;
-use crate::net::remote::{self, Location};
+use crate::lfs::remote::LfsRemote;
 use crate::lfs::store::Store;
+use crate::net::remote::{self, Location};
+use crate::progress::Progress;
+use crate::repo::git;
 use git2::{Repository, RepositoryInitOptions};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -99,7 +99,9 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     let _lock = git::lock(repo)?;
     let branch = git::current_branch(repo)?;
     let head = git::head_commit(repo)?
-        .ok_or_else(|| Error::with_hint(format!("nothing to push: branch {branch} has no commits"), "commit first: hfgit commit -m \"...\""))?
+        .ok_or_else(|| {
+            Error::with_hint(format!("nothing to push: branch {branch} has no commits"), "commit first: hfgit commit -m \"...\"")
+        })?
         .id();
     let (name, url) = remote::remote_url(repo, opts.remote, cwd, true)?;
     let shown = remote::redact(&url);
@@ -114,9 +116,8 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         Location::Local(p) => prepare_local(&p, opts, &branch)?,
         Location::Http(_) => match (&hub, opts.create) {
             (Some(h), true) => {
-                let token = crate::net::credentials::hf_token().ok_or_else(|| {
-                    Error::with_hint("creating a Hub repository needs a token", "run `hfgit login`, or set HF_TOKEN")
-                })?;
+                let token = crate::net::credentials::hf_token()
+                    .ok_or_else(|| Error::with_hint("creating a Hub repository needs a token", "run `hfgit login`, or set HF_TOKEN"))?;
                 crate::hub::api::create_repo(&remote::hub_endpoint(), &token, h, opts.private)? == crate::hub::api::Created::New
             }
             // generic hosts create repositories on first push, or not at all
@@ -199,8 +200,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         return Err(Error::failed(format!("the remote rejected {branch}: {msg}")));
     }
     if let Some(name) = name {
-        repo.reference(&format!("refs/remotes/{name}/{branch}"), head, true, "push")
-            .context("updating the remote-tracking branch")?;
+        repo.reference(&format!("refs/remotes/{name}/{branch}"), head, true, "push").context("updating the remote-tracking branch")?;
         let mut cfg = repo.config().context("opening git config")?;
         if cfg.get_string(&format!("branch.{branch}.remote")).is_err() {
             cfg.set_str(&format!("branch.{branch}.remote"), &name).context("setting upstream")?;

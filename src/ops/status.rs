@@ -2,9 +2,9 @@
 //! with whether it is (or will be) stored through LFS.
 
 use crate::error::{Context, Result};
-use crate::repo::git;
 use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
+use crate::repo::git;
 use crate::repo::worktree::{self, FileState, ScanMode};
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use serde::Serialize;

@@ -4,12 +4,12 @@
 //! their objects is `lfs::fetch`.
 
 use crate::error::{Context, Error, Result};
-use crate::repo::git;
 use crate::lfs::fetch::StagedCopies;
-use crate::lfs::select::Selection;
 use crate::lfs::pointer::Pointer;
-use crate::progress::Progress;
+use crate::lfs::select::Selection;
 use crate::lfs::store::Store;
+use crate::progress::Progress;
+use crate::repo::git;
 
 use git2::Repository;
 use serde::Serialize;
@@ -78,12 +78,17 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
     }
     let total = jobs.iter().map(|j| j.pointer.size).sum();
     progress.begin("Checking out", total, jobs.len() as u64);
-    let results = crate::parallel::largest_first(jobs, |j| j.pointer.size, crate::parallel::default_threads(), |j| {
-        let r = write_content(&store, &workdir.join(&j.path), &j.pointer, j.mode);
-        progress.bytes(j.pointer.size);
-        progress.item_done();
-        r
-    });
+    let results = crate::parallel::largest_first(
+        jobs,
+        |j| j.pointer.size,
+        crate::parallel::default_threads(),
+        |j| {
+            let r = write_content(&store, &workdir.join(&j.path), &j.pointer, j.mode);
+            progress.bytes(j.pointer.size);
+            progress.item_done();
+            r
+        },
+    );
     progress.end();
     let mut errors = Vec::new();
     let mut done = Vec::new();
@@ -260,16 +265,21 @@ fn checkout(
     let jobs: Vec<(&Item, &Pointer)> = items.iter().filter_map(|i| Some((i, i.pointer.as_ref()?))).collect();
     let total = jobs.iter().map(|(_, p)| p.size).sum();
     progress.begin("Checking out", total, jobs.len() as u64);
-    let results = crate::parallel::largest_first(jobs, |(_, p)| p.size, crate::parallel::default_threads(), |(it, p)| {
-        let dest = workdir.join(&it.path);
-        let r = match staged.and_then(|st| st.take(p)) {
-            Some(copy) => place_staged(&copy, &dest, it.mode),
-            None => write_content(&store, &dest, p, it.mode),
-        };
-        progress.bytes(p.size);
-        progress.item_done();
-        r
-    });
+    let results = crate::parallel::largest_first(
+        jobs,
+        |(_, p)| p.size,
+        crate::parallel::default_threads(),
+        |(it, p)| {
+            let dest = workdir.join(&it.path);
+            let r = match staged.and_then(|st| st.take(p)) {
+                Some(copy) => place_staged(&copy, &dest, it.mode),
+                None => write_content(&store, &dest, p, it.mode),
+            };
+            progress.bytes(p.size);
+            progress.item_done();
+            r
+        },
+    );
     progress.end();
     let mut report = MaterializeReport::default();
     let mut newest = None;

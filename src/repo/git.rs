@@ -30,12 +30,8 @@ pub struct RepoLock {
 
 pub fn lock(repo: &Repository) -> Result<RepoLock> {
     let path = repo.path().join("hfgit.lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .context(format!("opening {}", path.display()))?;
+    let file =
+        fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).context(format!("opening {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(RepoLock { _file: file }),
         Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(path)),
@@ -48,10 +44,7 @@ pub fn current_branch(repo: &Repository) -> Result<String> {
     let head = repo.find_reference("HEAD").context("reading HEAD")?;
     match head.symbolic_target() {
         Some(t) => Ok(t.strip_prefix("refs/heads/").unwrap_or(t).to_string()),
-        None => Err(Error::with_hint(
-            "HEAD is detached; hfgit works on a branch",
-            "check out a branch with `git switch main`",
-        )),
+        None => Err(Error::with_hint("HEAD is detached; hfgit works on a branch", "check out a branch with `git switch main`")),
     }
 }
 
@@ -201,10 +194,8 @@ pub fn create_repository_atomically(
     opts: &mut git2::RepositoryInitOptions,
     prepare: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
-    let name = dest
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::BadInput(format!("invalid repository path {}", dest.display())))?;
+    let name =
+        dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::BadInput(format!("invalid repository path {}", dest.display())))?;
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).context(format!("creating {}", parent.display()))?;
     let staging = parent.join(format!(".{name}.hfgit-init"));

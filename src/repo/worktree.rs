@@ -5,11 +5,11 @@
 //! several threads, largest first; in commit mode the same read stores the object.
 
 use crate::error::{Context, Error, Result};
-use crate::repo::git::{blob_pointer, is_racy, stat_matches};
 use crate::lfs::pointer::{Pointer, MAX_POINTER_SIZE};
-use crate::progress::Progress;
 use crate::lfs::store::{hash_copy, Store};
 use crate::lfs::track;
+use crate::progress::Progress;
+use crate::repo::git::{blob_pointer, is_racy, stat_matches};
 use git2::{ObjectType, Repository};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -130,22 +130,22 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
 
     let mut scan = Scan::default();
     // LFS files: hash (and store) on worker threads, largest first.
-    let jobs: Vec<usize> = plans
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| matches!(p, Plan::Lfs { .. }))
-        .map(|(i, _)| i)
-        .collect();
+    let jobs: Vec<usize> = plans.iter().enumerate().filter(|(_, p)| matches!(p, Plan::Lfs { .. })).map(|(i, _)| i).collect();
     let total: u64 = jobs.iter().map(|&i| candidates[i].meta.len()).sum();
     let mut results: HashMap<usize, Result<(Pointer, bool, bool)>> = HashMap::new();
     if !jobs.is_empty() {
         progress.begin("Hashing", total, jobs.len() as u64);
-        let done = crate::parallel::largest_first(jobs, |&i| candidates[i].meta.len(), crate::parallel::default_threads(), |&i| {
-            let fp = crate::progress::FileProgress::new(progress, &candidates[i].path, candidates[i].meta.len());
-            let r = hash_lfs(&store, &candidates[i], mode, &fp);
-            progress.item_done();
-            r
-        });
+        let done = crate::parallel::largest_first(
+            jobs,
+            |&i| candidates[i].meta.len(),
+            crate::parallel::default_threads(),
+            |&i| {
+                let fp = crate::progress::FileProgress::new(progress, &candidates[i].path, candidates[i].meta.len());
+                let r = hash_lfs(&store, &candidates[i], mode, &fp);
+                progress.item_done();
+                r
+            },
+        );
         progress.end();
         results.extend(done);
     }
@@ -262,9 +262,7 @@ fn plan(
 fn hash_lfs(store: &Store, c: &Candidate, mode: ScanMode, progress: &dyn Progress) -> Result<(Pointer, bool, bool)> {
     if c.meta.len() < MAX_POINTER_SIZE {
         let mut bytes = Vec::new();
-        fs::File::open(&c.abs)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .context(format!("reading {}", c.path))?;
+        fs::File::open(&c.abs).and_then(|mut f| f.read_to_end(&mut bytes)).context(format!("reading {}", c.path))?;
         if let Ok(p) = Pointer::parse(&bytes) {
             if p.size > 0 && p.is_canonical(&bytes) {
                 return Ok((p, false, false));

@@ -192,7 +192,6 @@ fn compare(fa: &File, ta: &Tensor, fb: &File, tb: &Tensor, progress: &dyn crate:
     Ok(cmp)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,7 +207,12 @@ mod tests {
                 f.write_all(&x.to_le_bytes()).unwrap();
             }
             let n = v.len() as u64;
-            tensors.push(Tensor { name: name.to_string(), dtype: DType::F32, shape: vec![n], layout: Layout { base, storage_len: n * 4, offset: 0, strides: vec![1] } });
+            tensors.push(Tensor {
+                name: name.to_string(),
+                dtype: DType::F32,
+                shape: vec![n],
+                layout: Layout { base, storage_len: n * 4, offset: 0, strides: vec![1] },
+            });
             base += n * 4;
         }
         Weights { file: f, format: crate::weights::Format::SafeTensors, tensors }

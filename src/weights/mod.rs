@@ -27,9 +27,7 @@ pub enum FormatError {
     #[error("{0}")]
     Bad(String),
     /// The pickle imports something a weights-only loader refuses.
-    #[error(
-        "its pickle imports {0}, which a weights-only loader refuses (run `hfgit scan` on it)"
-    )]
+    #[error("its pickle imports {0}, which a weights-only loader refuses (run `hfgit scan` on it)")]
     Unsafe(String),
 }
 
@@ -43,10 +41,7 @@ impl FormatError {
 pub const PICKLE_EXTENSIONS: &[&str] = &["pt", "pth", "bin", "ckpt", "pkl", "pickle"];
 
 pub fn is_pickle_path(path: &str) -> bool {
-    let ext = path
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     PICKLE_EXTENSIONS.contains(&ext.as_str())
 }
 
@@ -91,17 +86,9 @@ impl Weights {
         let n = file.read_at(&mut head, 0)?;
         if safetensors::sniff(&head[..n]) {
             let st = safetensors::read(&file)?;
-            return Ok(Weights {
-                file,
-                format: Format::SafeTensors,
-                tensors: st.tensors,
-            });
+            return Ok(Weights { file, format: Format::SafeTensors, tensors: st.tensors });
         }
         let ck = torch::read(&file)?;
-        Ok(Weights {
-            file,
-            format: ck.format,
-            tensors: ck.tensors,
-        })
+        Ok(Weights { file, format: ck.format, tensors: ck.tensors })
     }
 }

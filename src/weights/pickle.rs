@@ -27,11 +27,20 @@ pub enum Node {
     List(Vec<Id>),
     Dict(Vec<(Id, Id)>),
     Set(Vec<Id>),
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// `func(*args)` as REDUCE, NEWOBJ or INST/OBJ would perform it.
-    Call { func: Id, args: Id },
+    Call {
+        func: Id,
+        args: Id,
+    },
     /// `obj.__setstate__(state)` as BUILD would perform it.
-    Build { obj: Id, state: Id },
+    Build {
+        obj: Id,
+        state: Id,
+    },
     /// A persistent id (BINPERSID/PERSID): torch uses it to refer to storages.
     PersistentId(Id),
     /// Something the reader cannot represent (an out-of-band buffer).
@@ -164,16 +173,8 @@ pub fn trace(data: &[u8]) -> (Trace, Result<usize, PickleError>) {
 }
 
 fn parse_inner(data: &[u8], max_nodes: usize) -> Result<Pickle, (PickleError, Trace)> {
-    let mut m = Machine {
-        data,
-        pos: 0,
-        nodes: Vec::new(),
-        stack: Vec::new(),
-        memo: HashMap::new(),
-        imports: Vec::new(),
-        max_nodes,
-        protocol: 0,
-    };
+    let mut m =
+        Machine { data, pos: 0, nodes: Vec::new(), stack: Vec::new(), memo: HashMap::new(), imports: Vec::new(), max_nodes, protocol: 0 };
     let mut protocol = 0;
     match run(&mut m, &mut protocol) {
         Ok(root) => Ok(Pickle { nodes: m.nodes, root, imports: m.imports, len: m.pos, protocol }),
@@ -285,11 +286,7 @@ impl<'a> Machine<'a> {
 
     /// Pops everything down to the topmost MARK.
     fn pop_mark(&mut self, at: usize) -> Result<Vec<Id>, PickleError> {
-        let mark = self
-            .stack
-            .iter()
-            .rposition(|s| matches!(s, Slot::Mark))
-            .ok_or_else(|| self.bad(at, "no MARK on the stack"))?;
+        let mark = self.stack.iter().rposition(|s| matches!(s, Slot::Mark)).ok_or_else(|| self.bad(at, "no MARK on the stack"))?;
         let items = self
             .stack
             .drain(mark + 1..)
@@ -648,11 +645,7 @@ impl<'a> Machine<'a> {
                 let state = self.pop(at)?;
                 let obj = self.pop(at)?;
                 // BUILD mutates in place; a dict's state (OrderedDict `_metadata`) is not data
-                let id = if matches!(self.nodes[obj], Node::Dict(_)) {
-                    obj
-                } else {
-                    self.add(Node::Build { obj, state })?
-                };
+                let id = if matches!(self.nodes[obj], Node::Dict(_)) { obj } else { self.add(Node::Build { obj, state })? };
                 self.stack.push(Slot::Value(id))
             }
             b'Q' => {

@@ -3,8 +3,8 @@
 //! dangerous code when loaded stops the push before anything is sent, unless the user allows it.
 
 use crate::error::{Context, Error, Result};
-use crate::repo::git;
 use crate::lfs::store::Store;
+use crate::repo::git;
 use crate::weights::scan::{scan, FileReport, Verdict};
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::HashSet;
@@ -20,7 +20,11 @@ pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], store: &Sto
         let tree = repo.find_commit(id.context("walking history")?).context("reading commit")?.tree().context("reading tree")?;
         tree.walk(TreeWalkMode::PreOrder, |dir, e| {
             let path = format!("{dir}{}", e.name().unwrap_or("?"));
-            if e.kind() == Some(ObjectType::Blob) && e.filemode() != 0o120000 && crate::weights::is_pickle_path(&path) && seen.insert(e.id()) {
+            if e.kind() == Some(ObjectType::Blob)
+                && e.filemode() != 0o120000
+                && crate::weights::is_pickle_path(&path)
+                && seen.insert(e.id())
+            {
                 blobs.push((path, e.id()));
             }
             TreeWalkResult::Ok

@@ -40,8 +40,8 @@ pub fn read(file: &File) -> Result<SafeTensors, FormatError> {
         return Err(FormatError::bad("the header does not start with '{'"));
     }
     let text = std::str::from_utf8(&header).map_err(|_| FormatError::bad("the header is not UTF-8"))?;
-    let map: Map<String, Value> = serde_json::from_str(text.trim_end_matches(' '))
-        .map_err(|e| FormatError::bad(format!("the header is not a JSON object: {e}")))?;
+    let map: Map<String, Value> =
+        serde_json::from_str(text.trim_end_matches(' ')).map_err(|e| FormatError::bad(format!("the header is not a JSON object: {e}")))?;
     let data_start = 8 + n;
     let data_len = file_len - data_start;
     let mut metadata = Map::new();
@@ -72,20 +72,13 @@ pub fn read(file: &File) -> Result<SafeTensors, FormatError> {
             .and_then(|a| a.iter().map(|d| d.as_u64()).collect())
             .ok_or_else(|| bad("data_offsets must be two non-negative integers"))?;
         let (begin, end) = (offsets[0], offsets[1]);
-        let size = numel(&shape)
-            .and_then(|n| n.checked_mul(dtype.size()))
-            .ok_or_else(|| bad("its size overflows"))?;
+        let size = numel(&shape).and_then(|n| n.checked_mul(dtype.size())).ok_or_else(|| bad("its size overflows"))?;
         if end < begin || end - begin != size {
             return Err(bad(&format!("data_offsets [{begin}, {end}] do not hold {size} bytes")));
         }
         let strides = c_strides(&shape);
         spans.push((begin, end, name.clone()));
-        tensors.push(Tensor {
-            name,
-            dtype,
-            shape,
-            layout: Layout { base: data_start + begin, storage_len: size, offset: 0, strides },
-        });
+        tensors.push(Tensor { name, dtype, shape, layout: Layout { base: data_start + begin, storage_len: size, offset: 0, strides } });
     }
     spans.sort();
     let mut at = 0;
@@ -98,9 +91,7 @@ pub fn read(file: &File) -> Result<SafeTensors, FormatError> {
         at = *end;
     }
     if at != data_len {
-        return Err(FormatError::bad(format!(
-            "the tensors cover {at} bytes of a {data_len}-byte data buffer (file not fully covered)"
-        )));
+        return Err(FormatError::bad(format!("the tensors cover {at} bytes of a {data_len}-byte data buffer (file not fully covered)")));
     }
     Ok(SafeTensors { tensors, metadata })
 }
@@ -223,8 +214,18 @@ mod tests {
     fn written_files_read_back_in_alignment_order() {
         let mut src = tempfile::tempfile().unwrap();
         src.write_all(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).unwrap();
-        let a = Tensor { name: "b.small".into(), dtype: DType::U8, shape: vec![2], layout: Layout { base: 8, storage_len: 2, offset: 0, strides: vec![1] } };
-        let b = Tensor { name: "a.big".into(), dtype: DType::F32, shape: vec![2], layout: Layout { base: 0, storage_len: 8, offset: 0, strides: vec![1] } };
+        let a = Tensor {
+            name: "b.small".into(),
+            dtype: DType::U8,
+            shape: vec![2],
+            layout: Layout { base: 8, storage_len: 2, offset: 0, strides: vec![1] },
+        };
+        let b = Tensor {
+            name: "a.big".into(),
+            dtype: DType::F32,
+            shape: vec![2],
+            layout: Layout { base: 0, storage_len: 8, offset: 0, strides: vec![1] },
+        };
         let mut out = tempfile::tempfile().unwrap();
         let mut seen = 0;
         write(&src, &[a, b], &mut out, &mut |n| seen += n).unwrap();

@@ -35,12 +35,52 @@ impl Verdict {
 
 /// Modules whose every global is dangerous (and their submodules).
 const DANGEROUS_MODULES: &[&str] = &[
-    "os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "runpy", "pickle", "_pickle",
-    "pip", "pty", "webbrowser", "ctypes", "commands", "importlib", "inspect", "code", "codeop",
-    "multiprocessing", "asyncio", "bdb", "pdb", "marshal", "httplib", "http", "urllib", "requests",
-    "aiohttp", "ftplib", "smtplib", "telnetlib", "cloudpickle", "dill", "joblib", "torch.hub",
-    "torch.jit", "torch._dynamo", "torch._inductor", "numpy.f2py", "_posixsubprocess", "signal",
-    "tempfile", "glob", "zipimport", "builtins.__import__",
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "sys",
+    "socket",
+    "shutil",
+    "runpy",
+    "pickle",
+    "_pickle",
+    "pip",
+    "pty",
+    "webbrowser",
+    "ctypes",
+    "commands",
+    "importlib",
+    "inspect",
+    "code",
+    "codeop",
+    "multiprocessing",
+    "asyncio",
+    "bdb",
+    "pdb",
+    "marshal",
+    "httplib",
+    "http",
+    "urllib",
+    "requests",
+    "aiohttp",
+    "ftplib",
+    "smtplib",
+    "telnetlib",
+    "cloudpickle",
+    "dill",
+    "joblib",
+    "torch.hub",
+    "torch.jit",
+    "torch._dynamo",
+    "torch._inductor",
+    "numpy.f2py",
+    "_posixsubprocess",
+    "signal",
+    "tempfile",
+    "glob",
+    "zipimport",
+    "builtins.__import__",
 ];
 
 /// Individual dangerous globals in otherwise ordinary modules.
@@ -48,8 +88,22 @@ const DANGEROUS_GLOBALS: &[(&str, &[&str])] = &[
     (
         "builtins",
         &[
-            "eval", "exec", "execfile", "compile", "open", "input", "breakpoint", "getattr",
-            "setattr", "delattr", "__import__", "globals", "locals", "vars", "apply", "memoryview",
+            "eval",
+            "exec",
+            "execfile",
+            "compile",
+            "open",
+            "input",
+            "breakpoint",
+            "getattr",
+            "setattr",
+            "delattr",
+            "__import__",
+            "globals",
+            "locals",
+            "vars",
+            "apply",
+            "memoryview",
         ],
     ),
     ("functools", &["partial", "reduce"]),
@@ -139,11 +193,8 @@ impl FileReport {
 
     /// Imports with the given verdict, "import (in location)" once each.
     pub fn imports_with(&self, verdict: Verdict) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .pickles
-            .iter()
-            .flat_map(|p| p.imports.iter().filter(|f| f.verdict == verdict).map(|f| f.import.clone()))
-            .collect();
+        let mut out: Vec<String> =
+            self.pickles.iter().flat_map(|p| p.imports.iter().filter(|f| f.verdict == verdict).map(|f| f.import.clone())).collect();
         out.sort();
         out.dedup();
         out
@@ -160,10 +211,7 @@ impl FileReport {
 }
 
 fn findings(imports: Vec<Import>) -> Vec<Finding> {
-    let mut f: Vec<Finding> = imports
-        .into_iter()
-        .map(|i| Finding { verdict: verdict(&i), import: i.to_string() })
-        .collect();
+    let mut f: Vec<Finding> = imports.into_iter().map(|i| Finding { verdict: verdict(&i), import: i.to_string() }).collect();
     f.sort_by(|a, b| a.import.cmp(&b.import));
     f.dedup_by(|a, b| a.import == b.import);
     f
@@ -173,9 +221,7 @@ fn report(location: String, (trace, result): (Trace, Result<usize, PickleError>)
     let imports = trace.imports;
     let (error, incomplete, len) = match result {
         Ok(len) => (None, false, Some(len)),
-        Err(PickleError::Truncated(_)) if truncated => {
-            (Some(format!("larger than the {} MiB hfgit scans", MAX_PICKLE >> 20)), true, None)
-        }
+        Err(PickleError::Truncated(_)) if truncated => (Some(format!("larger than the {} MiB hfgit scans", MAX_PICKLE >> 20)), true, None),
         Err(e) => (Some(e.to_string()), false, None),
     };
     (PickleReport { location, imports: findings(imports), error, incomplete }, len)
@@ -248,7 +294,12 @@ fn scan_zip<R: Read + Seek>(file: R, rep: &mut FileReport) {
             Ok(e) => e,
             Err(e) => {
                 rep.is_pickle = true;
-                rep.pickles.push(PickleReport { location: format!("zip entry {i}"), imports: Vec::new(), error: Some(e.to_string()), incomplete: true });
+                rep.pickles.push(PickleReport {
+                    location: format!("zip entry {i}"),
+                    imports: Vec::new(),
+                    error: Some(e.to_string()),
+                    incomplete: true,
+                });
                 continue;
             }
         };

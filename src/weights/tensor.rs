@@ -170,15 +170,9 @@ impl Tensor {
             let step = (d - 1).checked_mul(*s).ok_or_else(|| bad("its strides overflow"))?;
             last = last.checked_add(step).ok_or_else(|| bad("its strides overflow"))?;
         }
-        let end = last
-            .checked_add(1)
-            .and_then(|e| e.checked_mul(self.dtype.size()))
-            .ok_or_else(|| bad("its extent overflows"))?;
+        let end = last.checked_add(1).and_then(|e| e.checked_mul(self.dtype.size())).ok_or_else(|| bad("its extent overflows"))?;
         if end > self.layout.storage_len {
-            return Err(bad(&format!(
-                "needs {end} bytes of its storage, which has {}",
-                self.layout.storage_len
-            )));
+            return Err(bad(&format!("needs {end} bytes of its storage, which has {}", self.layout.storage_len)));
         }
         Ok(())
     }
@@ -299,12 +293,7 @@ mod tests {
     use std::io::Write;
 
     fn tensor(shape: Vec<u64>, strides: Vec<u64>, offset: u64, storage_len: u64) -> Tensor {
-        Tensor {
-            name: "t".into(),
-            dtype: DType::U8,
-            shape,
-            layout: Layout { base: 0, storage_len, offset, strides },
-        }
+        Tensor { name: "t".into(), dtype: DType::U8, shape, layout: Layout { base: 0, storage_len, offset, strides } }
     }
 
     #[test]

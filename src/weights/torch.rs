@@ -28,13 +28,10 @@ pub fn weights_only_allowed(module: &str, name: &str) -> bool {
         "collections" => matches!(name, "OrderedDict" | "Counter" | "defaultdict"),
         "torch._utils" => matches!(
             name,
-            "_rebuild_tensor" | "_rebuild_tensor_v2" | "_rebuild_tensor_v3" | "_rebuild_parameter"
-                | "_rebuild_parameter_with_state"
+            "_rebuild_tensor" | "_rebuild_tensor_v2" | "_rebuild_tensor_v3" | "_rebuild_parameter" | "_rebuild_parameter_with_state"
         ),
         "torch._tensor" => name == "_rebuild_from_type_v2",
-        "torch" => {
-            name.ends_with("Storage") || matches!(name, "Size" | "device" | "Tensor") || torch_dtype(name).is_some()
-        }
+        "torch" => name.ends_with("Storage") || matches!(name, "Size" | "device" | "Tensor") || torch_dtype(name).is_some(),
         "torch.nn.parameter" => name == "Parameter",
         "_codecs" => name == "encode",
         "builtins" => matches!(name, "set" | "bytearray" | "complex" | "frozenset"),
@@ -118,8 +115,7 @@ pub fn read(file: &File) -> Result<Checkpoint, FormatError> {
 
 fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
     let file_len = file.metadata()?.len();
-    let mut zip = zip::ZipArchive::new(file.try_clone()?)
-        .map_err(|e| FormatError::bad(format!("not a valid zip archive: {e}")))?;
+    let mut zip = zip::ZipArchive::new(file.try_clone()?).map_err(|e| FormatError::bad(format!("not a valid zip archive: {e}")))?;
     let names: Vec<String> = zip.file_names().filter_map(|n| n.ok()).map(|n| n.into_owned()).collect();
     let first = names.first().ok_or_else(|| FormatError::bad("the zip archive is empty"))?;
     let archive = first.split('/').next().unwrap_or_default().to_string();
@@ -127,9 +123,7 @@ fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
     let mut entries = HashMap::new();
     for (i, name) in names.iter().enumerate() {
         if !name.starts_with(&format!("{archive}/")) {
-            return Err(FormatError::bad(format!(
-                "zip entry {name:?} is outside the archive directory {archive:?}"
-            )));
+            return Err(FormatError::bad(format!("zip entry {name:?} is outside the archive directory {archive:?}")));
         }
         entries.insert(name.clone(), i);
     }
@@ -144,9 +138,8 @@ fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
             )));
         }
     }
-    let &pkl = entries
-        .get(&pkl_name)
-        .ok_or_else(|| FormatError::bad(format!("the archive has no {pkl_name} (not a torch.save checkpoint)")))?;
+    let &pkl =
+        entries.get(&pkl_name).ok_or_else(|| FormatError::bad(format!("the archive has no {pkl_name} (not a torch.save checkpoint)")))?;
     let (start, len) = stored_entry(&mut zip, pkl, file_len)?;
     if len > MAX_PICKLE {
         return Err(FormatError::bad(format!("{pkl_name} is {len} bytes, more than the {MAX_PICKLE} allowed")));
@@ -159,9 +152,7 @@ fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
     let mut located = HashMap::new();
     for key in refs {
         let name = format!("{archive}/data/{key}");
-        let &i = entries
-            .get(&name)
-            .ok_or_else(|| FormatError::bad(format!("storage {key:?} has no record {name:?} in the archive")))?;
+        let &i = entries.get(&name).ok_or_else(|| FormatError::bad(format!("storage {key:?} has no record {name:?} in the archive")))?;
         located.insert(key, stored_entry(&mut zip, i, file_len)?);
     }
     let tensors = collect_tensors(&pk, &Storages { located }, file_len)?;
@@ -245,8 +236,7 @@ fn read_legacy(file: &File) -> Result<Checkpoint, FormatError> {
     let mut located = HashMap::new();
     for key in key_list {
         let mut n = [0u8; 8];
-        file.read_exact_at(&mut n, offset)
-            .map_err(|_| FormatError::bad(format!("legacy checkpoint ends before storage {key:?}")))?;
+        file.read_exact_at(&mut n, offset).map_err(|_| FormatError::bad(format!("legacy checkpoint ends before storage {key:?}")))?;
         let count = u64::from_le_bytes(n);
         let es = *sizes.get(&key).unwrap_or(&1);
         let len = count
@@ -422,16 +412,10 @@ fn tensor_call(pk: &Pickle, func: Id, args: Id, name: &str, st: &Storages) -> Re
         (_, Some(d)) => d,
         (_, None) => return Err(bad("untyped storage without a dtype")),
     };
-    let &(base, storage_len) = st
-        .located
-        .get(&sref.key)
-        .ok_or_else(|| bad(&format!("storage {:?} is missing from the file", sref.key)))?;
+    let &(base, storage_len) = st.located.get(&sref.key).ok_or_else(|| bad(&format!("storage {:?} is missing from the file", sref.key)))?;
     let declared = sref.numel.checked_mul(sref.dtype.map(|d| d.size()).unwrap_or(1));
     if declared.is_none_or(|d| d > storage_len) {
-        return Err(bad(&format!(
-            "storage {:?} declares {} elements but the file holds {storage_len} bytes for it",
-            sref.key, sref.numel
-        )));
+        return Err(bad(&format!("storage {:?} declares {} elements but the file holds {storage_len} bytes for it", sref.key, sref.numel)));
     }
     if numel(&shape).is_none() {
         return Err(bad("its shape's element count overflows"));

@@ -198,7 +198,8 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         // repo info: 401 without a token and 404 with one for a missing or hidden repository
         let prefix = if path_only.starts_with("/api/datasets/") { "datasets/" } else { "" };
         let dir = st.git_root.lock().unwrap().join(format!("{prefix}{rest}.git"));
-        let visible = dir.exists() && (!dir.join("hub-private").exists() || req.headers.get("authorization") == Some(&format!("Bearer {HF_TOKEN}")));
+        let visible =
+            dir.exists() && (!dir.join("hub-private").exists() || req.headers.get("authorization") == Some(&format!("Bearer {HF_TOKEN}")));
         if visible {
             json(&mut s, 200, serde_json::json!({"id": rest, "private": dir.join("hub-private").exists()}));
         } else if req.headers.contains_key("authorization") {
@@ -216,7 +217,12 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
     for tail in ["/info/refs", "/git-upload-pack", "/git-receive-pack"] {
         if let Some(prefix) = path_only.strip_suffix(tail) {
             if !prefix.ends_with(".git") && !prefix.contains("/info/lfs") {
-                let mut r2 = Request { method: req.method.clone(), path: req.path.replacen(prefix, &format!("{prefix}.git"), 1), headers: req.headers.clone(), body: req.body.clone() };
+                let mut r2 = Request {
+                    method: req.method.clone(),
+                    path: req.path.replacen(prefix, &format!("{prefix}.git"), 1),
+                    headers: req.headers.clone(),
+                    body: req.body.clone(),
+                };
                 r2.headers.insert("x-hub".into(), "1".into());
                 git_cgi(&mut s, st, &r2);
                 return Some(());
@@ -306,12 +312,16 @@ fn whoami(s: &mut TcpStream, req: &Request) {
             br#"{"error":"Invalid credentials in Authorization header"}"#,
         );
     }
-    json(s, 200, serde_json::json!({
-        "type": "user", "id": "64f0c0ffee", "name": USER, "fullname": "Alice Liddell",
-        "email": "alice@example.com", "emailVerified": true, "isPro": false,
-        "orgs": [{"type": "org", "name": "acme", "fullname": "ACME Models"}],
-        "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}}
-    }));
+    json(
+        s,
+        200,
+        serde_json::json!({
+            "type": "user", "id": "64f0c0ffee", "name": USER, "fullname": "Alice Liddell",
+            "email": "alice@example.com", "emailVerified": true, "isPro": false,
+            "orgs": [{"type": "org", "name": "acme", "fullname": "ACME Models"}],
+            "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}}
+        }),
+    );
 }
 
 /// Git smart HTTP through the real `git http-backend` (CGI), with Basic auth for repositories
@@ -325,7 +335,8 @@ fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
     let private = repo_dir.join("hub-private").exists();
     // The Hub: pushing needs a token; reading a private repository too; a missing repository
     // and a private one look alike without a token (401).
-    let needs_auth = path.contains("requirecreds") || (hub && (query == "service=git-receive-pack" || path.ends_with("git-receive-pack") || private));
+    let needs_auth =
+        path.contains("requirecreds") || (hub && (query == "service=git-receive-pack" || path.ends_with("git-receive-pack") || private));
     if needs_auth && !authorized(req) {
         return respond(s, 401, &[("WWW-Authenticate", "Basic realm=\"git\"".into())], b"credentials needed");
     }
@@ -339,7 +350,12 @@ fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
         return respond(s, code, &h, b"Repository not found");
     }
     if query == "service=git-receive-pack" && !repo_dir.exists() {
-        let ok = std::process::Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&repo_dir).status().map(|s| s.success()).unwrap_or(false);
+        let ok = std::process::Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .arg(&repo_dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
         assert!(ok, "git init --bare failed");
     }
     let mut cmd = std::process::Command::new("git");
@@ -374,7 +390,8 @@ fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
     let out = child.wait_with_output().expect("git http-backend output");
     writer.join().unwrap();
     let raw = out.stdout;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4)).or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    let split =
+        raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4)).or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
     let Some((i, sep)) = split else { return respond(s, 500, &[], b"bad CGI output") };
     let head = String::from_utf8_lossy(&raw[..i]).to_string();
     let mut status = 200;
@@ -422,11 +439,18 @@ fn create_repo(s: &mut TcpStream, st: &State, req: &Request, base: &str) {
         return json(s, 409, serde_json::json!({"error": "You already created this model repo", "url": url}));
     }
     let git = |args: &[&str], cwd: &std::path::Path| {
-        let ok = std::process::Command::new("git").args(args).current_dir(cwd)
-            .env("GIT_AUTHOR_NAME", "system").env("GIT_AUTHOR_EMAIL", "system@example.com")
-            .env("GIT_COMMITTER_NAME", "system").env("GIT_COMMITTER_EMAIL", "system@example.com")
-            .env("GIT_CONFIG_NOSYSTEM", "1").env("HOME", cwd)
-            .status().map(|s| s.success()).unwrap_or(false);
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(cwd)
+            .env("GIT_AUTHOR_NAME", "system")
+            .env("GIT_AUTHOR_EMAIL", "system@example.com")
+            .env("GIT_COMMITTER_NAME", "system")
+            .env("GIT_COMMITTER_EMAIL", "system@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", cwd)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
         assert!(ok, "git {args:?}");
     };
     std::fs::create_dir_all(&dir).unwrap();
@@ -434,7 +458,9 @@ fn create_repo(s: &mut TcpStream, st: &State, req: &Request, base: &str) {
     let work = tempfile::tempdir().unwrap();
     git(&["init", "-q", "-b", "main", "."], work.path());
     let attrs: String = ["*.7z", "*.bin", "*.pt", "*.pth", "*.safetensors", "*.ckpt", "*.h5", "*.onnx", "*.pkl", "*.zip"]
-        .iter().map(|p| format!("{p} filter=lfs diff=lfs merge=lfs -text\n")).collect();
+        .iter()
+        .map(|p| format!("{p} filter=lfs diff=lfs merge=lfs -text\n"))
+        .collect();
     std::fs::write(work.path().join(".gitattributes"), attrs).unwrap();
     git(&["add", ".gitattributes"], work.path());
     git(&["commit", "-qm", "initial commit"], work.path());
@@ -508,7 +534,13 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
     }
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
     let op = body["operation"].as_str().unwrap_or("").to_string();
-    st.log.lock().unwrap().push(Logged { listener: "batch-body", method: op.clone(), path: body.to_string(), authorization: None, range: None });
+    st.log.lock().unwrap().push(Logged {
+        listener: "batch-body",
+        method: op.clone(),
+        path: body.to_string(),
+        authorization: None,
+        range: None,
+    });
     let offered_multipart = body["transfers"].as_array().is_some_and(|t| t.iter().any(|x| x == "multipart"));
     let mut any_multipart = false;
     let mut out = Vec::new();
@@ -522,7 +554,8 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
             out.push(obj);
             continue;
         }
-        let storage = if repo.contains("redirect") { format!("{other}/redirect/{repo}/{oid}") } else { format!("{base}/storage/{repo}/{oid}") };
+        let storage =
+            if repo.contains("redirect") { format!("{other}/redirect/{repo}/{oid}") } else { format!("{base}/storage/{repo}/{oid}") };
         let mut action = serde_json::json!({"href": storage, "header": {"Authorization": format!("Bearer storage-{}", &oid[..8])}});
         if repo.contains("expired") || (repo.contains("expire-once") && n == 1) {
             action["expires_in"] = serde_json::json!(0);

@@ -145,11 +145,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub fn pointer_text(content: &[u8]) -> String {
-    format!(
-        "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n",
-        sha256_hex(content),
-        content.len()
-    )
+    format!("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n", sha256_hex(content), content.len())
 }
 
 pub fn object_path(git_dir: &Path, oid: &str) -> PathBuf {
@@ -178,7 +174,7 @@ pub fn run_and_kill(mut cmd: Command, delay: std::time::Duration) -> bool {
         return status.success();
     }
     child.kill().unwrap(); // SIGKILL
-    // it may have finished on its own between try_wait and kill
+                           // it may have finished on its own between try_wait and kill
     child.wait().unwrap().success()
 }
 
@@ -186,12 +182,7 @@ pub fn run_and_kill(mut cmd: Command, delay: std::time::Duration) -> bool {
 /// (by `step_ms`, then by 5 %: many early kill points, yet a loaded machine still reaches a run
 /// long enough to finish), calling `after_each` after every run, until one run completes.
 /// Fails if that takes `max_kills` kills, or if fewer than 3 kills happened; returns the kills.
-pub fn kill_until_done(
-    mut make: impl FnMut() -> Command,
-    step_ms: u64,
-    max_kills: usize,
-    mut after_each: impl FnMut(),
-) -> usize {
+pub fn kill_until_done(mut make: impl FnMut() -> Command, step_ms: u64, max_kills: usize, mut after_each: impl FnMut()) -> usize {
     let mut kills = 0;
     let mut delay_ms = 0u64;
     loop {
@@ -207,4 +198,3 @@ pub fn kill_until_done(
     assert!(kills >= 3, "the command was interrupted only {kills} times");
     kills
 }
-

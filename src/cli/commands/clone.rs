@@ -27,7 +27,14 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { target, dir, include, exclude, no_lfs, json } = args;
     let out = hfgit::ops::clone::clone(
-        &hfgit::ops::clone::CloneOptions { target: &target, dir: dir.as_deref(), include: &include, exclude: &exclude, no_lfs, interactive: ui.interactive() },
+        &hfgit::ops::clone::CloneOptions {
+            target: &target,
+            dir: dir.as_deref(),
+            include: &include,
+            exclude: &exclude,
+            no_lfs,
+            interactive: ui.interactive(),
+        },
         &super::cwd()?,
         &ui.progress(),
     )?;

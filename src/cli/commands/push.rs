@@ -32,7 +32,12 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { remote, create, private, force, json, allow_unsafe_pickle } = args;
     let repo = super::open_repo()?;
-    let out = hfgit::ops::push::push(&repo, &hfgit::ops::push::PushOptions { remote: &remote, create, force, private, allow_unsafe_pickle, interactive: ui.interactive() }, &super::cwd()?, &ui.progress())?;
+    let out = hfgit::ops::push::push(
+        &repo,
+        &hfgit::ops::push::PushOptions { remote: &remote, create, force, private, allow_unsafe_pickle, interactive: ui.interactive() },
+        &super::cwd()?,
+        &ui.progress(),
+    )?;
     super::scan::report_to_stderr(&out.pickle_warnings, ui);
     if json {
         ui::print_json(&out);

@@ -76,13 +76,15 @@ pub fn print_report(r: &FileReport) {
 pub fn report_to_stderr(reports: &[FileReport], ui: &Ui) {
     for r in reports {
         match r.verdict() {
-            Verdict::Safe => ui.status(format!(
-                "scanned {}: {} imports, all safe",
-                r.path,
-                r.pickles.iter().map(|p| p.imports.len()).sum::<usize>()
-            )),
+            Verdict::Safe => {
+                ui.status(format!("scanned {}: {} imports, all safe", r.path, r.pickles.iter().map(|p| p.imports.len()).sum::<usize>()))
+            }
             Verdict::Suspicious => {
-                ui.warn(format!("{} imports {} (suspicious: not needed for weights)", r.path, r.imports_with(Verdict::Suspicious).join(", ")));
+                ui.warn(format!(
+                    "{} imports {} (suspicious: not needed for weights)",
+                    r.path,
+                    r.imports_with(Verdict::Suspicious).join(", ")
+                ));
             }
             Verdict::Dangerous => {
                 ui.warn(format!(
