@@ -19,15 +19,19 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 git lfs version
 
-RUDOLFS="$ROOT/target/peers/bin/rudolfs"
+# Slow builds of test peers are cached outside the checkout, so a fresh clone reuses them; a
+# fresh machine builds them once.
+CACHE="${HFGIT_TEST_PEERS_CACHE:-$HOME/.cache/hfgit-test-peers}"
+mkdir -p "$CACHE"
+RUDOLFS="$CACHE/bin/rudolfs"
 if [ ! -x "$RUDOLFS" ]; then
-  echo "[test] building rudolfs 0.3.8 (once; about 3 minutes)"
-  cargo install --quiet rudolfs --version 0.3.8 --root "$ROOT/target/peers"
+  echo "[test] building rudolfs 0.3.8 into $CACHE (once; about 3 minutes)"
+  cargo install --quiet rudolfs --version 0.3.8 --root "$CACHE"
 fi
 
 # huggingface_hub, to prove the token file is shared both ways; safetensors and numpy, to load
 # the safetensors files hfgit writes (PyTorch is not needed: fixtures/ holds its checkpoints)
-PY="$ROOT/target/peers/py"
+PY="$CACHE/py"
 if ! "$PY/bin/python" -c 'import huggingface_hub, safetensors.numpy, numpy' >/dev/null 2>&1; then
   echo "[test] installing huggingface_hub, safetensors and numpy into $PY"
   python3 -m venv "$PY"
@@ -59,4 +63,7 @@ echo "[rudolfs] http://127.0.0.1:$RUDOLFS_PORT/api/<org>/<project> (pid $(cat "$
 
 export HFGIT_TEST_FORGE="http://127.0.0.1:$FORGE_PORT"
 export HFGIT_TEST_RUDOLFS="http://127.0.0.1:$RUDOLFS_PORT"
+# The code stays formatted and lint-free (the layering itself is tests/layers.rs).
+cargo fmt --check
+cargo clippy --locked --all-targets --quiet -- -D warnings
 cargo test --locked "$@"

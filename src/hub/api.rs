@@ -233,9 +233,7 @@ pub fn create_repo(endpoint: &str, token: &Secret, repo: &HubRepo, private: bool
                 return Ok(Created::AlreadyExisted);
             }
             // like huggingface_hub with exist_ok: a refusal does not prove the repo is absent
-            Err(ureq::Error::Status(401 | 402 | 403, _)) if repo_exists(endpoint, Some(token), repo)? => {
-                return Ok(Created::AlreadyExisted)
-            }
+            Err(ureq::Error::Status(401..=403, _)) if repo_exists(endpoint, Some(token), repo)? => return Ok(Created::AlreadyExisted),
             Err(ureq::Error::Status(401, _)) => {
                 return Err(Error::with_hint(
                     format!("the Hub refused to create {}/{}: the token is invalid", repo.owner, repo.name),

@@ -521,6 +521,7 @@ impl HttpLfs {
         Ok(report)
     }
 
+    #[allow(clippy::too_many_arguments)] // one call site each for upload and download; a struct would only rename them
     fn run_jobs(
         &self,
         operation: &str,

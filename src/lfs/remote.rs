@@ -23,7 +23,7 @@ pub enum LocalTransfer {
 
 pub enum LfsRemote {
     Local { store: Store, transfer: LocalTransfer },
-    Http(crate::lfs::http::HttpLfs),
+    Http(Box<crate::lfs::http::HttpLfs>),
 }
 
 /// What an upload did.
@@ -50,7 +50,7 @@ impl LfsRemote {
         match crate::net::remote::location(&ep)? {
             crate::net::remote::Location::Local(p) => LfsRemote::local(&p, local_transfer(repo)?),
             crate::net::remote::Location::Http(u) => {
-                Ok(LfsRemote::Http(crate::lfs::http::HttpLfs::new(repo, &u, url, ref_name, interactive)?))
+                Ok(LfsRemote::Http(Box::new(crate::lfs::http::HttpLfs::new(repo, &u, url, ref_name, interactive)?)))
             }
         }
     }

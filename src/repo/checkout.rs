@@ -60,11 +60,12 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
         }
         let abs = workdir.join(&path);
         match fs::symlink_metadata(&abs) {
-            Ok(m) if m.is_file() && m.len() == p.size => {
+            Ok(m)
+                if m.is_file() && m.len() == p.size
                 // Content already there (a resumed clone): verify before trusting it.
-                if !git::stat_matches(&e, &m) {
-                    refresh.push((path, p, e.mode, e.id));
-                }
+                && !git::stat_matches(&e, &m) =>
+            {
+                refresh.push((path, p, e.mode, e.id));
             }
             Ok(m) if m.is_file() && m.len() < crate::lfs::pointer::MAX_POINTER_SIZE => {
                 let bytes = fs::read(&abs).context(format!("reading {path}"))?;

@@ -98,7 +98,7 @@ fn list_files(repo: &Repository, workdir: &Path, tracked: &BTreeSet<String>) -> 
 }
 
 enum Plan {
-    Done(FileState),
+    Done(Box<FileState>),
     Lfs { needs_rule: bool },
     Plain,
     Symlink,
@@ -152,7 +152,7 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
 
     for (i, (c, p)) in candidates.into_iter().zip(plans).enumerate() {
         let state = match p {
-            Plan::Done(s) => s,
+            Plan::Done(s) => *s,
             Plan::Lfs { needs_rule } => {
                 let (pointer, stored, materialized) = results.remove(&i).expect("every LFS job ran")?;
                 if materialized {
@@ -227,7 +227,7 @@ fn plan(
     if let Some(e) = entry.filter(|e| e.mode == fmode && stat_matches(e, &c.meta) && !is_racy(e, index_time)) {
         let blob_size = odb.read_header(e.id).map(|(n, _)| n as u64).ok();
         let reuse = |lfs: Option<Pointer>, materialized: bool| {
-            Plan::Done(FileState {
+            Plan::Done(Box::new(FileState {
                 path: c.path.clone(),
                 mode: fmode,
                 blob: e.id,
@@ -235,7 +235,7 @@ fn plan(
                 needs_rule: false,
                 materialized,
                 meta: c.meta.clone(),
-            })
+            }))
         };
         if is_lfs {
             if let Some(p) = blob_pointer(repo, e.id) {

@@ -726,7 +726,7 @@ mod tests {
         assert_eq!(parse(&[0x80, 2, 0xff]).err(), Some(PickleError::UnknownOpcode { op: 0xff, at: 2 }));
         assert!(matches!(parse(&[0x80, 2, b'X', 0xff, 0xff, 0xff, 0x7f]), Err(PickleError::Truncated(_))));
         assert!(matches!(parse(&[b'h', 3, b'.']), Err(PickleError::Malformed { .. })));
-        assert!(matches!(parse(&[b'.']), Err(PickleError::Malformed { .. })));
+        assert!(matches!(parse(b"."), Err(PickleError::Malformed { .. })));
         assert!(matches!(parse(&[0x80, 2, b'N']), Err(PickleError::Truncated(_))));
         assert!(matches!(parse_limited(&[b'N'; 100], 10), Err(PickleError::TooLarge(10))));
     }

@@ -249,7 +249,10 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
             let n: u64 = n.parse().unwrap_or(0);
             let tries = bump(st, format!("part:{repo}:{oid}:{n}"));
             if repo.contains("part-fail") && n == 2 && tries == 1 {
-                return Some(json(&mut s, 500, serde_json::json!({"message": "part storage hiccup"})));
+                return {
+                    json(&mut s, 500, serde_json::json!({"message": "part storage hiccup"}));
+                    Some(())
+                };
             }
             let etag = format!("\"{}\"", &hex(&req.body)[..16]);
             st.parts.lock().unwrap().insert((repo.to_string(), oid.to_string(), n), req.body.clone());
@@ -263,16 +266,25 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
             for (i, part) in body["parts"].as_array().cloned().unwrap_or_default().iter().enumerate() {
                 let n = part["partNumber"].as_u64().unwrap_or(0);
                 let Some(bytes) = parts.get(&(repo.to_string(), oid.to_string(), n)) else {
-                    return Some(json(&mut s, 400, serde_json::json!({"message": format!("part {n} missing")})));
+                    return {
+                        json(&mut s, 400, serde_json::json!({"message": format!("part {n} missing")}));
+                        Some(())
+                    };
                 };
                 if n != i as u64 + 1 || part["etag"].as_str() != Some(&format!("\"{}\"", &hex(bytes)[..16])) {
-                    return Some(json(&mut s, 400, serde_json::json!({"message": format!("bad etag or order for part {n}")})));
+                    return {
+                        json(&mut s, 400, serde_json::json!({"message": format!("bad etag or order for part {n}")}));
+                        Some(())
+                    };
                 }
                 data.extend_from_slice(bytes);
             }
             drop(parts);
             if body["oid"].as_str() != Some(oid) || hex(&data) != *oid {
-                return Some(json(&mut s, 400, serde_json::json!({"message": "assembled object does not match its oid"})));
+                return {
+                    json(&mut s, 400, serde_json::json!({"message": "assembled object does not match its oid"}));
+                    Some(())
+                };
             }
             store_object(st, repo, oid, data);
             json(&mut s, 200, serde_json::json!({}));
@@ -399,7 +411,7 @@ fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
     for line in head.lines() {
         if let Some((k, v)) = line.split_once(':') {
             if k.eq_ignore_ascii_case("status") {
-                status = v.trim().split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(200);
+                status = v.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(200);
             } else {
                 headers.push((k.trim().to_string(), v.trim().to_string()));
             }
@@ -511,11 +523,9 @@ done
 
 fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, other: &str) {
     let n = bump(st, format!("batch:{repo}"));
-    if repo.contains("requirecreds") {
-        if !authorized(req) {
-            respond(s, 401, &[("LFS-Authenticate", "Basic realm=\"test\"".into())], b"{\"message\":\"credentials needed\"}");
-            return;
-        }
+    if repo.contains("requirecreds") && !authorized(req) {
+        respond(s, 401, &[("LFS-Authenticate", "Basic realm=\"test\"".into())], b"{\"message\":\"credentials needed\"}");
+        return;
     }
     if repo.contains("badbatch") {
         return respond(s, 200, &[], b"this is { not json");
