@@ -122,6 +122,24 @@ pub fn redact(url: &str) -> String {
     url.to_string()
 }
 
+/// Text that came from somewhere else (a server's message, a path from a tree), made safe for a
+/// terminal: control characters are written as `\xNN` (newline as `\n`), so an escape sequence
+/// from a stranger never reaches the terminal raw.
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            // bidirectional overrides reorder what the terminal shows
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,6 +128,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         Repository::open(&dir).context(format!("opening {}", dir.display()))?
     };
     let _lock = git::lock(&repo)?;
+    git::apply_network_limits(&repo);
     if resumed {
         remove_stale_locks(repo.path())?;
         save_selection(&repo, opts)?;
@@ -161,6 +162,19 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         return Ok(outcome); // an empty repository
     };
     let commit = repo.find_commit(id).context("reading the fetched commit")?;
+    // A hostile tree is refused before a branch, an object or a file appears; a clone that
+    // hfgit started is removed whole, so nothing of that repository stays on disk.
+    let tree = commit.tree().context("reading tree")?;
+    if let Err(e) = checkout::verify_tree(&repo, &tree, id) {
+        if !resumed {
+            drop(_lock);
+            drop(tree);
+            drop(commit);
+            drop(repo);
+            let _ = fs::remove_dir_all(&dir);
+        }
+        return Err(e);
+    }
     repo.reference(&format!("refs/heads/{branch}"), id, true, "clone").context(format!("creating branch {branch}"))?;
     let mut b = repo.find_branch(&branch, git2::BranchType::Local).context(format!("reading branch {branch}"))?;
     b.set_upstream(Some(&format!("origin/{branch}"))).context("setting upstream")?;
@@ -168,7 +182,6 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     outcome.branch = Some(branch);
     outcome.commit = Some(id.to_string());
 
-    let tree = commit.tree().context("reading tree")?;
     let all = checkout::selected_pointers(&repo, &tree, &Selection::new(&[], &[])?)?;
     let wanted = checkout::selected_pointers(&repo, &tree, &sel)?;
     outcome.lfs_files = all.len() as u64;
@@ -187,7 +200,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     outcome.downloaded_bytes = fetched.downloaded_bytes;
     outcome.failures = fetched.failures;
 
-    let m = checkout::checkout_fresh(&repo, &tree, &sel, Some(&staged), progress)?;
+    let m = checkout::checkout_fresh(&repo, id, &tree, &sel, Some(&staged), progress)?;
     outcome.files_written = m.files_written;
     fs::remove_file(&marker).context("finishing the clone")?;
     Ok(outcome)

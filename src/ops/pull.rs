@@ -66,6 +66,8 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
     let sel = Selection::from_config(repo)?;
     let lfs = LfsRemote::for_remote(repo, Some(&name), &url, Operation::Download, Some(merge.clone()), interactive)?;
     let new_tree = repo.find_commit(new).context("reading the fetched commit")?.tree().context("reading tree")?;
+    // a hostile tree is refused before any object is fetched or any file written
+    checkout::verify_tree(repo, &new_tree, new)?;
     if let Some(o) = old {
         if o == new || repo.graph_descendant_of(o, new).unwrap_or(false) {
             outcome.up_to_date = true;
@@ -122,7 +124,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         }
         if !touched.is_empty() {
             // every file through a temp file and a rename; LFS content straight from the store
-            let m = checkout::checkout_paths(repo, &target_tree, &sel, &touched, progress)?;
+            let m = checkout::checkout_paths(repo, new, &target_tree, &sel, &touched, progress)?;
             outcome.files_written += m.files_written;
         }
         repo.reference(&format!("refs/heads/{branch}"), new, true, &format!("pull: fast-forward from {name}"))

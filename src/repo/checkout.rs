@@ -2,6 +2,12 @@
 //! content from the local store, each file through a temp file and a rename, with the index
 //! updated so `git status` stays clean. Which LFS files get content is `lfs::select`; getting
 //! their objects is `lfs::fetch`.
+//!
+//! Hostile trees are the normal case: every path of a tree is checked with git's rules
+//! (`path_rules`) before the first byte is written, and no write, rename or removal passes
+//! through a symbolic link: each leading directory of a path is lstat-ed and must be a real
+//! directory inside the work tree (missing ones are created one at a time). Symlinks from a tree
+//! are written as symlinks; their target is data, never followed.
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::fetch::StagedCopies;
@@ -10,13 +16,111 @@ use crate::lfs::select::Selection;
 use crate::lfs::store::Store;
 use crate::progress::Progress;
 use crate::repo::git;
+use crate::repo::path_rules::{self, Refusal};
 
 use git2::Repository;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Checks every entry of `tree` (recursively) with git's path rules and refuses duplicate names,
+/// before anything is written. The error names the path and `commit`.
+pub fn verify_tree(repo: &Repository, tree: &git2::Tree<'_>, commit: git2::Oid) -> Result<()> {
+    let refuse = |path: &[u8], why: Refusal| {
+        Error::with_hint(
+            format!(
+                "refusing to check out commit {}: path `{}` has {why}; nothing was written",
+                &commit.to_string()[..12],
+                escape_path(path)
+            ),
+            "such paths could write outside the work tree or into .git, so hfgit refuses them as git does; ask the repository's owner to fix its history",
+        )
+    };
+    let mut stack = vec![(Vec::new(), tree.id())];
+    let mut checked = HashSet::new(); // a subtree's names are the same wherever it appears
+    while let Some((prefix, id)) = stack.pop() {
+        if !checked.insert(id) {
+            continue;
+        }
+        let t = repo.find_tree(id).context(format!("reading tree {id}"))?;
+        let mut names = HashSet::new();
+        for e in t.iter() {
+            let name = e.name_bytes();
+            let mut path = prefix.clone();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(name);
+            let mode = e.filemode_raw() as u32;
+            path_rules::check_name(name, mode).map_err(|why| refuse(&path, why))?;
+            if std::str::from_utf8(name).is_err() {
+                return Err(Error::failed(format!(
+                    "cannot check out commit {}: path `{}` is not valid UTF-8; nothing was written",
+                    &commit.to_string()[..12],
+                    escape_path(&path)
+                )));
+            }
+            if !names.insert(name.to_vec()) {
+                return Err(refuse(&path, Refusal::Duplicate));
+            }
+            match mode {
+                0o040000 => stack.push((path, e.id())),
+                0o100644 | 0o100755 | 0o100664 | 0o120000 | 0o160000 => {}
+                m => return Err(refuse(&path, Refusal::BadMode(m))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A path for a message: printable, control bytes and invalid UTF-8 escaped.
+fn escape_path(p: &[u8]) -> String {
+    crate::net::remote::escape_text(&String::from_utf8_lossy(p))
+}
+
+/// The absolute path of work-tree file `rel`, each leading directory made a real directory
+/// inside `workdir`: existing ones are lstat-ed (a symlink or a file there stops the write, so
+/// nothing is ever written through a link), missing ones are created one at a time.
+pub fn prepare_dest(workdir: &Path, rel: &str) -> Result<PathBuf> {
+    path_rules::check_path(rel.as_bytes(), 0o100644)
+        .map_err(|why| Error::failed(format!("refusing to write `{}`: it has {why}", escape_path(rel.as_bytes()))))?;
+    let parts: Vec<&str> = rel.split('/').collect();
+    let mut cur = workdir.to_path_buf();
+    for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+        cur.push(part);
+        let shown = || parts[..=i].join("/");
+        loop {
+            match fs::symlink_metadata(&cur) {
+                Ok(m) if m.is_dir() => break,
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::failed(format!("refusing to write `{rel}`: `{}` is a symbolic link", shown())))
+                }
+                Ok(_) => return Err(Error::failed(format!("cannot write `{rel}`: `{}` is a file, not a directory", shown()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&cur) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue, // look again
+                    Err(e) => return Err(e).context(format!("creating {}", cur.display())),
+                },
+                Err(e) => return Err(e).context(format!("reading {}", cur.display())),
+            }
+        }
+    }
+    Ok(cur.join(parts[parts.len() - 1]))
+}
+
+/// True when every leading directory of `rel` is a real directory under `workdir`, so that
+/// `workdir/rel` is inside the work tree and touching it cannot reach through a symlink.
+fn under_real_dirs(workdir: &Path, rel: &str) -> bool {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let mut cur = workdir.to_path_buf();
+    parts[..parts.len() - 1].iter().all(|p| {
+        cur.push(p);
+        fs::symlink_metadata(&cur).is_ok_and(|m| m.is_dir())
+    })
+}
 
 /// The selected LFS files of `tree` (path → pointer).
 pub fn selected_pointers(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selection) -> Result<BTreeMap<String, Pointer>> {
@@ -58,6 +162,9 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
         if p.size == 0 || !sel.selects(&path) || !store.contains(&p) {
             continue;
         }
+        if path_rules::check_path(path.as_bytes(), e.mode).is_err() || !under_real_dirs(&workdir, &path) {
+            continue; // never read or write through a link or outside the work tree
+        }
         let abs = workdir.join(&path);
         match fs::symlink_metadata(&abs) {
             Ok(m)
@@ -84,7 +191,7 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
         |j| j.pointer.size,
         crate::parallel::default_threads(),
         |j| {
-            let r = write_content(&store, &workdir.join(&j.path), &j.pointer, j.mode);
+            let r = write_content(&store, &workdir, &j.path, &j.pointer, j.mode);
             progress.bytes(j.pointer.size);
             progress.item_done();
             r
@@ -127,14 +234,12 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
 
 /// Copies a store object to `dest` through a temp file in the store's tmp directory (same
 /// filesystem as the work tree in the usual layout), then renames it into place.
-fn write_content(store: &Store, dest: &std::path::Path, p: &Pointer, mode: u32) -> Result<fs::Metadata> {
+fn write_content(store: &Store, workdir: &Path, rel: &str, p: &Pointer, mode: u32) -> Result<fs::Metadata> {
     let src = store.object_path(&p.oid);
     let tmp = store.temp_file()?;
     fs::copy(&src, tmp.path()).context(format!("copying object {}", p.oid))?;
     finish_temp(tmp.as_file(), mode)?;
-    if let Some(dir) = dest.parent() {
-        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
-    }
+    let dest = &prepare_dest(workdir, rel)?;
     match tmp.persist(dest) {
         Ok(_) => {}
         Err(e) if e.error.raw_os_error() == Some(18) => {
@@ -155,12 +260,13 @@ fn write_content(store: &Store, dest: &std::path::Path, p: &Pointer, mode: u32) 
 /// files with their content from the store, others as their pointer, plain files as their blob.
 pub fn checkout_fresh(
     repo: &Repository,
+    commit: git2::Oid,
     tree: &git2::Tree<'_>,
     sel: &Selection,
     staged: Option<&StagedCopies>,
     progress: &dyn Progress,
 ) -> Result<MaterializeReport> {
-    checkout(repo, tree, sel, staged, None, progress)
+    checkout(repo, commit, tree, sel, staged, None, progress)
 }
 
 /// Brings the paths in `only` to their state in `tree` (what a fast-forward changes): files
@@ -169,16 +275,18 @@ pub fn checkout_fresh(
 /// paths. Killed at any point, every file is either as it was or as it will be.
 pub fn checkout_paths(
     repo: &Repository,
+    commit: git2::Oid,
     tree: &git2::Tree<'_>,
     sel: &Selection,
     only: &BTreeSet<String>,
     progress: &dyn Progress,
 ) -> Result<MaterializeReport> {
-    checkout(repo, tree, sel, None, Some(only), progress)
+    checkout(repo, commit, tree, sel, None, Some(only), progress)
 }
 
 fn checkout(
     repo: &Repository,
+    commit: git2::Oid,
     tree: &git2::Tree<'_>,
     sel: &Selection,
     staged: Option<&StagedCopies>,
@@ -187,6 +295,7 @@ fn checkout(
 ) -> Result<MaterializeReport> {
     let workdir = git::workdir(repo)?;
     let store = Store::for_git_dir(repo.path());
+    verify_tree(repo, tree, commit)?;
     struct Item {
         path: String,
         id: git2::Oid,
@@ -225,7 +334,33 @@ fn checkout(
         }
         None => Vec::new(),
     };
+    // Nothing is written unless every path can be: a leading directory that is a symlink or a
+    // file (and is not itself leaving the tree) stops the checkout here.
+    let leaving: HashSet<&str> = removed.iter().map(|p| p.as_str()).collect();
+    for it in &items {
+        let parts: Vec<&str> = it.path.split('/').collect();
+        let mut cur = workdir.clone();
+        for i in 0..parts.len() - 1 {
+            cur.push(parts[i]);
+            let prefix = parts[..=i].join("/");
+            match fs::symlink_metadata(&cur) {
+                Ok(m) if m.is_dir() => continue,
+                Err(_) => break, // created when written
+                Ok(_) if leaving.contains(prefix.as_str()) => break,
+                Ok(m) => {
+                    let what = if m.file_type().is_symlink() { "a symbolic link" } else { "a file" };
+                    return Err(Error::with_hint(
+                        format!("cannot write `{}`: `{prefix}` in the work tree is {what}; nothing was written", it.path),
+                        format!("move `{prefix}` away, then run the command again"),
+                    ));
+                }
+            }
+        }
+    }
     for path in &removed {
+        if path_rules::check_path(path.as_bytes(), 0o100644).is_err() || !under_real_dirs(&workdir, path) {
+            continue; // not inside the work tree: nothing of ours to remove
+        }
         let abs = workdir.join(path);
         match fs::remove_file(&abs) {
             Ok(()) => {}
@@ -244,10 +379,7 @@ fn checkout(
     let mut written = Vec::new();
     for it in items.iter().filter(|i| i.pointer.is_none()) {
         let blob = repo.find_blob(it.id).context(format!("reading {}", it.path))?;
-        let dest = workdir.join(&it.path);
-        if let Some(dir) = dest.parent() {
-            fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
-        }
+        let dest = prepare_dest(&workdir, &it.path)?;
         let meta = if it.mode == 0o120000 {
             let target = std::path::Path::new(std::ffi::OsStr::from_bytes(blob.content()));
             let tmp = store.root().join("tmp").join(format!("link-{}", std::process::id()));
@@ -271,10 +403,9 @@ fn checkout(
         |(_, p)| p.size,
         crate::parallel::default_threads(),
         |(it, p)| {
-            let dest = workdir.join(&it.path);
             let r = match staged.and_then(|st| st.take(p)) {
-                Some(copy) => place_staged(&copy, &dest, it.mode),
-                None => write_content(&store, &dest, p, it.mode),
+                Some(copy) => place_staged(&copy, &workdir, &it.path, it.mode),
+                None => write_content(&store, &workdir, &it.path, p, it.mode),
             };
             progress.bytes(p.size);
             progress.item_done();
@@ -325,13 +456,11 @@ fn finish_temp(f: &fs::File, mode: u32) -> Result<()> {
 }
 
 /// Renames a verified staged copy into the work tree.
-fn place_staged(copy: &std::path::Path, dest: &std::path::Path, mode: u32) -> Result<fs::Metadata> {
+fn place_staged(copy: &Path, workdir: &Path, rel: &str, mode: u32) -> Result<fs::Metadata> {
     let f = fs::OpenOptions::new().write(true).open(copy).context(format!("opening {}", copy.display()))?;
     finish_temp(&f, mode)?;
     drop(f);
-    if let Some(dir) = dest.parent() {
-        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
-    }
+    let dest = &prepare_dest(workdir, rel)?;
     fs::rename(copy, dest).context(format!("writing {}", dest.display()))?;
     fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))
 }

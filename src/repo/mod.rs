@@ -7,4 +7,5 @@
 pub mod checkout;
 pub mod git;
 pub mod identity;
+pub mod path_rules;
 pub mod worktree;
