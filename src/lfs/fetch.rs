@@ -107,7 +107,7 @@ pub struct StagedCopies {
 
 impl StagedCopies {
     pub fn new(repo: &Repository) -> Result<StagedCopies> {
-        let dir = repo.path().join("lfs").join("tmp");
+        let dir = Store::for_git_dir(repo.path()).root().join("tmp");
         fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
         Ok(StagedCopies { dir })
     }

@@ -40,8 +40,16 @@ pub struct Added {
 
 impl Store {
     /// The store of the repository whose git directory is `git_dir` (bare or not).
+    /// The store of the repository whose git directory is `git_dir`. A linked worktree (`git
+    /// worktree add`) shares its main repository's store, as git-lfs does: its git directory
+    /// names the common directory in its `commondir` file, so `git worktree remove` never takes
+    /// committed content with it.
     pub fn for_git_dir(git_dir: &Path) -> Store {
-        Store { root: git_dir.join("lfs") }
+        let common = match std::fs::read_to_string(git_dir.join("commondir")) {
+            Ok(rel) if !rel.trim().is_empty() => git_dir.join(rel.trim_end_matches(['\n', '\r'])),
+            _ => git_dir.to_path_buf(),
+        };
+        Store { root: common.join("lfs") }
     }
 
     pub fn root(&self) -> &Path {

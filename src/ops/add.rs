@@ -5,7 +5,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::ops::config_json::{self, Setting};
-use crate::repo::git;
+use crate::repo::{checkout, git};
 use crate::weights::scan::{scan_file, FileReport};
 use crate::weights::{safetensors, Weights};
 use git2::Repository;
@@ -90,7 +90,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         return Err(Error::BadInput("nothing to add: give PATHs, --config FILE or --set KEY=VALUE".into()));
     }
     // 1. Validate everything.
-    let mut copies: BTreeMap<PathBuf, PathBuf> = BTreeMap::new(); // dest (relative) -> source
+    let mut copies: BTreeMap<PathBuf, Source> = BTreeMap::new(); // dest (relative) -> source
     let mut in_place = Vec::new();
     let mut conversions: Vec<(PathBuf, PathBuf, Weights)> = Vec::new(); // dest, source, reader
     for src in opts.paths {
@@ -151,10 +151,18 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
                 if rel.components().any(|c| c.as_os_str() == ".git") {
                     continue;
                 }
-                insert_copy(&mut copies, dest.join(rel), entry.path().to_path_buf())?;
+                // A symlink inside DIR is stored as a symlink (as `git add` does): its target is
+                // never read, so nothing outside DIR is copied in.
+                let source = if entry.file_type().is_symlink() {
+                    let target = fs::read_link(entry.path()).context(format!("reading link {}", entry.path().display()))?;
+                    Source::Link(entry.path().to_path_buf(), target)
+                } else {
+                    Source::File(entry.path().to_path_buf())
+                };
+                insert_copy(&mut copies, dest.join(rel), source)?;
             }
         } else {
-            insert_copy(&mut copies, dest, canon)?;
+            insert_copy(&mut copies, dest, Source::File(canon))?;
         }
     }
     let mut config = None;
@@ -189,16 +197,25 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     // 2. Write: copies through temp files in the same directory, then renames.
     let mut copied = Vec::new();
     for (dest, src) in &copies {
-        let abs = workdir.join(dest);
+        let abs = checkout::prepare_dest(&workdir, &rel_str(dest)?)?;
         let dir = abs.parent().expect("destinations are under the work tree");
-        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".hfgit-tmp-")
-            .tempfile_in(dir)
-            .context(format!("creating a temp file in {}", dir.display()))?;
-        fs::copy(src, tmp.path()).context(format!("copying {}", src.display()))?;
-        tmp.persist(&abs).map_err(|e| e.error).context(format!("writing {}", abs.display()))?;
-        copied.push((src.display().to_string(), dest.display().to_string()));
+        match src {
+            Source::File(src) => {
+                let tmp = tempfile::Builder::new()
+                    .prefix(".hfgit-tmp-")
+                    .tempfile_in(dir)
+                    .context(format!("creating a temp file in {}", dir.display()))?;
+                fs::copy(src, tmp.path()).context(format!("copying {}", src.display()))?;
+                tmp.persist(&abs).map_err(|e| e.error).context(format!("writing {}", abs.display()))?;
+            }
+            Source::Link(_, target) => {
+                let tmp = dir.join(format!(".hfgit-tmp-link-{}", std::process::id()));
+                let _ = fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(target, &tmp).context(format!("creating link {}", abs.display()))?;
+                fs::rename(&tmp, &abs).context(format!("writing {}", abs.display()))?;
+            }
+        }
+        copied.push((src.path().display().to_string(), dest.display().to_string()));
     }
     let mut converted = Vec::new();
     let total: u64 = conversions.iter().flat_map(|c| c.2.tensors.iter()).map(|t| t.byte_len()).sum();
@@ -206,9 +223,8 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         progress.begin("Converting", total, conversions.len() as u64);
     }
     for (dest, src, weights) in &conversions {
-        let abs = workdir.join(dest);
+        let abs = checkout::prepare_dest(&workdir, &rel_str(dest)?)?;
         let dir = abs.parent().expect("destinations are under the work tree");
-        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".hfgit-tmp-")
             .tempfile_in(dir)
@@ -233,7 +249,11 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     let added = copied.iter().map(|(_, d)| d.clone()).chain(in_place.iter().cloned());
     for rel in added {
         let abs = workdir.join(&rel);
-        if abs.is_dir() {
+        let Ok(meta) = fs::symlink_metadata(&abs) else { continue };
+        if meta.file_type().is_symlink() {
+            continue; // stored as a link: there is no content of ours to scan
+        }
+        if meta.is_dir() {
             for entry in walkdir::WalkDir::new(&abs).into_iter().filter_map(|e| e.ok()) {
                 let p = entry.path();
                 let name = p.strip_prefix(&workdir).unwrap_or(p).display().to_string();
@@ -249,9 +269,30 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     Ok(AddOutcome { copied, in_place, config_written: config.is_some(), converted, scans })
 }
 
-fn insert_copy(copies: &mut BTreeMap<PathBuf, PathBuf>, dest: PathBuf, src: PathBuf) -> Result<()> {
-    if let Some(prev) = copies.insert(dest.clone(), src.clone()) {
-        return Err(Error::BadInput(format!("{} and {} would both be stored as {}", prev.display(), src.display(), dest.display())));
+/// What a destination is made from.
+enum Source {
+    File(PathBuf),
+    /// A symlink met inside an added directory (its path, its target): stored as a symlink.
+    Link(PathBuf, PathBuf),
+}
+
+impl Source {
+    fn path(&self) -> &Path {
+        match self {
+            Source::File(p) | Source::Link(p, _) => p,
+        }
+    }
+}
+
+fn insert_copy(copies: &mut BTreeMap<PathBuf, Source>, dest: PathBuf, src: Source) -> Result<()> {
+    let shown = src.path().display().to_string();
+    if let Some(prev) = copies.insert(dest.clone(), src) {
+        return Err(Error::BadInput(format!("{} and {shown} would both be stored as {}", prev.path().display(), dest.display())));
     }
     Ok(())
+}
+
+/// A destination as a `/`-separated work-tree path.
+fn rel_str(dest: &Path) -> Result<String> {
+    dest.to_str().map(str::to_string).ok_or_else(|| Error::BadInput(format!("{} is not valid UTF-8", dest.display())))
 }

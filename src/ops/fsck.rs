@@ -9,7 +9,7 @@ use crate::progress::Progress;
 use crate::repo::git;
 use git2::Repository;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -41,12 +41,14 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
         commits.push(h);
     }
     let mut cache = HashMap::new();
-    let mut objects: BTreeMap<Oid, (String, Pointer)> = BTreeMap::new();
+    // Every pointer counts, not one per oid: two pointers with one oid and different sizes
+    // are two claims, and at most one can be true.
+    let mut objects: BTreeMap<(Oid, u64), (Pointer, BTreeSet<String>)> = BTreeMap::new();
     let mut problems = Vec::new();
     for c in &commits {
         let tree = c.tree().context("reading tree")?;
         for (path, p, _) in git::tree_pointers(repo, &tree, &mut cache)? {
-            objects.entry(p.oid).or_insert((path, p));
+            objects.entry((p.oid, p.size)).or_insert_with(|| (p.clone(), BTreeSet::new())).1.insert(path);
         }
     }
     // Non-canonical pointers in HEAD (git lfs fsck --pointers reports the same).
@@ -66,7 +68,7 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
         }
     }
     let store = Store::for_git_dir(repo.path());
-    let list: Vec<(String, Pointer)> = objects.into_values().collect();
+    let list: Vec<(BTreeSet<String>, Pointer)> = objects.into_values().map(|(p, paths)| (paths, p)).collect();
     progress.begin("Checking objects", list.iter().map(|(_, p)| p.size).sum(), list.len() as u64);
     let checked = list.len();
     let mut found = crate::parallel::largest_first(
@@ -81,14 +83,16 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
     );
     progress.end();
     found.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
-    for ((path, p), r) in found {
+    for ((paths, p), r) in found {
         let (kind, detail) = match r? {
             ObjectState::Ok => continue,
             ObjectState::Missing => ("missing", format!("not in {}", store.object_path(&p.oid).display())),
             ObjectState::WrongSize { actual } => ("wrong-size", format!("{actual} bytes, expected {}", p.size)),
             ObjectState::Corrupt { actual } => ("corrupt", format!("content hashes to {actual}")),
         };
-        problems.push(Problem { path, oid: p.oid.to_hex(), kind: kind.into(), detail });
+        for path in paths {
+            problems.push(Problem { path, oid: p.oid.to_hex(), kind: kind.into(), detail: detail.clone() });
+        }
     }
     Ok(FsckReport { objects_checked: checked, problems })
 }
