@@ -13,6 +13,16 @@ pub struct Ui {
     bars: bool,
 }
 
+/// What hfgit prints on stderr keeps its own line breaks, and nothing else that could drive the
+/// terminal: any other control character (an escape sequence a server or a tree slipped into a
+/// message) is shown escaped. Text from servers is escaped where it is read as well.
+fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n') {
+        return s.into();
+    }
+    s.split('\n').map(hfgit::net::remote::escape_text).collect::<Vec<_>>().join("\n").into()
+}
+
 impl Ui {
     pub fn new(quiet: bool, verbose: bool, no_progress: bool) -> Ui {
         let bars = !quiet && !no_progress && std::io::stderr().is_terminal();
@@ -22,19 +32,19 @@ impl Ui {
     /// A status line on stderr (suppressed by --quiet).
     pub fn status(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", msg.as_ref());
+            eprintln!("{}", terminal_safe(msg.as_ref()));
         }
     }
 
     pub fn warn(&self, msg: impl AsRef<str>) {
-        eprintln!("warning: {}", msg.as_ref());
+        eprintln!("warning: {}", terminal_safe(msg.as_ref()));
     }
 
     pub fn error(&self, e: &hfgit::Error) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", terminal_safe(&e.to_string()));
         if let Some(h) = e.hint() {
             for line in h.lines() {
-                eprintln!("hint: {line}");
+                eprintln!("hint: {}", terminal_safe(line));
             }
         }
     }

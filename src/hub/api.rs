@@ -19,8 +19,8 @@ pub struct Whoami {
 
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(30))
-        .timeout_read(Duration::from_secs(60))
+        .timeout_connect(crate::net::http::Limits::global().connect)
+        .timeout_read(crate::net::http::Limits::global().activity.max(Duration::from_secs(60)))
         .redirect_auth_headers(ureq::RedirectAuthHeaders::Never)
         .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -251,7 +251,7 @@ pub fn create_repo(endpoint: &str, token: &Secret, repo: &HubRepo, private: bool
                     "creating {}/{} on the Hub failed: HTTP {code} {}",
                     repo.owner,
                     repo.name,
-                    resp.into_string().unwrap_or_default().trim()
+                    crate::net::remote::escape_text(resp.into_string().unwrap_or_default().trim())
                 )))
             }
             Err(ureq::Error::Transport(t)) => return Err(Error::failed(format!("cannot reach the Hub at {endpoint}: {}", t.kind()))),

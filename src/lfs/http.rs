@@ -171,6 +171,23 @@ fn call(req: Request, body: Body<'_>) -> std::result::Result<Response, String> {
     }
 }
 
+fn json_headers() -> [(&'static str, String); 2] {
+    [("Accept", MEDIA_TYPE.to_string()), ("Content-Type", MEDIA_TYPE.to_string())]
+}
+
+/// Where a 3xx response sends us: its `Location` resolved against `url`, http(s) only.
+fn redirect_target(url: &str, resp: &Response) -> std::result::Result<String, String> {
+    let status = resp.status();
+    let loc = resp.header("Location").ok_or_else(|| format!("HTTP {status} redirect without a Location"))?;
+    let next = url_join_base(url)
+        .and_then(|b| b.join(loc).ok())
+        .ok_or_else(|| format!("HTTP {status} redirect to an invalid URL `{}`", crate::net::remote::escape_text(loc)))?;
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(format!("HTTP {status} redirect to a `{}:` URL, which hfgit does not follow", next.scheme()));
+    }
+    Ok(next.to_string())
+}
+
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(resp: &Response) -> Option<Duration> {
     let v = resp.header("Retry-After")?.trim().to_string();
@@ -189,10 +206,11 @@ fn server_message(resp: Response) -> String {
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
         .unwrap_or_else(|| text.chars().take(200).collect());
+    // the server's words are a stranger's: no escape sequence reaches the terminal
     if msg.trim().is_empty() {
-        format!("HTTP {status}")
+        format!("HTTP {}", crate::net::remote::escape_text(&status))
     } else {
-        format!("HTTP {status}: {}", msg.trim())
+        format!("HTTP {}: {}", crate::net::remote::escape_text(&status), crate::net::remote::escape_text(msg.trim()))
     }
 }
 
@@ -206,9 +224,10 @@ struct AuthState {
 pub struct HttpLfs {
     endpoint: String,
     git_url: String,
+    /// Follows no redirects: `send` follows them by hand, origin by origin; uploads, whose
+    /// streamed body cannot be replayed, do the same in `upload_one`.
     agent: Agent,
-    /// For uploads: redirects are followed by hand, since a streamed body cannot be replayed.
-    no_redirect: Agent,
+    limits: crate::net::http::Limits,
     auth: Mutex<AuthState>,
     concurrency: usize,
     retry: RetryPolicy,
@@ -255,23 +274,12 @@ impl HttpLfs {
             .unwrap_or(Auth::None);
         let cfg = repo.config().context("reading git config")?;
         let concurrency = cfg.get_i64("lfs.concurrenttransfers").map(|n| n.clamp(1, 64) as usize).unwrap_or(8);
-        // Credentials never follow a redirect to another host (ureq drops them then).
-        let agent = |redirects| {
-            ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(30))
-                .timeout_read(Duration::from_secs(300))
-                .redirects(redirects)
-                .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost)
-                .max_idle_connections_per_host(64)
-                .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
-                .build()
-        };
-        let (client, no_redirect) = (agent(5), agent(0));
+        let limits = crate::net::http::Limits::from_config(&cfg);
         Ok(HttpLfs {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             git_url,
-            agent: client,
-            no_redirect,
+            agent: crate::net::http::agent(&limits),
+            limits,
             auth: Mutex::new(AuthState { auth, helper: None, tried_helper: false }),
             concurrency,
             retry: RetryPolicy::from_config(repo)?,
@@ -343,10 +351,8 @@ impl HttpLfs {
         let mut attempt = 0;
         loop {
             let started = Instant::now();
-            let req = self.agent.post(&url).set("Accept", MEDIA_TYPE).set("Content-Type", MEDIA_TYPE);
-            let req = self.with_auth(req, &url, false, &BTreeMap::new());
             let json = serde_json::to_value(&body).expect("a batch request serialises");
-            let failure = match call(req, Body::Json(json)) {
+            let failure = match self.send("POST", &url, &BTreeMap::new(), false, &json_headers(), Some(&json)) {
                 Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
                 Ok(resp) => {
                     let status = resp.status();
@@ -484,7 +490,11 @@ impl HttpLfs {
                     let p = asked[&o.oid].clone();
                     let path = paths[&o.oid].clone();
                     if let Some(e) = o.error {
-                        report.failures.push((path, p.oid, format!("the server says {} ({})", e.message, e.code)));
+                        report.failures.push((
+                            path,
+                            p.oid,
+                            format!("the server says {} ({})", crate::net::remote::escape_text(&e.message), e.code),
+                        ));
                         continue;
                     }
                     let actions = o.actions.unwrap_or_default();
@@ -563,6 +573,47 @@ impl HttpLfs {
         }
     }
 
+    /// Sends `method` to `url` and follows redirects by hand (at most 5). The server-given
+    /// `headers` of an action belong to the action's origin (scheme, host and port): they are not
+    /// sent to another; our credentials go only to the LFS API's own origin (`with_auth`); `ours`
+    /// (Accept, Content-Type, Range) go everywhere. A redirect to anything but http(s) is an
+    /// error.
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &BTreeMap<String, String>,
+        authenticated: bool,
+        ours: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> std::result::Result<Response, String> {
+        const MAX_REDIRECTS: usize = 5;
+        let first = credentials::origin_of(url);
+        let mut url = url.to_string();
+        let none = BTreeMap::new();
+        for hop in 0..=MAX_REDIRECTS {
+            let own = if credentials::origin_of(&url) == first { headers } else { &none };
+            let mut req = self.agent.request(method, &url);
+            for (k, v) in own {
+                req = req.set(k, v);
+            }
+            for (k, v) in ours {
+                req = req.set(k, v);
+            }
+            let req = self.with_auth(req, &url, authenticated, own);
+            let resp = call(req, body.map(|b| Body::Json(b.clone())).unwrap_or(Body::None))?;
+            if !matches!(resp.status(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(resp);
+            }
+            let next = redirect_target(&url, &resp)?;
+            if hop == MAX_REDIRECTS {
+                return Err(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            url = next;
+        }
+        unreachable!("the loop returns")
+    }
+
     fn request(&self, agent: &Agent, method: &str, a: &Action, authenticated: bool) -> Request {
         let mut req = agent.request(method, &a.href);
         for (k, v) in &a.header {
@@ -608,7 +659,7 @@ impl HttpLfs {
                 Ok(f) => f,
                 Err(e) => return JobOutcome::Failed(format!("cannot read the local object: {e}")),
             };
-            let mut req = self.request(&self.no_redirect, "PUT", &target, job.authenticated);
+            let mut req = self.request(&self.agent, "PUT", &target, job.authenticated);
             if !target.header.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
                 req = req.set("Content-Type", "application/octet-stream");
             }
@@ -617,15 +668,15 @@ impl HttpLfs {
             let failure = match call(req, Body::Reader(&mut body)) {
                 Ok(r) if (200..300).contains(&r.status()) => break,
                 Ok(r) if (300..400).contains(&r.status()) && redirects < 5 => {
-                    let base = url_join_base(&target.href);
-                    let Some(next) = r.header("Location").and_then(|l| base.as_ref().and_then(|b| b.join(l).ok())) else {
-                        return JobOutcome::Failed(format!("upload redirected without a location (HTTP {})", r.status()));
+                    let next = match redirect_target(&target.href, &r) {
+                        Ok(n) => n,
+                        Err(m) => return JobOutcome::Failed(format!("upload failed: {m}")),
                     };
-                    // the action's headers belong to its host: they do not follow to another one
-                    if credentials::origin_of(next.as_str()) != credentials::origin_of(&target.href) {
+                    // the action's headers belong to its origin: they do not follow to another one
+                    if credentials::origin_of(&next) != credentials::origin_of(&target.href) {
                         target.header.clear();
                     }
-                    target.href = next.to_string();
+                    target.href = next;
                     redirects += 1;
                     continue;
                 }
@@ -652,9 +703,8 @@ impl HttpLfs {
         let Some(v) = &job.verify else { return JobOutcome::Done };
         let mut last = String::new();
         for attempt in 0..self.retry.max_verifies {
-            let req = self.request(&self.agent, "POST", v, false).set("Accept", MEDIA_TYPE).set("Content-Type", MEDIA_TYPE);
             let body = serde_json::json!({"oid": p.oid.to_hex(), "size": p.size});
-            match call(req, Body::Json(body)) {
+            match self.send("POST", &v.href, &v.header, false, &json_headers(), Some(&body)) {
                 Ok(r) if (200..300).contains(&r.status()) => return JobOutcome::Done,
                 Ok(r) => last = server_message(r),
                 Err(e) => last = e,
@@ -702,7 +752,7 @@ impl HttpLfs {
                     let mut f = File::open(&path).map_err(unreadable)?;
                     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(unreadable)?;
                     let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f.take(len)), progress };
-                    let req = self.no_redirect.put(url).set("Content-Length", &len.to_string());
+                    let req = self.agent.put(url).set("Content-Length", &len.to_string());
                     match call(req, Body::Reader(&mut body)) {
                         Ok(r) if (200..300).contains(&r.status()) => r
                             .header("ETag")
@@ -725,8 +775,7 @@ impl HttpLfs {
         });
         self.retrying("completing the multipart upload", |attempt| {
             // like huggingface_hub: the completion URL authorises itself; no token is added
-            let req = self.agent.post(&job.action.href).set("Accept", MEDIA_TYPE).set("Content-Type", MEDIA_TYPE);
-            match call(req, Body::Json(body.clone())) {
+            match self.send("POST", &job.action.href, &BTreeMap::new(), true, &json_headers(), Some(&body)) {
                 Ok(r) if (200..300).contains(&r.status()) => Ok(()),
                 Ok(r) => Err(self.storage_failure(r, attempt)),
                 Err(e) => Err(Failure::Retry(self.retry.backoff(attempt), e)),
@@ -791,11 +840,8 @@ impl HttpLfs {
                     hasher.update(&buf[..n]);
                 }
             }
-            let mut req = self.request(&self.agent, "GET", &job.action, job.authenticated);
-            if have > 0 {
-                req = req.set("Range", &format!("bytes={have}-{}", p.size - 1));
-            }
-            let failure = match call(req, Body::None) {
+            let range: Vec<(&str, String)> = if have > 0 { vec![("Range", format!("bytes={have}-{}", p.size - 1))] } else { vec![] };
+            let failure = match self.send("GET", &job.action.href, &job.action.header, job.authenticated, &range, None) {
                 Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
                 Ok(resp) if resp.status() == 416 => {
                     let _ = fs::remove_file(&part);
@@ -805,7 +851,7 @@ impl HttpLfs {
                     let resumed = have > 0
                         && resp.status() == 206
                         && resp.header("Content-Range").is_some_and(|v| v.trim().starts_with(&format!("bytes {have}-")));
-                    let mut resp = resp.into_reader();
+                    let mut resp = crate::net::http::LowSpeed::new(resp.into_reader(), self.limits);
                     if have > 0 && !resumed {
                         have = 0;
                         hasher = Sha256::new();

@@ -35,6 +35,36 @@ pub struct UploadSummary {
     pub skipped_bytes: u64,
 }
 
+/// A committed `.lfsconfig` is the repository author's word, not the user's: uploads go where
+/// it points only when that is the git remote's own origin, or the user's git config says to
+/// trust it (`hfgit.trustLfsconfig`), so a repository cannot divert the user's weights (and the
+/// credentials that come with them) to a host of its choosing.
+fn check_lfsconfig_upload(repo: &git2::Repository, endpoint: &str, git_url: &str) -> Result<()> {
+    use crate::net::credentials::{origin_of, split_url_credentials};
+    let ep_origin = origin_of(&split_url_credentials(endpoint).0);
+    if ep_origin.is_some() && ep_origin == origin_of(&split_url_credentials(git_url).0) {
+        return Ok(());
+    }
+    let cfg = repo.config().context("reading git config")?;
+    if cfg.get_bool("hfgit.trustlfsconfig").unwrap_or(false) {
+        return Ok(());
+    }
+    let place = match &ep_origin {
+        Some((_, host)) => host.clone(),
+        None => crate::net::remote::redact(endpoint),
+    };
+    Err(Error::with_hint(
+        format!(
+            "refusing to upload LFS objects to {place}: the repository's .lfsconfig sends them there, away from the git remote {}",
+            crate::net::remote::redact(git_url)
+        ),
+        format!(
+            "if you trust this repository's .lfsconfig, run `git config hfgit.trustLfsconfig true` (or set lfs.url yourself with `git config lfs.url {}`)",
+            crate::net::remote::redact(endpoint)
+        ),
+    ))
+}
+
 impl LfsRemote {
     /// The LFS side of git remote `url` (named `name` in config, if it is), found as git-lfs
     /// finds it (`lfs_endpoint`).
@@ -46,7 +76,10 @@ impl LfsRemote {
         ref_name: Option<String>,
         interactive: bool,
     ) -> Result<LfsRemote> {
-        let ep = crate::lfs::endpoint::endpoint(repo, name, url, op)?;
+        let (ep, source) = crate::lfs::endpoint::endpoint(repo, name, url, op)?;
+        if op == crate::lfs::endpoint::Operation::Upload && source == crate::lfs::endpoint::Source::LfsConfig {
+            check_lfsconfig_upload(repo, &ep, url)?;
+        }
         match crate::net::remote::location(&ep)? {
             crate::net::remote::Location::Local(p) => LfsRemote::local(&p, local_transfer(repo)?),
             crate::net::remote::Location::Http(u) => {

@@ -90,12 +90,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// scheme and host[:port] of a URL.
+/// The origin of a URL: scheme and `host[:port]`, the port left out when it is the scheme's
+/// default (so `https://h` and `https://h:443` are one origin, `http://h:1` and `http://h:2`
+/// two). None for what is not a URL with a host, or has control characters in it.
 pub fn origin_of(url: &str) -> Option<(String, String)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let host = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
-    Some((scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    if url.chars().any(char::is_control) {
+        return None; // the url crate would silently drop tabs and newlines
+    }
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    let authority = match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    };
+    Some((u.scheme().to_string(), authority))
 }
 
 /// A username/password pair from `git credential fill`.
@@ -108,19 +116,21 @@ pub struct GitCredential {
     pub password: Secret,
 }
 
+/// The text `git credential` reads. A value with CR, LF or NUL would add lines of its own
+/// (`host=` of another site, say) and is refused, naming the key, before any helper runs.
 fn credential_input(protocol: &str, host: &str, path: Option<&str>, user: Option<&str>, pass: Option<&Secret>) -> Result<String> {
-    let mut s = format!("protocol={protocol}\nhost={host}\n");
-    if let Some(p) = path {
-        s.push_str(&format!("path={p}\n"));
-    }
-    if let Some(u) = user {
-        s.push_str(&format!("username={u}\n"));
-    }
-    if let Some(p) = pass {
-        s.push_str(&format!("password={}\n", p.expose()));
-    }
-    if s.contains('\0') || s.lines().any(|l| l.contains('\r')) {
-        return Err(Error::failed("credential values must not contain CR or NUL"));
+    let mut s = String::new();
+    let fields =
+        [("protocol", Some(protocol)), ("host", Some(host)), ("path", path), ("username", user), ("password", pass.map(Secret::expose))];
+    for (key, value) in fields {
+        let Some(v) = value else { continue };
+        if v.contains(['\r', '\n', '\0']) {
+            let shown = if key == "password" { "***".to_string() } else { crate::net::remote::escape_text(v) };
+            return Err(Error::BadInput(format!(
+                "refusing to ask git's credential helpers: the {key} `{shown}` contains a line break or NUL"
+            )));
+        }
+        s.push_str(&format!("{key}={v}\n"));
     }
     Ok(s + "\n")
 }
@@ -128,8 +138,15 @@ fn credential_input(protocol: &str, host: &str, path: Option<&str>, user: Option
 /// Asks git's credential helpers (`git credential fill`) for `url`. Never prompts on a terminal
 /// when `interactive` is false.
 pub fn fill(url: &str, interactive: bool) -> Result<Option<GitCredential>> {
+    if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
+        return Err(Error::BadInput(format!(
+            "refusing to ask git's credential helpers about `{}`: the URL contains {}",
+            crate::net::remote::escape_text(&crate::net::remote::redact(url)),
+            if c == '\0' { "a NUL" } else { "a line break" }
+        )));
+    }
     let (protocol, host) = origin_of(url).ok_or_else(|| Error::failed("cannot ask for credentials: not a URL"))?;
-    let path = url.split_once("://").and_then(|(_, r)| r.split_once('/')).map(|(_, p)| p.to_string());
+    let path = url::Url::parse(url).ok().map(|u| u.path().trim_start_matches('/').to_string()).filter(|p| !p.is_empty());
     let input = credential_input(&protocol, &host, path.as_deref(), None, None)?;
     let mut cmd = Command::new("git");
     cmd.args(["credential", "fill"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());

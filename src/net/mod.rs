@@ -6,4 +6,5 @@
 //! use it.
 
 pub mod credentials;
+pub mod http;
 pub mod remote;

@@ -12,7 +12,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Finds the repository containing `start` (like git does, walking up).
 pub fn discover(start: &Path) -> Result<Repository> {
-    Repository::discover(start).map_err(|_| Error::NotARepo(start.to_path_buf()))
+    let repo = Repository::discover(start).map_err(|_| Error::NotARepo(start.to_path_buf()))?;
+    apply_network_limits(&repo);
+    Ok(repo)
+}
+
+/// Gives libgit2 the repository's HTTP time limits (`net::http::Limits`) before any transfer.
+pub fn apply_network_limits(repo: &Repository) {
+    let limits = repo.config().map(|c| crate::net::http::Limits::from_config(&c)).unwrap_or_default();
+    limits.apply_to_libgit2();
 }
 
 /// The work tree of a non-bare repository.
@@ -209,44 +217,52 @@ pub fn create_repository_atomically(
     Ok(())
 }
 
-/// libgit2 callbacks for talking to `url`: credentials for HTTP remotes (from the URL, the Hub
-/// token for Hub hosts, else `git credential fill`), asked at most twice, never stored.
+/// libgit2 callbacks for talking to `url`: credentials for HTTP remotes, asked at most twice,
+/// never stored. libgit2 passes the URL it is really talking to, which after a redirect is
+/// another host: the credentials typed into `url` and the Hugging Face token belong to `url`'s
+/// origin (and the Hub's) and are given only there; for any other origin the credential helpers
+/// are asked about that origin.
 pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'static> {
+    use crate::net::credentials::{self, Auth};
     let url = url.to_string();
     let mut tries = 0;
-    let mut helper: Option<crate::net::credentials::GitCredential> = None;
+    let mut helper: Option<credentials::GitCredential> = None;
     let mut cb = git2::RemoteCallbacks::new();
-    cb.credentials(move |_u, _user, allowed| {
+    cb.credentials(move |asked_url, _user, allowed| {
         if !allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
             return Err(git2::Error::from_str("the remote asks for an authentication method hfgit does not support"));
         }
         tries += 1;
         if let Some(c) = helper.take() {
-            crate::net::credentials::report(&c, false);
+            credentials::report(&c, false);
         }
+        // the URL libgit2 is talking to, without the userinfo the configured one may carry
+        let (asked, _) = credentials::split_url_credentials(if asked_url.is_empty() { &url } else { asked_url });
         if tries > 2 {
-            return Err(git2::Error::from_str(&format!("authentication failed for {}", crate::net::remote::redact(&url))));
+            return Err(git2::Error::from_str(&format!("authentication failed for {}", crate::net::remote::redact(&asked))));
         }
-        let (_, in_url) = crate::net::credentials::split_url_credentials(&url);
-        if tries == 1 {
-            if let Some(crate::net::credentials::Auth::Basic { username, password }) = in_url {
+        let same_origin = credentials::origin_of(&asked).is_some() && credentials::origin_of(&asked) == credentials::origin_of(&url);
+        if tries == 1 && same_origin {
+            let (_, in_url) = credentials::split_url_credentials(&url);
+            if let Some(Auth::Basic { username, password }) = in_url {
                 return git2::Cred::userpass_plaintext(&username, password.expose());
             }
-            if crate::net::credentials::is_hub_url(&url) {
-                if let Some(t) = crate::net::credentials::hf_token() {
-                    return git2::Cred::userpass_plaintext("hf_user", t.expose());
-                }
+        }
+        if tries == 1 && credentials::is_hub_url(&asked) {
+            if let Some(t) = credentials::hf_token() {
+                return git2::Cred::userpass_plaintext("hf_user", t.expose());
             }
         }
-        match crate::net::credentials::fill(&url, interactive) {
+        match credentials::fill(&asked, interactive) {
             Ok(Some(c)) => {
                 let cred = git2::Cred::userpass_plaintext(&c.username, c.password.expose());
                 helper = Some(c);
                 cred
             }
-            _ => Err(git2::Error::from_str(&format!(
+            Err(e) => Err(git2::Error::from_str(&e.to_string())),
+            Ok(None) => Err(git2::Error::from_str(&format!(
                 "{} needs credentials and none were found (configure a git credential helper, or for the Hub set HF_TOKEN)",
-                crate::net::remote::redact(&url)
+                crate::net::remote::redact(&asked)
             ))),
         }
     });
