@@ -3,6 +3,11 @@
 //! chosen by words in the repository name (`/<repo>/info/lfs`). Storage PUTs are hashed and
 //! refused on mismatch, like the real servers that check. A second listener plays "another host"
 //! for redirects. Every request is logged (method, path, Authorization, Range) for assertions.
+//! Words for hostile servers: `redirect-port` (storage on the other listener, named by
+//! 127.0.0.1, which 307s back), `hop-port` (storage here with no action header, which 307s to
+//! the other listener's storage), `batch-hop` (an authorised batch POST 307s to the other
+//! listener), `file-hop` (storage 307s to `file:///etc/passwd`), `drip` (downloads send a byte a
+//! second), `ansi-message` (the batch answers 422 with terminal escapes in its message).
 #![allow(dead_code)]
 
 use sha2::{Digest, Sha256};
@@ -28,12 +33,16 @@ struct State {
     log: Mutex<Vec<Logged>>,
     base: Mutex<String>,
     other: Mutex<String>,
+    other_ip: Mutex<String>,
     git_root: Mutex<std::path::PathBuf>,
 }
 
 pub struct LfsServer {
     pub url: String,
     pub other_url: String,
+    /// The second listener by the same name as the first (`http://127.0.0.1:<its port>`):
+    /// another origin on the same host, told apart only by the port.
+    pub other_ip_url: String,
     state: Arc<State>,
     /// Bare repositories served by `git http-backend` (`/<org>/<name>.git/...`).
     pub git_root: tempfile::TempDir,
@@ -60,10 +69,12 @@ impl LfsServer {
         let url = format!("http://127.0.0.1:{}", main.local_addr().unwrap().port());
         // "another host": same machine, another name for it
         let other_url = format!("http://localhost:{}", other.local_addr().unwrap().port());
+        let other_ip_url = format!("http://127.0.0.1:{}", other.local_addr().unwrap().port());
         let git_root = tempfile::tempdir().unwrap();
         *state.git_root.lock().unwrap() = git_root.path().to_path_buf();
         *state.base.lock().unwrap() = url.clone();
         *state.other.lock().unwrap() = other_url.clone();
+        *state.other_ip.lock().unwrap() = other_ip_url.clone();
         for (l, name) in [(main, "main"), (other, "other")] {
             let st = state.clone();
             std::thread::spawn(move || {
@@ -75,7 +86,7 @@ impl LfsServer {
                 }
             });
         }
-        LfsServer { url, other_url, state, git_root }
+        LfsServer { url, other_url, other_ip_url, state, git_root }
     }
 
     /// The LFS endpoint of `repo` on this server.
@@ -180,12 +191,19 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
     let segs: Vec<&str> = req.path.split('?').next().unwrap_or("").trim_start_matches('/').split('/').collect();
     let base = st.base.lock().unwrap().clone();
     let other = st.other.lock().unwrap().clone();
+    let other_ip = st.other_ip.lock().unwrap().clone();
     if listener == "other" {
-        // redirector: /redirect/<repo>/<oid> → the main listener's storage
-        if segs.len() == 3 && segs[0] == "redirect" {
-            respond(&mut s, 307, &[("Location", format!("{base}/storage/{}/{}", segs[1], segs[2]))], b"");
-        } else {
-            respond(&mut s, 404, &[], b"");
+        // redirector: /redirect/<repo>/<oid> → the main listener's storage; and storage and
+        // batch of its own, for what the main listener redirects here (`hop-port`, `batch-hop`)
+        match (req.method.as_str(), segs.as_slice()) {
+            (_, ["redirect", repo, oid]) => respond(&mut s, 307, &[("Location", format!("{base}/storage/{repo}/{oid}"))], b""),
+            ("PUT", ["storage", repo, oid]) => storage_put(&mut s, st, repo, oid, &req),
+            ("GET", ["storage", repo, oid]) => storage_get(&mut s, st, repo, oid, &req),
+            ("POST", _) if req.path.contains("/info/lfs/objects/batch") => {
+                let i = req.path.find("/info/lfs/objects/batch").unwrap();
+                batch(&mut s, st, &req.path[1..i].replace('/', "~"), &req, &base, &other)
+            }
+            _ => respond(&mut s, 404, &[], b""),
         }
         return Some(());
     }
@@ -232,19 +250,24 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
     if let Some(i) = path_only.find("/info/lfs/objects/batch") {
         // a repository path with slashes (`org/name.git`) becomes one storage segment
         let repo = path_only[1..i].replace('/', "~");
-        if req.method == "POST" {
+        if req.method == "POST" && repo.contains("batch-hop") && authorized(&req) {
+            // the batch itself moves to another origin (same host, other port)
+            respond(&mut s, 307, &[("Location", format!("{other_ip}{path_only}"))], b"");
+        } else if req.method == "POST" {
             batch(&mut s, st, &repo, &req, &base, &other);
         } else {
             respond(&mut s, 405, &[], b"");
         }
         return Some(());
     }
-    let own_route = ["/storage/", "/verify/", "/part/", "/complete/"].iter().any(|r| path_only.starts_with(r));
+    let own_route = ["/storage/", "/verify/", "/part/", "/complete/", "/hop/"].iter().any(|r| path_only.starts_with(r));
     if path_only.contains(".git/") && !own_route {
         git_cgi(&mut s, st, &req);
         return Some(());
     }
     match (req.method.as_str(), segs.as_slice()) {
+        // `hop-port` storage: a 307 from this origin to the other listener's storage
+        (_, ["hop", repo, oid]) => respond(&mut s, 307, &[("Location", format!("{other_ip}/storage/{repo}/{oid}"))], b""),
         ("PUT", ["part", repo, oid, n]) => {
             let n: u64 = n.parse().unwrap_or(0);
             let tries = bump(st, format!("part:{repo}:{oid}:{n}"));
@@ -527,6 +550,10 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
         respond(s, 401, &[("LFS-Authenticate", "Basic realm=\"test\"".into())], b"{\"message\":\"credentials needed\"}");
         return;
     }
+    if repo.contains("ansi-message") {
+        let msg = "\u{1b}[31mred\u{1b}]0;title\u{7} text\nerror: forged line";
+        return json(s, 422, serde_json::json!({ "message": msg }));
+    }
     if repo.contains("badbatch") {
         return respond(s, 200, &[], b"this is { not json");
     }
@@ -564,9 +591,21 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
             out.push(obj);
             continue;
         }
-        let storage =
-            if repo.contains("redirect") { format!("{other}/redirect/{repo}/{oid}") } else { format!("{base}/storage/{repo}/{oid}") };
+        let other_ip = st.other_ip.lock().unwrap().clone();
+        let storage = if repo.contains("redirect-port") {
+            format!("{other_ip}/redirect/{repo}/{oid}")
+        } else if repo.contains("redirect") {
+            format!("{other}/redirect/{repo}/{oid}")
+        } else if repo.contains("hop-port") {
+            format!("{base}/hop/{repo}/{oid}")
+        } else {
+            format!("{base}/storage/{repo}/{oid}")
+        };
         let mut action = serde_json::json!({"href": storage, "header": {"Authorization": format!("Bearer storage-{}", &oid[..8])}});
+        if repo.contains("hop-port") {
+            // no header of its own: the client's credentials go with the request to this origin
+            action["header"] = serde_json::json!({});
+        }
         if repo.contains("expired") || (repo.contains("expire-once") && n == 1) {
             action["expires_in"] = serde_json::json!(0);
         } else {
@@ -631,6 +670,10 @@ fn store_object(st: &State, repo: &str, oid: &str, data: Vec<u8>) {
 
 fn storage_fault(s: &mut TcpStream, st: &State, repo: &str, oid: &str, kind: &str) -> bool {
     let n = bump(st, format!("{kind}:{repo}:{oid}"));
+    if repo.contains("file-hop") {
+        respond(s, 307, &[("Location", "file:///etc/passwd".into())], b"");
+        return true;
+    }
     if let Some(code) = repo.split("status-storage-").nth(1).and_then(|c| c.get(..3)).and_then(|c| c.parse::<u16>().ok()) {
         json(s, code, serde_json::json!({"message": format!("storage says {code}")}));
         return true;
@@ -668,6 +711,18 @@ fn storage_get(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
     let Some(mut data) = st.objects.lock().unwrap().get(&(repo.to_string(), oid.to_string())).cloned() else {
         return json(s, 404, serde_json::json!({"message": "not found"}));
     };
+    if repo.contains("drip") {
+        // all the headers at once, then one byte a second (at most 120), whatever was asked
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len());
+        let _ = s.write_all(head.as_bytes());
+        for b in data.iter().take(120) {
+            if s.write_all(&[*b]).and_then(|_| s.flush()).is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        return;
+    }
     if repo.contains("corrupt-download") {
         data[0] ^= 0xff;
     }
@@ -697,6 +752,11 @@ fn storage_get(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
         }
     }
     respond(s, 200, &[], &data);
+}
+
+/// The `Authorization` value of Basic credentials, as a client sends them.
+pub fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", b64(format!("{user}:{password}").as_bytes()))
 }
 
 fn b64(b: &[u8]) -> String {
