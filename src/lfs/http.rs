@@ -164,10 +164,20 @@ fn call(req: Request, body: Body<'_>) -> std::result::Result<Response, String> {
     };
     match r {
         Ok(resp) | Err(ureq::Error::Status(_, resp)) => Ok(resp),
-        Err(ureq::Error::Transport(t)) => Err(match t.message() {
-            Some(m) => format!("{}: {m}", t.kind()),
-            None => t.kind().to_string(),
-        }),
+        Err(ureq::Error::Transport(t)) => {
+            // the kind, ureq's message and the io error under it ("timed out"), never the URL
+            let mut text = t.kind().to_string();
+            if let Some(m) = t.message() {
+                text.push_str(&format!(": {m}"));
+            }
+            if let Some(src) = std::error::Error::source(&t) {
+                let src = src.to_string();
+                if !text.contains(&src) {
+                    text.push_str(&format!(": {src}"));
+                }
+            }
+            Err(text)
+        }
     }
 }
 
