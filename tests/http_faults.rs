@@ -29,6 +29,8 @@ fn fx(name: &str) -> Fx {
     fs::write(repo.join("a.bin"), &a).unwrap();
     fs::write(repo.join("b.bin"), &b).unwrap();
     fs::write(repo.join(".lfsconfig"), format!("[lfs]\n\turl = {}\n", server.endpoint(name))).unwrap();
+    // the user's own .lfsconfig, trusted in so many words (a committed one is not, by default)
+    env.git(&repo, &["config", "hfgit.trustLfsconfig", "true"]).ok();
     env.hfgit(&repo, &["commit", "-m", "weights"]).ok();
     Fx { env, server, repo, a, b }
 }
