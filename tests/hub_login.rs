@@ -87,6 +87,7 @@ fn the_hub_token_reaches_the_hubs_lfs_api_as_bearer_and_nowhere_else() {
     let w = data(900, 100_000);
     fs::write(repo.join("pytorch_model.bin"), &w).unwrap();
     fs::write(repo.join(".lfsconfig"), format!("[lfs]\n\turl = {}\n", server.endpoint("requirecreds-hub"))).unwrap();
+    env.git(&repo, &["config", "hfgit.trustLfsconfig", "true"]).ok(); // the user's own .lfsconfig
     env.hfgit(&repo, &["commit", "-m", "w"]).ok();
     let mut c = env.hfgit_cmd(&repo, &["push", "../remote.git", "--create"]);
     c.env("HF_ENDPOINT", &server.url).env("HF_TOKEN", HF_TOKEN);
@@ -105,6 +106,7 @@ fn the_hub_token_reaches_the_hubs_lfs_api_as_bearer_and_nowhere_else() {
     fs::write(repo2.join("pytorch_model.bin"), &w).unwrap();
     let other = server.endpoint("requirecreds-hub").replace("127.0.0.1", "localhost");
     fs::write(repo2.join(".lfsconfig"), format!("[lfs]\n\turl = {other}\n")).unwrap();
+    env2.git(&repo2, &["config", "hfgit.trustLfsconfig", "true"]).ok(); // the user's own .lfsconfig
     env2.hfgit(&repo2, &["commit", "-m", "w"]).ok();
     let mut c = env2.hfgit_cmd(&repo2, &["push", "../remote.git", "--create"]);
     c.env("HF_ENDPOINT", &server.url).env("HF_TOKEN", HF_TOKEN);
@@ -124,6 +126,7 @@ fn large_files_go_up_through_the_hubs_multipart_transfer() {
     fs::write(repo.join("pytorch_model.bin"), &big).unwrap();
     fs::write(repo.join("small.bin"), &small).unwrap();
     fs::write(repo.join(".lfsconfig"), format!("[lfs]\n\turl = {}\n", server.endpoint("hub-part-fail"))).unwrap();
+    env.git(&repo, &["config", "hfgit.trustLfsconfig", "true"]).ok(); // the user's own .lfsconfig
     env.hfgit(&repo, &["commit", "-m", "w"]).ok();
     let mut c = env.hfgit_cmd(&repo, &["push", "../remote.git", "--create", "--json"]);
     c.env("HF_ENDPOINT", &server.url).env("HF_TOKEN", HF_TOKEN);
