@@ -8,7 +8,7 @@ mod common;
 use common::lfs_server::{basic, LfsServer, Logged, HF_TOKEN, PASSWORD, USER};
 use common::*;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -117,46 +117,11 @@ fn carries_secret(l: &Logged) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Small hostile listeners
 
-/// Reads one request (line, headers, body by Content-Length or chunked); returns the request
-/// target and the Authorization header.
+/// Reads one request; returns the request target and the Authorization header.
 fn read_request(s: &TcpStream) -> Option<(String, Option<String>)> {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut r = BufReader::new(s.try_clone().ok()?);
-    let mut line = String::new();
-    r.read_line(&mut line).ok()?;
-    let target = line.split_whitespace().nth(1)?.to_string();
-    let (mut len, mut chunked, mut auth) = (0usize, false, None);
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        match k.trim().to_ascii_lowercase().as_str() {
-            "content-length" => len = v.trim().parse().unwrap_or(0),
-            "transfer-encoding" => chunked = v.contains("chunked"),
-            "authorization" => auth = Some(v.trim().to_string()),
-            _ => {}
-        }
-    }
-    if chunked {
-        for _ in 0..100_000 {
-            let mut size = String::new();
-            r.read_line(&mut size).ok()?;
-            let n = usize::from_str_radix(size.trim(), 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).ok()?;
-            if n == 0 {
-                break;
-            }
-        }
-    } else {
-        let mut body = vec![0; len];
-        r.read_exact(&mut body).ok()?;
-    }
-    Some((target, auth))
+    let req = common::lfs_server::read_request(&mut BufReader::new(s.try_clone().ok()?))?;
+    Some((req.path, req.headers.get("authorization").cloned()))
 }
 
 /// A front on 127.0.0.1 that answers every request with `301 Moved Permanently` to `target`
