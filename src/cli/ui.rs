@@ -125,7 +125,7 @@ impl Progress for Bar {
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        pb.set_message(name.to_string());
+        pb.set_message(terminal_safe(name).into_owned());
         pb.tick(); // drawn at once, however fast the file goes
         self.files.lock().expect("files lock").insert(name.to_string(), pb);
     }
