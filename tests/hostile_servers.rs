@@ -458,3 +458,17 @@ fn terminal_escapes_in_a_server_message_are_shown_escaped() {
     assert!(!r.stderr.lines().any(|l| l.starts_with("error: forged line")), "the server wrote a line of its own: {:?}", r.stderr);
     assert!(r.stderr.contains("text\\nerror: forged line"), "{:?}", r.stderr);
 }
+
+#[test]
+fn a_hub_api_redirect_is_never_followed_and_never_panics() {
+    let env = Env::new();
+    // `file://` + the request path: a redirect no HTTP client should follow
+    let (front, log) = redirect_front("file:///etc/passwd#");
+    let mut c = env.hfgit_cmd(env.dir.path(), &["whoami"]);
+    c.env("HF_ENDPOINT", &front).env("HF_TOKEN", HF_TOKEN);
+    let r = bounded(c, Duration::from_secs(60));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert!(r.stderr.contains("301"), "the error should say what the Hub answered: {}", r.stderr);
+    assert_eq!(log.lock().unwrap().len(), 1, "one request, no redirect followed");
+}

@@ -17,11 +17,21 @@ pub struct Whoami {
     pub role: Option<String>,
 }
 
+/// A redirect from the Hub API is an answer like any other non-success status.
+fn no_redirect(r: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, ureq::Error> {
+    match r {
+        Ok(resp) if (300..400).contains(&resp.status()) => Err(ureq::Error::Status(resp.status(), resp)),
+        other => other,
+    }
+}
+
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(crate::net::http::Limits::global().connect)
         .timeout_read(crate::net::http::Limits::global().activity.max(Duration::from_secs(60)))
-        .redirect_auth_headers(ureq::RedirectAuthHeaders::Never)
+        // no redirect is followed: the token stays with the endpoint, and a redirect to another
+        // scheme cannot reach the HTTP library (which panicked on `file://`)
+        .redirects(0)
         .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -29,7 +39,7 @@ fn agent() -> ureq::Agent {
 /// `GET {endpoint}/api/whoami-v2` with the token as Bearer.
 pub fn whoami(endpoint: &str, token: &Secret) -> Result<Whoami> {
     let url = format!("{}/api/whoami-v2", endpoint.trim_end_matches('/'));
-    let resp = match agent().get(&url).set("Authorization", &format!("Bearer {}", token.expose())).call() {
+    let resp = match no_redirect(agent().get(&url).set("Authorization", &format!("Bearer {}", token.expose())).call()) {
         Ok(r) => r,
         Err(ureq::Error::Status(401, r)) => {
             let msg = r.header("X-Error-Message").unwrap_or("").to_string();
@@ -192,7 +202,7 @@ pub fn repo_exists(endpoint: &str, token: Option<&Secret>, repo: &HubRepo) -> Re
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {}", t.expose()));
     }
-    match req.call() {
+    match no_redirect(req.call()) {
         Ok(_) => Ok(true),
         Err(ureq::Error::Status(401 | 404, r)) => Ok(r.header("X-Error-Code") == Some("GatedRepo")),
         Err(ureq::Error::Status(code, _)) => {
@@ -221,7 +231,7 @@ pub fn create_repo(endpoint: &str, token: &Secret, repo: &HubRepo, private: bool
         "visibility": if private { "private" } else { "public" },
     });
     for attempt in 0..6 {
-        let r = agent().post(&url).set("Authorization", &format!("Bearer {}", token.expose())).send_json(body.clone());
+        let r = no_redirect(agent().post(&url).set("Authorization", &format!("Bearer {}", token.expose())).send_json(body.clone()));
         match r {
             Ok(_) => return Ok(Created::New),
             Err(ureq::Error::Status(409, resp)) => {
