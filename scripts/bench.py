@@ -4,7 +4,7 @@
 Prints wall time, peak RSS and the ratio (git + git-lfs time / hfgit time) for: commit, push to a
 local bare remote (same filesystem), clone from it; for one 1 GiB file and for 200 x 5 MiB files.
 With --http, the same for push and clone over HTTP against the loopback forge (nginx + git
-http-backend + giftless) and against rudolfs, both started here (scripts/peers, target/peers),
+http-backend + giftless) and against rudolfs, both started here (scripts/peers; rudolfs as scripts/test.sh caches it in ~/.cache/hfgit-test-peers),
 plus each server's own floor: curl uploading and downloading the same objects through the batch
 API's actions, 8 at a time.
 Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
@@ -194,7 +194,7 @@ def main():
         subprocess.run(["bash", os.path.join(ROOT, "scripts/peers/start-stack.sh"), os.path.join(peers, "forge"), str(fp), str(gp)],
                        check=True, stdout=subprocess.DEVNULL)
         os.makedirs(os.path.join(peers, "rudolfs"), exist_ok=True)
-        rud = subprocess.Popen([os.path.join(ROOT, "target/peers/bin/rudolfs"), "--host", f"127.0.0.1:{rp}", "local", "--path",
+        rud = subprocess.Popen([os.path.join(os.environ.get("HFGIT_TEST_PEERS_CACHE", os.path.expanduser("~/.cache/hfgit-test-peers")), "bin/rudolfs"), "--host", f"127.0.0.1:{rp}", "local", "--path",
                                 os.path.join(peers, "rudolfs")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
         try:
