@@ -88,3 +88,184 @@ fn commit_refuses_during_a_cherry_pick() {
     assert!(r.stderr.contains("cherry-pick is in progress") && r.stderr.contains("hint:"), "{}", r.stderr);
     assert_eq!(head(&env, &repo), h);
 }
+
+/// A repository with three epochs of weights (and config.json) committed on main.
+fn three_epochs(env: &Env) -> (std::path::PathBuf, Vec<Vec<u8>>, Vec<String>) {
+    let repo = env.init("m");
+    let mut weights = Vec::new();
+    let mut commits = Vec::new();
+    for epoch in 1..=3u64 {
+        let w = data(epoch * 10, 300_000);
+        fs::write(repo.join("pytorch_model.bin"), &w).unwrap();
+        fs::write(repo.join("config.json"), format!("{{\"epoch\": {epoch}}}\n")).unwrap();
+        env.hfgit(&repo, &["commit", "-m", &format!("epoch {epoch}")]).ok();
+        weights.push(w);
+        commits.push(head(env, &repo));
+    }
+    (repo, weights, commits)
+}
+
+#[track_caller]
+fn assert_clean(env: &Env, repo: &Path) {
+    assert_eq!(env.git(repo, &["status", "--porcelain"]).ok().stdout, "", "git status is not clean");
+    let st = env.hfgit(repo, &["status", "--json"]).ok().json();
+    assert_eq!(st["changes"].as_array().unwrap().len(), 0, "{st}");
+}
+
+fn is_detached(env: &Env, repo: &Path) -> bool {
+    env.git(repo, &["symbolic-ref", "-q", "HEAD"]).code != 0
+}
+
+#[test]
+fn checkout_each_epoch_by_commit_id() {
+    let env = Env::new();
+    let (repo, weights, commits) = three_epochs(&env);
+    for (i, c) in commits.iter().enumerate() {
+        let out = env.hfgit(&repo, &["checkout", c, "--json"]).ok().json();
+        assert_eq!(out["detached"], true);
+        assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[i], "epoch {}", i + 1);
+        assert_eq!(fs::read_to_string(repo.join("config.json")).unwrap(), format!("{{\"epoch\": {}}}\n", i + 1));
+        assert_eq!(&head(&env, &repo), c);
+        assert!(is_detached(&env, &repo));
+        assert_clean(&env, &repo);
+    }
+    env.hfgit(&repo, &["checkout", &commits[1]]).ok();
+    // on a detached HEAD: status says so, log works, push needs a branch
+    let text = env.hfgit(&repo, &["status"]).ok().stdout;
+    assert!(text.starts_with(&format!("HEAD detached at {}", &commits[1][..7])), "{text}");
+    assert_eq!(env.hfgit(&repo, &["log", "--json"]).ok().json().as_array().unwrap().len(), 2);
+    let r = env.hfgit(&repo, &["push", "../r.git", "--create"]).fails();
+    assert!(r.stderr.contains("HEAD is detached") && r.stderr.contains("hfgit switch"), "{}", r.stderr);
+    // HEAD~N, then a branch attaches HEAD again
+    env.hfgit(&repo, &["checkout", "main"]).ok();
+    assert!(!is_detached(&env, &repo));
+    env.hfgit(&repo, &["checkout", "HEAD~2"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[0]);
+    // a commit on a detached HEAD moves HEAD only
+    fs::write(repo.join("pytorch_model.bin"), data(99, 1000)).unwrap();
+    let out = env.hfgit(&repo, &["commit", "-m", "detached work", "--json"]).ok().json();
+    assert_eq!(out["detached"], true);
+    assert_eq!(env.git(&repo, &["rev-parse", "HEAD~1"]).ok().stdout.trim(), commits[0]);
+    assert_eq!(env.git(&repo, &["rev-parse", "main"]).ok().stdout.trim(), commits[2]);
+    env.hfgit(&repo, &["checkout", "main"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[2]);
+    assert_clean(&env, &repo);
+    let r = env.hfgit(&repo, &["checkout", "no-such-rev"]).fails();
+    assert!(r.stderr.contains("unknown revision `no-such-rev`"), "{}", r.stderr);
+}
+
+#[test]
+fn restore_brings_one_file_back_from_an_older_commit() {
+    let env = Env::new();
+    let (repo, weights, commits) = three_epochs(&env);
+    env.hfgit(&repo, &["restore", "--source", "HEAD~2", "pytorch_model.bin"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[0]);
+    assert_eq!(fs::read_to_string(repo.join("config.json")).unwrap(), "{\"epoch\": 3}\n");
+    assert_eq!(head(&env, &repo), commits[2]);
+    // the index holds the restored file (a staged change), the work tree matches it
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "M  pytorch_model.bin\n");
+    let st = env.hfgit(&repo, &["status", "--json"]).ok().json();
+    assert_eq!(st["changes"][0]["path"], "pytorch_model.bin");
+    // checkout REV -- PATH does the same; from a subdirectory paths are relative to it
+    env.hfgit(&repo, &["checkout", "HEAD~1", "--", "pytorch_model.bin", "config.json"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[1]);
+    assert_eq!(fs::read_to_string(repo.join("config.json")).unwrap(), "{\"epoch\": 2}\n");
+    fs::create_dir(repo.join("sub")).unwrap();
+    env.hfgit(&repo.join("sub"), &["restore", "../pytorch_model.bin", "../config.json"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[2]);
+    assert_clean(&env, &repo);
+    // a file with changes in no commit is not overwritten unless --force
+    let mine = data(7, 5000);
+    fs::write(repo.join("pytorch_model.bin"), &mine).unwrap();
+    let r = env.hfgit(&repo, &["restore", "-s", "HEAD~2", "pytorch_model.bin"]).fails();
+    assert!(r.stderr.contains("pytorch_model.bin") && r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), mine);
+    env.hfgit(&repo, &["restore", "--force", "pytorch_model.bin"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[2]);
+    assert_clean(&env, &repo);
+    let r = env.hfgit(&repo, &["restore", "nope.bin"]).fails();
+    assert!(r.stderr.contains("`nope.bin` is not in commit"), "{}", r.stderr);
+}
+
+#[test]
+fn checkout_downloads_objects_only_the_remote_has() {
+    let env = Env::new();
+    let (repo, weights, commits) = three_epochs(&env);
+    let bare = env.path("remote.git");
+    env.git(&repo, &["remote", "add", "origin", bare.to_str().unwrap()]).ok();
+    env.hfgit(&repo, &["push", "--create"]).ok();
+    let local_obj = object_path(&repo.join(".git"), &sha256_hex(&weights[0]));
+    fs::remove_file(&local_obj).unwrap();
+    let out = env.hfgit(&repo, &["checkout", &commits[0], "--json"]).ok().json();
+    assert_eq!(out["downloaded_objects"], 1);
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[0]);
+    assert_eq!(fs::read(&local_obj).unwrap(), weights[0]);
+    assert_clean(&env, &repo);
+
+    // with the object gone locally and no remote: fails naming it, changes nothing
+    env.hfgit(&repo, &["checkout", "main"]).ok();
+    fs::remove_file(&local_obj).unwrap();
+    env.git(&repo, &["remote", "remove", "origin"]).ok();
+    let before = snapshot(&repo);
+    let index_before = fs::read(repo.join(".git/index")).unwrap();
+    for args in [vec!["checkout", commits[0].as_str()], vec!["restore", "-s", "HEAD~2", "pytorch_model.bin"]] {
+        let r = env.hfgit(&repo, &args).fails();
+        assert!(r.stderr.contains(&sha256_hex(&weights[0])) && r.stderr.contains("pytorch_model.bin"), "{}", r.stderr);
+        assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
+        assert_eq!(snapshot(&repo), before);
+        assert_eq!(fs::read(repo.join(".git/index")).unwrap(), index_before);
+        assert_eq!(head(&env, &repo), commits[2]);
+        assert!(!is_detached(&env, &repo));
+    }
+    // a remote that lacks it: the same, naming the remote's answer
+    let empty = env.path("empty.git");
+    env.git(env.dir.path(), &["init", "-q", "--bare", empty.to_str().unwrap()]).ok();
+    let r = env.hfgit(&repo, &["checkout", &commits[0], "--remote", empty.to_str().unwrap()]).fails();
+    assert!(r.stderr.contains(&sha256_hex(&weights[0])), "{}", r.stderr);
+    assert_eq!(snapshot(&repo), before);
+    // --remote with a TARGET that has it
+    env.hfgit(&repo, &["checkout", &commits[0], "--remote", bare.to_str().unwrap()]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[0]);
+    assert_clean(&env, &repo);
+}
+
+#[test]
+fn a_killed_checkout_leaves_every_file_old_or_new_and_resumes() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let (old, new): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (0..16u64).map(|i| (data(600 + i, 1_500_000), data(700 + i, 1_500_000))).unzip();
+    for (i, w) in old.iter().enumerate() {
+        fs::write(repo.join(format!("shard-{i:02}.bin")), w).unwrap();
+    }
+    env.hfgit(&repo, &["commit", "-m", "old"]).ok();
+    let a = head(&env, &repo);
+    for (i, w) in new.iter().enumerate() {
+        fs::write(repo.join(format!("shard-{i:02}.bin")), w).unwrap();
+    }
+    env.hfgit(&repo, &["commit", "-m", "new"]).ok();
+    let b = head(&env, &repo);
+    let (old_h, new_h): (Vec<String>, Vec<String>) = old.iter().zip(&new).map(|(o, n)| (sha256_hex(o), sha256_hex(n))).unzip();
+    kill_until_done(
+        || env.hfgit_cmd(&repo, &["checkout", &a]),
+        2,
+        200,
+        || {
+            let h = head(&env, &repo);
+            let moved = h == a;
+            assert!(moved || h == b, "HEAD is {h}");
+            for i in 0..16 {
+                let bytes = fs::read(repo.join(format!("shard-{i:02}.bin"))).unwrap();
+                let got = sha256_hex(&bytes);
+                assert!(got == old_h[i] || got == new_h[i], "shard-{i:02}.bin is torn after a kill");
+                if moved {
+                    assert_eq!(got, old_h[i], "HEAD moved before shard-{i:02}.bin was written");
+                }
+            }
+        },
+    );
+    for (i, w) in old.iter().enumerate() {
+        assert_eq!(&fs::read(repo.join(format!("shard-{i:02}.bin"))).unwrap(), w);
+    }
+    assert_eq!(head(&env, &repo), a);
+    assert_clean(&env, &repo);
+}

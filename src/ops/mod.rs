@@ -6,6 +6,7 @@
 //! call each other (pull uses clone's pieces). Only the binary (`src/cli`) uses `ops`.
 
 pub mod add;
+pub mod checkout;
 pub mod clone;
 pub mod commit;
 pub mod config_json;

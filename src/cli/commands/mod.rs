@@ -1,6 +1,7 @@
 //! One file per command: an `Args` struct whose doc comment is the help text, and `run`.
 
 pub mod add;
+pub mod checkout;
 pub mod clone;
 pub mod commit;
 pub mod diff;
@@ -10,6 +11,7 @@ pub mod log;
 pub mod login;
 pub mod pull;
 pub mod push;
+pub mod restore;
 pub mod scan;
 pub mod status;
 
