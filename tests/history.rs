@@ -117,9 +117,12 @@ fn is_detached(env: &Env, repo: &Path) -> bool {
 }
 
 #[test]
-fn checkout_each_epoch_by_commit_id() {
+fn checkout_each_epoch_by_commit_and_by_tag() {
     let env = Env::new();
     let (repo, weights, commits) = three_epochs(&env);
+    for (i, c) in commits.iter().enumerate() {
+        env.hfgit(&repo, &["tag", &format!("epoch-{}", i + 1), c]).ok();
+    }
     for (i, c) in commits.iter().enumerate() {
         let out = env.hfgit(&repo, &["checkout", c, "--json"]).ok().json();
         assert_eq!(out["detached"], true);
@@ -129,7 +132,12 @@ fn checkout_each_epoch_by_commit_id() {
         assert!(is_detached(&env, &repo));
         assert_clean(&env, &repo);
     }
-    env.hfgit(&repo, &["checkout", &commits[1]]).ok();
+    for i in [2usize, 0, 1] {
+        env.hfgit(&repo, &["checkout", &format!("epoch-{}", i + 1)]).ok();
+        assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[i]);
+        assert_eq!(head(&env, &repo), commits[i]);
+        assert_clean(&env, &repo);
+    }
     // on a detached HEAD: status says so, log works, push needs a branch
     let text = env.hfgit(&repo, &["status"]).ok().stdout;
     assert!(text.starts_with(&format!("HEAD detached at {}", &commits[1][..7])), "{text}");
@@ -185,6 +193,109 @@ fn restore_brings_one_file_back_from_an_older_commit() {
     assert_clean(&env, &repo);
     let r = env.hfgit(&repo, &["restore", "nope.bin"]).fails();
     assert!(r.stderr.contains("`nope.bin` is not in commit"), "{}", r.stderr);
+}
+
+#[test]
+fn local_changes_in_the_way_stop_checkout_and_switch() {
+    let env = Env::new();
+    let (repo, weights, commits) = three_epochs(&env);
+    env.hfgit(&repo, &["branch", "old", &commits[0]]).ok();
+    let mine = data(8, 4000);
+    fs::write(repo.join("pytorch_model.bin"), &mine).unwrap();
+    fs::write(repo.join("extra.txt"), "untracked\n").unwrap();
+    let before = snapshot(&repo);
+    let index_before = fs::read(repo.join(".git/index")).unwrap();
+    for args in [vec!["checkout", "HEAD~1"], vec!["switch", "old"], vec!["checkout", "old"]] {
+        let r = env.hfgit(&repo, &args).fails();
+        assert!(r.stderr.contains("would be overwritten") && r.stderr.contains("pytorch_model.bin"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("config.json"), "{}", r.stderr);
+        assert_eq!(snapshot(&repo), before);
+        assert_eq!(fs::read(repo.join(".git/index")).unwrap(), index_before);
+        assert_eq!(head(&env, &repo), commits[2]);
+        assert!(!is_detached(&env, &repo));
+    }
+    // a change to a file the checkout does not touch is carried along, as git does
+    fs::write(repo.join("pytorch_model.bin"), &weights[2]).unwrap();
+    fs::write(repo.join("README.md"), "my notes\n").unwrap();
+    env.hfgit(&repo, &["checkout", "old"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[0]);
+    assert_eq!(fs::read_to_string(repo.join("README.md")).unwrap(), "my notes\n");
+    assert_eq!(fs::read_to_string(repo.join("extra.txt")).unwrap(), "untracked\n");
+    // an untracked file where the target has a tracked one stops it
+    env.hfgit(&repo, &["restore", "README.md"]).fails();
+    env.hfgit(&repo, &["restore", "--force", "README.md"]).ok();
+    fs::remove_file(repo.join("extra.txt")).unwrap();
+    env.hfgit(&repo, &["switch", "main"]).ok();
+    fs::write(repo.join("new.txt"), "committed\n").unwrap();
+    env.hfgit(&repo, &["commit", "-m", "new file"]).ok();
+    env.hfgit(&repo, &["switch", "old"]).ok();
+    assert!(!repo.join("new.txt").exists());
+    fs::write(repo.join("new.txt"), "mine\n").unwrap();
+    let r = env.hfgit(&repo, &["switch", "main"]).fails();
+    assert!(r.stderr.contains("new.txt"), "{}", r.stderr);
+    assert_eq!(fs::read_to_string(repo.join("new.txt")).unwrap(), "mine\n");
+}
+
+#[test]
+fn switch_branch_and_tag() {
+    let env = Env::new();
+    let (repo, weights, commits) = three_epochs(&env);
+    let out = env.hfgit(&repo, &["switch", "-c", "exp", "HEAD~1", "--json"]).ok().json();
+    assert_eq!(out["branch"], "exp");
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[1]);
+    assert_eq!(env.git(&repo, &["symbolic-ref", "HEAD"]).ok().stdout.trim(), "refs/heads/exp");
+    assert_clean(&env, &repo);
+    let exp_w = data(55, 300_000);
+    fs::write(repo.join("pytorch_model.bin"), &exp_w).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "experiment"]).ok();
+    let r = env.hfgit(&repo, &["switch", "-c", "exp"]).fails();
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    env.hfgit(&repo, &["switch", "main"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[2]);
+    assert_clean(&env, &repo);
+    env.hfgit(&repo, &["switch", "exp"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), exp_w);
+    let r = env.hfgit(&repo, &["switch", &commits[0]]).fails();
+    assert!(r.stderr.contains("not a local branch") && r.stderr.contains("hfgit checkout"), "{}", r.stderr);
+    env.hfgit(&repo, &["switch", "main"]).ok();
+
+    // branches: list, create, delete
+    env.hfgit(&repo, &["branch", "first", &commits[0]]).ok();
+    assert_eq!(env.hfgit(&repo, &["branch"]).ok().stdout, "  exp\n  first\n* main\n");
+    assert_eq!(env.git(&repo, &["rev-parse", "first"]).ok().stdout.trim(), commits[0]);
+    let r = env.hfgit(&repo, &["branch", "-d", "exp"]).fails();
+    assert!(r.stderr.contains("not fully merged") && r.stderr.contains("-D"), "{}", r.stderr);
+    env.hfgit(&repo, &["branch", "-d", "first"]).ok();
+    env.hfgit(&repo, &["branch", "-D", "exp"]).ok();
+    let r = env.hfgit(&repo, &["branch", "-d", "main"]).fails();
+    assert!(r.stderr.contains("current branch"), "{}", r.stderr);
+    assert_eq!(env.hfgit(&repo, &["branch"]).ok().stdout, "* main\n");
+    for bad in ["a..b", "x~1", "-x", "HEAD", "a b", "end."] {
+        let r = env.hfgit(&repo, &["branch", "--", bad]);
+        assert_ne!(r.code, 0, "{bad} accepted");
+        assert!(env.git(&repo, &["rev-parse", "--verify", "-q", &format!("refs/heads/{bad}")]).code != 0);
+    }
+    let r = env.hfgit(&repo, &["branch", "a..b"]).fails();
+    assert!(r.stderr.contains("not a valid branch name"), "{}", r.stderr);
+
+    // tags: lightweight, annotated, list, delete
+    env.hfgit(&repo, &["tag", "v1.0"]).ok();
+    env.hfgit(&repo, &["tag", "-m", "first epoch", "v0.1", "HEAD~2"]).ok();
+    assert_eq!(env.hfgit(&repo, &["tag"]).ok().stdout, "v0.1\nv1.0\n");
+    assert_eq!(env.git(&repo, &["cat-file", "-t", "v0.1"]).ok().stdout.trim(), "tag");
+    assert_eq!(env.git(&repo, &["cat-file", "-t", "v1.0"]).ok().stdout.trim(), "commit");
+    assert_eq!(env.git(&repo, &["rev-parse", "v0.1^{commit}"]).ok().stdout.trim(), commits[0]);
+    let t = env.git(&repo, &["cat-file", "-p", "v0.1"]).ok().stdout;
+    assert!(t.contains("tagger Test Committer <committer@example.com>") && t.contains("first epoch"), "{t}");
+    let r = env.hfgit(&repo, &["tag", "v1.0"]).fails();
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    let r = env.hfgit(&repo, &["tag", "bad..tag"]).fails();
+    assert!(r.stderr.contains("not a valid tag name"), "{}", r.stderr);
+    env.hfgit(&repo, &["checkout", "v0.1"]).ok();
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), weights[0]);
+    env.hfgit(&repo, &["switch", "main"]).ok();
+    env.hfgit(&repo, &["tag", "-d", "v1.0"]).ok();
+    assert_eq!(env.hfgit(&repo, &["tag"]).ok().stdout, "v0.1\n");
 }
 
 #[test]

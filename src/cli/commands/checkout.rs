@@ -1,5 +1,5 @@
 use crate::ui::{self, Ui};
-use hfgit::ops::checkout::{self, CheckoutOutcome, Source};
+use hfgit::ops::checkout::{self, CheckoutOutcome, Resolved, Source};
 use hfgit::Result;
 use std::process::ExitCode;
 
@@ -83,4 +83,17 @@ fn lfs_line(out: &CheckoutOutcome) {
         ui::bytes(out.downloaded_bytes),
         out.files_written
     );
+}
+
+/// `switch` resolves only branches.
+pub fn branch_target(repo: &git2::Repository, name: &str) -> Result<Resolved> {
+    match checkout::resolve(repo, name)? {
+        b @ Resolved::Branch(..) => Ok(b),
+        Resolved::Detached(_) => Err(hfgit::Error::with_hint(
+            format!("`{name}` is not a local branch"),
+            format!(
+                "to look at that commit, detach HEAD with `hfgit checkout {name}`; to make a branch there, `hfgit switch -c <NEW> {name}`"
+            ),
+        )),
+    }
 }

@@ -1,6 +1,7 @@
 //! One file per command: an `Args` struct whose doc comment is the help text, and `run`.
 
 pub mod add;
+pub mod branch;
 pub mod checkout;
 pub mod clone;
 pub mod commit;
@@ -14,6 +15,8 @@ pub mod push;
 pub mod restore;
 pub mod scan;
 pub mod status;
+pub mod switch;
+pub mod tag;
 
 use hfgit::Result;
 use std::path::PathBuf;
