@@ -132,6 +132,19 @@ impl Pointer {
     }
 
     /// True when `bytes` are exactly the canonical encoding of this pointer.
+    /// True for text that is shaped like a pointer (small, with a pointer's `version` or `oid
+    /// sha256:` line) yet does not parse as one: a pointer a merge wrote conflict markers into,
+    /// or a damaged one. Committing it would store that text as the file's content.
+    pub fn looks_like_broken_pointer(bytes: &[u8]) -> bool {
+        if bytes.is_empty() || bytes.len() as u64 >= MAX_POINTER_SIZE || Pointer::parse(bytes).is_ok() {
+            return false;
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else { return false };
+        text.lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .any(|l| ACCEPTED_VERSIONS.iter().any(|v| l.starts_with("version ") && l.contains(v)) || l.starts_with("oid sha256:"))
+    }
+
     pub fn is_canonical(&self, bytes: &[u8]) -> bool {
         self.encode() == bytes
     }
@@ -198,6 +211,17 @@ mod tests {
         let mut big = canonical().into_bytes();
         big.resize(1024, b'\n');
         assert_eq!(Pointer::parse(&big), Err(ParseError::TooLarge(1024)));
+    }
+
+    #[test]
+    fn broken_pointers_are_recognised() {
+        let conflict = format!("<<<<<<< HEAD\n{}=======\n{}>>>>>>> other\n", canonical(), canonical().replace("12345", "7"));
+        assert!(Pointer::looks_like_broken_pointer(conflict.as_bytes()));
+        assert!(Pointer::looks_like_broken_pointer(format!("version {VERSION}\noid sha256:{OID}\n").as_bytes()));
+        assert!(!Pointer::looks_like_broken_pointer(canonical().as_bytes()));
+        assert!(!Pointer::looks_like_broken_pointer(b"hello world\n"));
+        assert!(!Pointer::looks_like_broken_pointer(b""));
+        assert!(!Pointer::looks_like_broken_pointer(&[0xff, 0xfe, b'o']));
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! `hfgit commit`: records the whole work tree on the current branch. LFS content goes to the
 //! store first, then the index (left matching the work tree, so `git status` is clean), then the
-//! tree, the commit and the branch.
+//! tree, the commit and the branch (or a detached HEAD).
+//!
+//! The repository's state is honoured: nothing is recorded while the index has unmerged paths
+//! (whoever started the merge), or while a cherry-pick, revert or rebase is in progress; with
+//! `MERGE_HEAD` present and everything resolved, the commit is a merge commit (its parents HEAD
+//! and then each `MERGE_HEAD` commit) and the merge state is cleared, as `git commit` does.
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::track;
@@ -20,7 +25,12 @@ pub struct CommitOptions<'a> {
 #[derive(Debug, Serialize)]
 pub struct CommitOutcome {
     pub commit: String,
+    /// The branch that moved (`HEAD` when HEAD is detached).
     pub branch: String,
+    pub detached: bool,
+    /// For a merge commit: the parents after the first (from `MERGE_HEAD`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<String>,
     pub root: bool,
     pub changes: Vec<Change>,
     /// LFS objects newly written to the store, and their bytes.
@@ -43,10 +53,11 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
     }
     let (author, committer) = crate::repo::identity::signatures(repo, opts.author)?;
     let _lock = git::lock(repo)?;
-    let branch = git::current_branch(repo)?;
+    let branch = git::head_branch(repo)?;
     let workdir = git::workdir(repo)?;
     let parent = git::head_commit(repo)?;
     let mut index = repo.index().context("reading the index")?;
+    let merged = check_state(repo, &index)?;
     let mut scan = worktree::scan(repo, &index, ScanMode::Commit, progress)?;
 
     // Large files no rule covers get an exact-path rule, in this same commit.
@@ -93,7 +104,7 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
         Some(t) => t.id() == tree_id,
         None => scan.files.is_empty(),
     };
-    if unchanged && !opts.allow_empty {
+    if unchanged && !opts.allow_empty && merged.is_empty() {
         return Err(Error::NothingToCommit);
     }
     let mut warnings = Vec::new();
@@ -111,11 +122,25 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
             }
         }
     }
-    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let merged_commits =
+        merged.iter().map(|id| repo.find_commit(*id).context(format!("reading MERGE_HEAD commit {id}"))).collect::<Result<Vec<_>>>()?;
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().chain(merged_commits.iter()).collect();
     let id = repo.commit(Some("HEAD"), &author, &committer, &message, &tree, &parents).context("creating the commit")?;
+    if !merged.is_empty() {
+        // the merge is recorded: clear its state as `git commit` does
+        for f in ["MERGE_HEAD", "MERGE_MSG", "MERGE_MODE", "AUTO_MERGE"] {
+            match std::fs::remove_file(repo.path().join(f)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context(format!("removing .git/{f}")),
+            }
+        }
+    }
     Ok(CommitOutcome {
         commit: id.to_string(),
-        branch,
+        detached: branch.is_none(),
+        branch: branch.unwrap_or_else(|| "HEAD".into()),
+        merged: merged.iter().map(|m| m.to_string()).collect(),
         root: parent.is_none(),
         changes,
         lfs_objects_stored: scan.stored_objects,
@@ -125,4 +150,33 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
         warnings,
         scans,
     })
+}
+
+/// Refuses to commit in a state where a commit would be wrong: unmerged index paths (naming
+/// them), or a cherry-pick, revert or rebase in progress. Returns the `MERGE_HEAD` commits a
+/// merge in progress joins (empty when there is no merge).
+fn check_state(repo: &Repository, index: &git2::Index) -> Result<Vec<git2::Oid>> {
+    let unmerged = git::unmerged_paths(index);
+    if !unmerged.is_empty() {
+        return Err(Error::with_hint(
+            format!("cannot commit: these paths are unmerged (a merge left conflicts):\n  {}", unmerged.join("\n  ")),
+            "resolve each one (put the content you want in the file, then `git add <PATH>`), or abandon the merge with `git merge --abort`",
+        ));
+    }
+    use git2::RepositoryState as S;
+    let busy = match repo.state() {
+        S::CherryPick | S::CherryPickSequence => Some(("a cherry-pick", "git cherry-pick --continue` or `git cherry-pick --abort")),
+        S::Revert | S::RevertSequence => Some(("a revert", "git revert --continue` or `git revert --abort")),
+        S::Rebase | S::RebaseInteractive | S::RebaseMerge | S::ApplyMailbox | S::ApplyMailboxOrRebase => {
+            Some(("a rebase", "git rebase --continue` or `git rebase --abort"))
+        }
+        S::Clean | S::Merge | S::Bisect => None,
+    };
+    if let Some((what, how)) = busy {
+        return Err(Error::with_hint(
+            format!("cannot commit: {what} is in progress, and hfgit would record it as an ordinary commit; nothing was committed"),
+            format!("finish it with `{how}` (git records the right commit)"),
+        ));
+    }
+    git::merge_heads(repo)
 }

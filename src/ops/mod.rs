@@ -6,6 +6,8 @@
 //! call each other (pull uses clone's pieces). Only the binary (`src/cli`) uses `ops`.
 
 pub mod add;
+pub mod branch;
+pub mod checkout;
 pub mod clone;
 pub mod commit;
 pub mod config_json;
@@ -16,3 +18,4 @@ pub mod log;
 pub mod pull;
 pub mod push;
 pub mod status;
+pub mod tag;

@@ -36,8 +36,14 @@ pub struct Change {
 
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// The current branch (`HEAD` when HEAD is detached).
     pub branch: String,
+    pub detached: bool,
     pub head: Option<String>,
+    /// A merge is in progress (`.git/MERGE_HEAD` exists).
+    pub merging: bool,
+    /// Index paths with conflict stages.
+    pub unmerged: Vec<String>,
     pub changes: Vec<Change>,
 }
 
@@ -99,7 +105,7 @@ pub fn changes(repo: &Repository, head: &BTreeMap<String, (git2::Oid, i32)>, fil
 /// `hfgit status`: changes of the work tree against HEAD. Reads only files whose stat data
 /// changed since the last commit.
 pub fn status(repo: &Repository, progress: &dyn Progress) -> Result<Status> {
-    let branch = git::current_branch(repo)?;
+    let branch = git::head_branch(repo)?;
     let head = git::head_commit(repo)?;
     let tree = match &head {
         Some(c) => Some(c.tree().context("reading HEAD tree")?),
@@ -108,5 +114,15 @@ pub fn status(repo: &Repository, progress: &dyn Progress) -> Result<Status> {
     let index = repo.index().context("reading the index")?;
     let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;
     let head_files = tree_files(tree.as_ref())?;
-    Ok(Status { branch, head: head.map(|c| c.id().to_string()), changes: changes(repo, &head_files, &scan.files) })
+    let unmerged = git::unmerged_paths(&index);
+    // an unmerged path has no stage-0 entry, so the scan would call it new or deleted
+    let changes = changes(repo, &head_files, &scan.files).into_iter().filter(|c| !unmerged.contains(&c.path)).collect();
+    Ok(Status {
+        detached: branch.is_none(),
+        branch: branch.unwrap_or_else(|| "HEAD".into()),
+        head: head.map(|c| c.id().to_string()),
+        merging: !git::merge_heads(repo)?.is_empty(),
+        unmerged,
+        changes,
+    })
 }

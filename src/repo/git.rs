@@ -47,13 +47,46 @@ pub fn lock(repo: &Repository) -> Result<RepoLock> {
     }
 }
 
-/// The branch HEAD points at (even when it has no commits yet).
-pub fn current_branch(repo: &Repository) -> Result<String> {
+/// The branch HEAD points at (even when it has no commits yet), or `None` when HEAD is
+/// detached (it names a commit directly).
+pub fn head_branch(repo: &Repository) -> Result<Option<String>> {
     let head = repo.find_reference("HEAD").context("reading HEAD")?;
-    match head.symbolic_target() {
-        Some(t) => Ok(t.strip_prefix("refs/heads/").unwrap_or(t).to_string()),
-        None => Err(Error::with_hint("HEAD is detached; hfgit works on a branch", "check out a branch with `git switch main`")),
-    }
+    Ok(head.symbolic_target().map(|t| t.strip_prefix("refs/heads/").unwrap_or(t).to_string()))
+}
+
+/// The branch HEAD points at; an error saying so when HEAD is detached (for commands that
+/// need a branch: push, pull).
+pub fn current_branch(repo: &Repository) -> Result<String> {
+    head_branch(repo)?.ok_or_else(|| {
+        let at = repo.head().ok().and_then(|h| h.target()).map(|id| id.to_string()[..12].to_string()).unwrap_or_default();
+        Error::with_hint(
+            format!("HEAD is detached at {at}; this command works on a branch"),
+            "switch to a branch (`hfgit switch main`), or make one here (`hfgit switch -c <NAME>`)",
+        )
+    })
+}
+
+/// Paths with conflict stages (1, 2 or 3) in the index: a merge (or cherry-pick, rebase, …)
+/// left them unresolved. Sorted, each once.
+pub fn unmerged_paths(index: &git2::Index) -> Vec<String> {
+    let set: std::collections::BTreeSet<String> =
+        index.iter().filter(|e| (e.flags >> 12) & 0x3 != 0).map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect();
+    set.into_iter().collect()
+}
+
+/// The commits a merge in progress joins in (`.git/MERGE_HEAD`), empty when none is.
+pub fn merge_heads(repo: &Repository) -> Result<Vec<git2::Oid>> {
+    let path = repo.path().join("MERGE_HEAD");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).context("reading .git/MERGE_HEAD"),
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| git2::Oid::from_str(l).map_err(|_| Error::failed(format!(".git/MERGE_HEAD holds `{l}`, which is not a commit id"))))
+        .collect()
 }
 
 /// The commit HEAD points at, or `None` on an unborn branch.

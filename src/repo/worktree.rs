@@ -128,6 +128,10 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
         plans.push(plan(repo, &odb, &store, c, cached.get(&c.path), index_time, threshold, mode)?);
     }
 
+    if mode == ScanMode::Commit {
+        refuse_broken_pointers(&candidates, &plans)?;
+    }
+
     let mut scan = Scan::default();
     // LFS files: hash (and store) on worker threads, largest first.
     let jobs: Vec<usize> = plans.iter().enumerate().filter(|(_, p)| matches!(p, Plan::Lfs { .. })).map(|(i, _)| i).collect();
@@ -195,6 +199,32 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
         scan.files.push(state);
     }
     Ok(scan)
+}
+
+/// Refuses, before anything is stored, LFS files whose bytes are pointer-shaped text that is
+/// not a valid pointer (conflict markers a merge without git-lfs wrote into a pointer, or a
+/// damaged pointer): stored as content, that text would replace the weights.
+fn refuse_broken_pointers(candidates: &[Candidate], plans: &[Plan]) -> Result<()> {
+    let mut bad = Vec::new();
+    for (c, p) in candidates.iter().zip(plans) {
+        if !matches!(p, Plan::Lfs { .. }) || c.meta.len() >= MAX_POINTER_SIZE {
+            continue;
+        }
+        let bytes = fs::read(&c.abs).context(format!("reading {}", c.path))?;
+        if Pointer::looks_like_broken_pointer(&bytes) {
+            bad.push(c.path.clone());
+        }
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(Error::with_hint(
+        format!(
+            "refusing to commit: these LFS files hold pointer text that is not a valid pointer (conflict markers?); nothing was committed:\n  {}",
+            bad.join("\n  ")
+        ),
+        "put the real content back (e.g. `hfgit restore --source <REV> <PATH>` or copy the file in), then commit again",
+    ))
 }
 
 fn file_mode(meta: &fs::Metadata) -> u32 {

@@ -42,7 +42,12 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     }
     let subject = message.lines().next().unwrap_or("");
     let root = if out.root { " (root-commit)" } else { "" };
-    ui.status(format!("[{}{root} {}] {subject}", out.branch, &out.commit[..7]));
+    let on = if out.detached { "detached HEAD" } else { out.branch.as_str() };
+    ui.status(format!("[{on}{root} {}] {subject}", &out.commit[..7]));
+    if !out.merged.is_empty() {
+        let short: Vec<&str> = out.merged.iter().map(|m| &m[..7]).collect();
+        ui.status(format!(" merge commit: second parent {}", short.join(", ")));
+    }
     let count = |k| out.changes.iter().filter(|c| c.status == k).count();
     ui.status(format!(
         " {} added, {} modified, {} deleted; {} LFS object(s) stored ({})",

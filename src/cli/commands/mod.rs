@@ -1,6 +1,8 @@
 //! One file per command: an `Args` struct whose doc comment is the help text, and `run`.
 
 pub mod add;
+pub mod branch;
+pub mod checkout;
 pub mod clone;
 pub mod commit;
 pub mod diff;
@@ -10,8 +12,11 @@ pub mod log;
 pub mod login;
 pub mod pull;
 pub mod push;
+pub mod restore;
 pub mod scan;
 pub mod status;
+pub mod switch;
+pub mod tag;
 
 use hfgit::Result;
 use std::path::PathBuf;

@@ -19,11 +19,20 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         ui::print_json(&st);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("On branch {}", st.branch);
+    match (&st.head, st.detached) {
+        (Some(h), true) => println!("HEAD detached at {}", &h[..7]),
+        _ => println!("On branch {}", st.branch),
+    }
     if st.head.is_none() {
         println!("No commits yet");
     }
-    if st.changes.is_empty() {
+    if st.merging {
+        println!("A merge is in progress (commit to conclude it, or `git merge --abort`)");
+    }
+    for p in &st.unmerged {
+        println!("U  {p}  (unmerged: resolve, then `git add {p}`)");
+    }
+    if st.changes.is_empty() && st.unmerged.is_empty() {
         println!("nothing to commit, working tree clean");
     }
     for c in &st.changes {
