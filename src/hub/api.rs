@@ -18,6 +18,7 @@ pub struct Whoami {
 }
 
 /// A redirect from the Hub API is an answer like any other non-success status.
+#[allow(clippy::result_large_err)] // ureq's own result, passed through unchanged
 fn no_redirect(r: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, ureq::Error> {
     match r {
         Ok(resp) if (300..400).contains(&resp.status()) => Err(ureq::Error::Status(resp.status(), resp)),
