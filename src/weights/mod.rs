@@ -5,6 +5,7 @@
 //! The readers use nothing but ground (`progress`); only `policy` reads commits (`repo`, `lfs`).
 //! Must never import `hub` or `ops`; `ops` uses it.
 
+pub mod compat;
 pub mod diff;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -14,6 +15,8 @@ pub mod safetensors;
 pub mod scan;
 pub mod tensor;
 pub mod torch;
+pub mod trace;
+pub mod zipscan;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -37,8 +40,9 @@ impl FormatError {
     }
 }
 
-/// File extensions of pickle-based files (what the Hub scans).
-pub const PICKLE_EXTENSIONS: &[&str] = &["pt", "pth", "bin", "ckpt", "pkl", "pickle"];
+/// File extensions of pickle-bearing files: what torch.load, pickle, joblib and numpy
+/// (`allow_pickle`) are given.
+pub const PICKLE_EXTENSIONS: &[&str] = &["pt", "pth", "bin", "ckpt", "pkl", "pickle", "joblib", "npy", "npz", "dat", "data"];
 
 pub fn is_pickle_path(path: &str) -> bool {
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();

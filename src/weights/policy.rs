@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use std::io::Cursor;
 
 /// Scans the pickle-based files new in `head` relative to `hide`. Returns the reports of files
-/// that are not safe (suspicious or dangerous); errors when one is dangerous and not `allow`ed.
+/// that are not safe; errors when there is one and it is not `allow`ed (only *safe* pickles are
+/// published without --allow-unsafe-pickle).
 pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], store: &Store, allow: bool) -> Result<Vec<FileReport>> {
     let walk = git::new_commits(repo, head, hide)?;
     let mut blobs = Vec::new();
@@ -47,15 +48,24 @@ pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], store: &Sto
             flagged.push(report);
         }
     }
-    let dangerous: Vec<&FileReport> = flagged.iter().filter(|r| r.verdict() == Verdict::Dangerous).collect();
+    let dangerous: Vec<&FileReport> = flagged.iter().collect();
     if !dangerous.is_empty() && !allow {
         return Err(Error::with_hint(
             format!(
                 "refusing to push pickles that run code when loaded: {}",
-                dangerous.iter().map(|r| format!("{} imports {}", r.path, r.danger_summary())).collect::<Vec<_>>().join("; ")
+                dangerous.iter().map(|r| describe(r)).collect::<Vec<_>>().join("; ")
             ),
             "remove them (or convert weights with `hfgit add --safetensors`) and commit; if you are sure, push with --allow-unsafe-pickle",
         ));
     }
     Ok(flagged)
+}
+
+/// "path imports a, b" when imports are the reason, "path: why" otherwise.
+fn describe(r: &FileReport) -> String {
+    if r.imports_with(Verdict::Dangerous).is_empty() {
+        format!("{}: {}", r.path, r.danger_summary())
+    } else {
+        format!("{} imports {}", r.path, r.danger_summary())
+    }
 }
