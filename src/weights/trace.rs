@@ -22,14 +22,14 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 
 /// Values and marks on the stack.
-pub const MAX_STACK: usize = 2 << 20;
+pub const MAX_STACK: usize = 1 << 20;
 /// Memo entries.
-pub const MAX_MEMO: usize = 4 << 20;
+pub const MAX_MEMO: usize = 2 << 20;
 /// Memo entries at keys far from the others (kept in a hash map).
 pub const MAX_SPARSE_MEMO: usize = 1 << 16;
 /// Strings whose text is kept, and their total size; longer or further strings are known to be
 /// strings, without their text.
-pub const MAX_STRINGS: usize = 1 << 20;
+pub const MAX_STRINGS: usize = 256 << 10;
 pub const MAX_STRING_BYTES: usize = 8 << 20;
 /// The longest string kept (no module or name is longer).
 pub const MAX_NAME: usize = 1024;
@@ -179,8 +179,8 @@ enum Kind {
     Bool,
     Int,
     Float,
-    /// A str; its text when kept (`strings[i]`).
-    Str(Option<u32>),
+    /// A str; its text when kept (`strings[i]`, [`NOT_KEPT`] otherwise).
+    Str(u32),
     Bytes,
     ByteArray,
     Tuple,
@@ -191,6 +191,9 @@ enum Kind {
     /// Anything a global, a call or a persistent id produced: could be any object.
     Object,
 }
+
+/// The text of a `Kind::Str` that was not kept.
+const NOT_KEPT: u32 = u32::MAX;
 
 /// What a traced pickle did.
 #[derive(Debug, Default)]
@@ -288,9 +291,9 @@ impl Machine {
             Some(t) if t.len() <= MAX_NAME && self.strings.len() < MAX_STRINGS && self.string_bytes + t.len() <= MAX_STRING_BYTES => {
                 self.string_bytes += t.len();
                 self.strings.push(t.into_boxed_str());
-                Kind::Str(Some((self.strings.len() - 1) as u32))
+                Kind::Str((self.strings.len() - 1) as u32)
             }
-            _ => Kind::Str(None),
+            _ => Kind::Str(NOT_KEPT),
         }
     }
 
@@ -690,18 +693,17 @@ impl Machine {
                 let module = self.pop(at)?;
                 match (module, name) {
                     (Str(m), Str(n)) => {
-                        let fresh = match (m, n) {
-                            (Some(m), Some(n)) => {
-                                if !self.pairs.contains(&(m, n)) && self.pairs.len() >= MAX_PAIRS {
-                                    return limit(at, format!("more than {MAX_PAIRS} distinct STACK_GLOBAL operands"));
-                                }
-                                self.pairs.insert((m, n))
+                        let fresh = if m != NOT_KEPT && n != NOT_KEPT {
+                            if !self.pairs.contains(&(m, n)) && self.pairs.len() >= MAX_PAIRS {
+                                return limit(at, format!("more than {MAX_PAIRS} distinct STACK_GLOBAL operands"));
                             }
-                            _ => true,
+                            self.pairs.insert((m, n))
+                        } else {
+                            true
                         };
                         if fresh {
-                            let text = |i: Option<u32>| match i {
-                                Some(i) => self.strings[i as usize].to_string(),
+                            let text = |i: u32| match self.strings.get(i as usize) {
+                                Some(t) => t.to_string(),
                                 Option::None => "<a string hfgit did not keep>".to_string(),
                             };
                             let (m, n) = (text(m), text(n));
