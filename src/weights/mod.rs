@@ -49,6 +49,22 @@ pub fn is_pickle_path(path: &str) -> bool {
     PICKLE_EXTENSIONS.contains(&ext.as_str())
 }
 
+/// Whether a file's first bytes say a loader could unpickle it whatever its name: a zip (torch,
+/// numpy's npz), a pickle PROTO header (protocols 2-5; the legacy torch format starts so), a
+/// numpy array (object arrays hold a pickle).
+pub fn is_pickle_content(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04") || (head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1])) || head.starts_with(b"\x93NUMPY")
+}
+
+/// Whether the file at `path` is pickle-bearing by name or by content.
+pub fn is_pickle_file(path: &Path) -> bool {
+    if is_pickle_path(&path.to_string_lossy()) {
+        return true;
+    }
+    let mut head = [0u8; 8];
+    File::open(path).and_then(|f| f.read_at(&mut head, 0)).is_ok_and(|n| is_pickle_content(&head[..n]))
+}
+
 /// Whether hfgit can list tensors of a file with this name.
 pub fn is_weights_path(path: &str) -> bool {
     path.ends_with(".safetensors") || is_pickle_path(path)

@@ -21,11 +21,7 @@ pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], store: &Sto
         let tree = repo.find_commit(id.context("walking history")?).context("reading commit")?.tree().context("reading tree")?;
         tree.walk(TreeWalkMode::PreOrder, |dir, e| {
             let path = format!("{dir}{}", e.name().unwrap_or("?"));
-            if e.kind() == Some(ObjectType::Blob)
-                && e.filemode() != 0o120000
-                && crate::weights::is_pickle_path(&path)
-                && seen.insert(e.id())
-            {
+            if e.kind() == Some(ObjectType::Blob) && e.filemode() != 0o120000 && seen.insert(e.id()) {
                 blobs.push((path, e.id()));
             }
             TreeWalkResult::Ok
@@ -33,14 +29,25 @@ pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], store: &Sto
         .context("walking tree")?;
     }
     let mut flagged = Vec::new();
+    // pickle-bearing by name, or by content whatever the name
+    let by_name = |path: &str| crate::weights::is_pickle_path(path);
     for (path, id) in blobs {
         let report = match git::blob_pointer(repo, id) {
-            Some(p) => match std::fs::File::open(store.object_path(&p.oid)) {
-                Ok(f) => scan(f, &path).context(format!("scanning {path}"))?,
-                Err(_) => continue, // not local: the upload reports it
-            },
+            Some(p) => {
+                let object = store.object_path(&p.oid);
+                if !by_name(&path) && !crate::weights::is_pickle_file(&object) {
+                    continue;
+                }
+                match std::fs::File::open(object) {
+                    Ok(f) => scan(f, &path).context(format!("scanning {path}"))?,
+                    Err(_) => continue, // not local: the upload reports it
+                }
+            }
             None => {
                 let blob = repo.find_blob(id).context(format!("reading {path}"))?;
+                if !by_name(&path) && !crate::weights::is_pickle_content(&blob.content()[..blob.content().len().min(8)]) {
+                    continue;
+                }
                 scan(Cursor::new(blob.content()), &path).context(format!("scanning {path}"))?
             }
         };

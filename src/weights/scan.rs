@@ -165,6 +165,9 @@ pub fn scan<R: Read + Seek>(mut file: R, display: &str) -> io::Result<FileReport
         return Ok(rep);
     }
     let mut s = Stream::new(&mut file, 0, len);
+    if rep.format == "numpy" && !numpy_pickle(&mut s)? {
+        return Ok(rep);
+    }
     let mut n = 1;
     let mut legacy = false;
     loop {
@@ -200,6 +203,20 @@ pub fn scan<R: Read + Seek>(mut file: R, display: &str) -> io::Result<FileReport
         n += 1;
     }
     Ok(rep)
+}
+
+/// Reads a `.npy` header; true when the array holds objects, whose pickle follows (what
+/// `numpy.load(allow_pickle=True)` unpickles).
+fn numpy_pickle<R: Read>(s: &mut Stream<R>) -> io::Result<bool> {
+    let Ok(magic) = s.bytes(8) else { return Ok(false) };
+    let header_len = match magic[6] {
+        1 => s.bytes(2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize),
+        _ => s.bytes(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+    };
+    let Ok(header) = header_len.and_then(|n| s.bytes(n)) else { return Ok(false) };
+    let text = String::from_utf8_lossy(&header);
+    // 'descr': '|O' for an object array (a structured dtype with an object field too)
+    Ok(text.contains("'O'") || text.contains("|O") || text.contains("'O\""))
 }
 
 /// What the first bytes say the file is.
@@ -274,7 +291,11 @@ fn scan_zip<R: Read + Seek>(file: &mut R, len: u64, rep: &mut FileReport) -> io:
         }
     }
     let mut budget = MAX_PICKLE;
-    for e in entries.iter().filter(|e| e.raw_name.to_ascii_lowercase().ends_with(b".pkl")) {
+    for e in entries.iter().filter(|e| {
+        let n = e.raw_name.to_ascii_lowercase();
+        n.ends_with(b".pkl") || n.ends_with(b".npy")
+    }) {
+        let npy = e.raw_name.to_ascii_lowercase().ends_with(b".npy");
         rep.is_pickle = true;
         let loc = match zipscan::locate(file, len, e)? {
             Ok(l) => l,
@@ -298,8 +319,8 @@ fn scan_zip<R: Read + Seek>(file: &mut R, len: u64, rep: &mut FileReport) -> io:
         file.seek(SeekFrom::Start(loc.start))?;
         let raw = (&mut *file).take(e.comp);
         let (traced, result) = match e.method {
-            0 if e.comp == e.size => trace::trace(&mut Stream::new(raw, 0, e.size)),
-            8 => trace::trace(&mut Stream::new(flate2::read::DeflateDecoder::new(raw), 0, e.size)),
+            0 if e.comp == e.size => entry_trace(Stream::new(raw, 0, e.size), npy)?,
+            8 => entry_trace(Stream::new(flate2::read::DeflateDecoder::new(raw), 0, e.size), npy)?,
             0 => {
                 rep.problems.push(format!("entry {:?} is stored with two different sizes", e.name));
                 continue;
@@ -309,9 +330,27 @@ fn scan_zip<R: Read + Seek>(file: &mut R, len: u64, rep: &mut FileReport) -> io:
                 continue;
             }
         };
+        let Some((traced, result)) = (match (traced, result) {
+            (Some(t), r) => Some((t, r)),
+            (None, _) => None,
+        }) else {
+            continue; // an array without objects: no pickle
+        };
         rep.pickles.push(report(e.name.clone(), traced, result));
     }
+    if rep.pickles.is_empty() && rep.problems.is_empty() {
+        rep.is_pickle = false;
+    }
     Ok(())
+}
+
+/// Traces an entry's pickle; for a `.npy` entry, the pickle after its header, if it has one.
+fn entry_trace<R: Read>(mut s: Stream<R>, npy: bool) -> io::Result<(Option<Traced>, Result<(), TraceError>)> {
+    if npy && !numpy_pickle(&mut s)? {
+        return Ok((None, Ok(())));
+    }
+    let (t, r) = trace::trace(&mut s);
+    Ok((Some(t), r))
 }
 
 #[cfg(test)]
@@ -367,6 +406,32 @@ mod tests {
         // a second pickle that imports and then breaks
         let r = scan_bytes(b"\x80\x02N.ccollections\nOrderedDict\n\xff");
         assert_eq!(r.verdict(), Verdict::Dangerous);
+    }
+
+    #[test]
+    fn legacy_checkpoints_are_read_whole_and_numpy_object_arrays_scanned() {
+        // magic, protocol, system info, then an object pickle of more than 64 KiB whose import
+        // comes last, then the storage keys, then storage bytes that are not pickles
+        let mut f = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.\x80\x02}.".to_vec();
+        f.extend_from_slice(b"\x80\x02B");
+        f.extend_from_slice(&(100_000u32).to_le_bytes());
+        f.extend(std::iter::repeat_n(b'x', 100_000));
+        f.extend_from_slice(b"0cposix\nsystem\n(S'id'\ntR.\x80\x02].");
+        f.extend_from_slice(b"cbuiltins\nexec\n.");
+        let r = scan_bytes(&f);
+        assert_eq!(r.format, "torch legacy");
+        assert_eq!(r.pickles.len(), 5);
+        assert_eq!(r.imports_with(Verdict::Dangerous), ["posix.system"]);
+        // numpy: an object array's pickle follows the header
+        let header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }          \n";
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        npy.extend_from_slice(header);
+        npy.extend_from_slice(b"\x80\x02cos\nsystem\n.");
+        let r = scan_bytes(&npy);
+        assert_eq!((r.format, r.verdict()), ("numpy", Verdict::Dangerous));
+        assert_eq!(r.imports_with(Verdict::Dangerous), ["os.system"]);
+        assert!(super::super::is_pickle_content(&npy));
     }
 
     #[test]

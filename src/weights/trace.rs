@@ -147,6 +147,13 @@ impl<R: Read> Stream<R> {
         Ok(())
     }
 
+    /// The next `n` bytes (a format header before the pickle), at most 64 KiB.
+    pub fn bytes(&mut self, n: usize) -> Result<Vec<u8>, TraceError> {
+        let mut out = Vec::new();
+        self.take(n.min(64 << 10) as u64, &mut |c| out.extend_from_slice(c))?;
+        Ok(out)
+    }
+
     /// A text line with its newline (CPython requires the newline).
     fn line(&mut self, out: &mut Vec<u8>) -> Result<(), TraceError> {
         out.clear();

@@ -105,7 +105,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
             for e in walkdir::WalkDir::new(p).sort_by_file_name() {
                 let e = e.map_err(|e| Error::BadInput(format!("cannot read {}: {e}", p.display())))?;
                 let s = e.path().display().to_string();
-                if e.file_type().is_file() && hfgit::weights::is_pickle_path(&s) && !s.contains("/.git/") {
+                if e.file_type().is_file() && !s.contains("/.git/") && hfgit::weights::is_pickle_file(e.path()) {
                     out.push((e.path().to_path_buf(), s));
                 }
             }
@@ -124,7 +124,7 @@ fn work_tree_pickles() -> Result<Vec<(PathBuf, String)>> {
         let e = e.map_err(|e| Error::failed(format!("cannot read the work tree: {e}")))?;
         let rel = e.path().strip_prefix(&workdir).unwrap_or(e.path());
         let s = rel.display().to_string();
-        if e.file_type().is_file() && hfgit::weights::is_pickle_path(&s) && !is_pointer(e.path()) {
+        if e.file_type().is_file() && hfgit::weights::is_pickle_file(e.path()) && !is_pointer(e.path()) {
             out.push((e.path().to_path_buf(), s));
         }
     }
