@@ -5,7 +5,8 @@
 //! only `python3` on PATH; without it the test fails).
 //!
 //! The corpus: crafted pickles (the ways the scanner and the loader used to read different
-//! bytes, and more), and the fuzzers' pickle corpus (tests/fuzz-corpus/pickle.zip).
+//! bytes, and more), and the fuzzers' corpora (tests/fuzz-corpus/{pickle,weights}.zip; zips are
+//! loaded as torch.load does, one pickle per `.pkl` record).
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use std::process::Command;
 /// Loads each file given as every pickle a loader would read (all up to EOF; the five of a
 /// legacy torch checkpoint), printing per file the globals asked for and the error.
 const RECORDER: &str = r#"
-import io, json, pickle, sys, _compat_pickle, resource
+import io, json, pickle, sys, zipfile, _compat_pickle, resource
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 MAGIC = 0x1950A86A20F9469CFC6C
 
@@ -54,6 +55,20 @@ for path in sys.argv[1:]:
     seen, error, count = [], None, 0
     with open(path, "rb") as f:
         data = f.read()
+    if data[:4] == b"PK\x03\x04":
+        # a zip: torch.load reads the .pkl records (one pickle each)
+        try:
+            z = zipfile.ZipFile(io.BytesIO(data))
+            names = [i for i in z.infolist() if i.filename.lower().endswith(".pkl")]
+        except BaseException as e:
+            names, error = [], f"zip: {type(e).__name__}: {e}"
+        for info in names:
+            try:
+                Recorder(io.BytesIO(z.read(info)), seen).load()
+            except BaseException as e:
+                error = f"{info.filename}: {type(e).__name__}: {e}"
+        out[path] = {"globals": seen, "error": error}
+        continue
     f = io.BytesIO(data)
     while f.tell() < len(data):
         count += 1
@@ -200,8 +215,14 @@ fn every_global_cpython_asks_for_is_reported_and_judged() {
 }
 
 #[test]
-fn the_fuzz_corpus_agrees_with_cpython() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus/pickle.zip");
+fn the_fuzz_corpora_agree_with_cpython() {
+    for corpus in ["pickle", "weights"] {
+        replay(corpus);
+    }
+}
+
+fn replay(corpus: &str) {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fuzz-corpus/{corpus}.zip"));
     let mut zip = zip::ZipArchive::new(fs::File::open(corpus).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut n = 0;
@@ -210,7 +231,7 @@ fn the_fuzz_corpus_agrees_with_cpython() {
         if !e.is_file() {
             continue;
         }
-        let mut out = fs::File::create(dir.path().join(format!("c{i:05}.pkl"))).unwrap();
+        let mut out = fs::File::create(dir.path().join(format!("c{i:05}.pt"))).unwrap();
         std::io::copy(&mut e, &mut out).unwrap();
         n += 1;
     }

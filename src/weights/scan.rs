@@ -304,6 +304,7 @@ fn scan_zip<R: Read + Seek>(file: &mut R, len: u64, rep: &mut FileReport) -> io:
                 continue;
             }
         };
+        rep.problems.extend(loc.disagreement.clone());
         if e.flags & 1 != 0 {
             rep.pickles.push(PickleReport::failed(e.name.clone(), "the entry is encrypted".into()));
             continue;

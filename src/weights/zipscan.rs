@@ -28,9 +28,12 @@ pub struct Entry {
     pub local: u64,
 }
 
-/// Where an entry's data is.
+/// Where an entry's data is (as miniz finds it: after the local header, sized by the central
+/// one), and how the local header disagrees with the central one if it does (a problem, but the
+/// data is still scanned).
 pub struct Located {
     pub start: u64,
+    pub disagreement: Option<String>,
 }
 
 /// The most central-directory name bytes remembered for the duplicate check.
@@ -109,12 +112,16 @@ pub fn central<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<Central> {
     for index in 0..count as usize {
         let mut h = [0u8; 46];
         if cd.read_exact(&mut h).is_err() || h[..4] != *b"PK\x01\x02" {
-            return Ok(Err(format!("corrupt zip archive: central directory entry {index} is damaged")));
+            // what came before is still scanned
+            problems.push(format!("corrupt zip archive: central directory entry {index} is damaged"));
+            break;
         }
         let (nl, el, cl) = (u16at(&h, 28) as usize, u16at(&h, 30) as usize, u16at(&h, 32) as usize);
         let mut var = vec![0u8; nl + el + cl];
         if cd.read_exact(&mut var).is_err() {
-            return Ok(Err(format!("corrupt zip archive: central directory entry {index} is damaged")));
+            // what came before is still scanned
+            problems.push(format!("corrupt zip archive: central directory entry {index} is damaged"));
+            break;
         }
         let raw_name = var[..nl].to_vec();
         let extra = &var[nl..nl + el];
@@ -131,7 +138,8 @@ pub fn central<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<Central> {
         };
         let needs64 = e.comp == 0xffff_ffff || e.size == 0xffff_ffff || e.local == 0xffff_ffff;
         if needs64 && zip64_extra(extra, &mut e).is_none() {
-            return Ok(Err(format!("corrupt zip archive: entry {:?} lacks its zip64 sizes", e.name)));
+            problems.push(format!("corrupt zip archive: entry {:?} lacks its zip64 sizes", e.name));
+            break;
         }
         let lower = e.raw_name.to_ascii_lowercase();
         name_bytes += lower.len();
@@ -192,23 +200,23 @@ pub fn locate<R: Read + Seek>(f: &mut R, len: u64, e: &Entry) -> io::Result<Resu
     }
     let (nl, el) = (u16at(&h, 26) as u64, u16at(&h, 28) as u64);
     let name = read_at(f, len, e.local.saturating_add(30), nl as usize)?;
-    if name != e.raw_name {
-        return Ok(Err(format!(
+    let sized = |v: u32, c: u64| v == 0xffff_ffff || v as u64 == c;
+    let disagreement = if name != e.raw_name {
+        Some(format!(
             "entry {:?}: its local header names it {:?} (readers disagree on which name counts)",
             e.name,
             String::from_utf8_lossy(&name)
-        )));
-    }
-    if u16at(&h, 8) != e.method {
-        return Ok(Err(format!("entry {:?}: local and central headers disagree on its compression", e.name)));
-    }
-    let sized = |v: u32, c: u64| v == 0xffff_ffff || v as u64 == c;
-    if e.flags & 8 == 0 && (u32at(&h, 14) != e.crc || !sized(u32at(&h, 18), e.comp) || !sized(u32at(&h, 22), e.size)) {
-        return Ok(Err(format!("entry {:?}: local and central headers disagree on its size or checksum", e.name)));
-    }
+        ))
+    } else if u16at(&h, 8) != e.method {
+        Some(format!("entry {:?}: local and central headers disagree on its compression", e.name))
+    } else if e.flags & 8 == 0 && (u32at(&h, 14) != e.crc || !sized(u32at(&h, 18), e.comp) || !sized(u32at(&h, 22), e.size)) {
+        Some(format!("entry {:?}: local and central headers disagree on its size or checksum", e.name))
+    } else {
+        None
+    };
     let start = e.local.saturating_add(30 + nl + el);
     if start.checked_add(e.comp).is_none_or(|end| end > len) {
         return Ok(Err(format!("truncated zip archive: entry {:?} extends past the end of the file", e.name)));
     }
-    Ok(Ok(Located { start }))
+    Ok(Ok(Located { start, disagreement }))
 }
