@@ -115,7 +115,12 @@ impl FileReport {
     /// Why the file is dangerous, in one line: the imports off the allowlist, then pickles that
     /// could not be scanned, then archive problems.
     pub fn danger_summary(&self) -> String {
-        let mut parts = self.imports_with(Verdict::Dangerous);
+        let mut parts: Vec<String> = Vec::new();
+        for imp in self.imports_with(Verdict::Dangerous) {
+            let places: Vec<&str> =
+                self.pickles.iter().filter(|p| p.imports.iter().any(|f| f.import == imp)).map(|p| p.location.as_str()).collect();
+            parts.push(format!("{imp} (in {})", places.join(", ")));
+        }
         for p in self.pickles.iter().filter(|p| p.error.is_some()) {
             parts.push(format!("{} cannot be scanned: {}", p.location, p.error.as_deref().unwrap_or("?")));
         }
