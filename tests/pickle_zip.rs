@@ -140,3 +140,21 @@ fn zip_confusions_are_dangerous() {
     assert_eq!(f["verdict"], "dangerous", "{f}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("truncated zip archive: no central directory"), "{out:?}");
 }
+
+#[test]
+fn real_pytorch_checkpoints_scan_safe() {
+    // torch.save output: zip and legacy, protocols 2-5, bf16, views (fixtures/make_fixtures.py)
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for name in
+        ["mlp_f32.pt", "mlp_bf16.pt", "mlp_f32_step.pt", "mlp_legacy.pt", "small_p3.pt", "small_p5.pt", "views_p4.pt", "views_legacy.pt"]
+    {
+        let out = Command::new(env!("CARGO_BIN_EXE_hfgit")).args(["scan", "--json"]).arg(dir.join(name)).output().unwrap();
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let f = &j["files"][0];
+        assert!(out.status.success(), "{name}: {f}");
+        assert_eq!(f["verdict"], "safe", "{name}: {f}");
+        let legacy = name.contains("legacy");
+        assert_eq!(f["format"], if legacy { "torch legacy" } else { "torch zip" }, "{name}");
+        assert_eq!(f["pickles"].as_array().unwrap().len(), if legacy { 5 } else { 1 }, "{name}: {f}");
+    }
+}
