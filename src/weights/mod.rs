@@ -5,6 +5,7 @@
 //! The readers use nothing but ground (`progress`); only `policy` reads commits (`repo`, `lfs`).
 //! Must never import `hub` or `ops`; `ops` uses it.
 
+pub mod compat;
 pub mod diff;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -14,6 +15,8 @@ pub mod safetensors;
 pub mod scan;
 pub mod tensor;
 pub mod torch;
+pub mod trace;
+pub mod zipscan;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -37,12 +40,29 @@ impl FormatError {
     }
 }
 
-/// File extensions of pickle-based files (what the Hub scans).
-pub const PICKLE_EXTENSIONS: &[&str] = &["pt", "pth", "bin", "ckpt", "pkl", "pickle"];
+/// File extensions of pickle-bearing files: what torch.load, pickle, joblib and numpy
+/// (`allow_pickle`) are given.
+pub const PICKLE_EXTENSIONS: &[&str] = &["pt", "pth", "bin", "ckpt", "pkl", "pickle", "joblib", "npy", "npz", "dat", "data"];
 
 pub fn is_pickle_path(path: &str) -> bool {
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     PICKLE_EXTENSIONS.contains(&ext.as_str())
+}
+
+/// Whether a file's first bytes say a loader could unpickle it whatever its name: a zip (torch,
+/// numpy's npz), a pickle PROTO header (protocols 2-5; the legacy torch format starts so), a
+/// numpy array (object arrays hold a pickle).
+pub fn is_pickle_content(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04") || (head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1])) || head.starts_with(b"\x93NUMPY")
+}
+
+/// Whether the file at `path` is pickle-bearing by name or by content.
+pub fn is_pickle_file(path: &Path) -> bool {
+    if is_pickle_path(&path.to_string_lossy()) {
+        return true;
+    }
+    let mut head = [0u8; 8];
+    File::open(path).and_then(|f| f.read_at(&mut head, 0)).is_ok_and(|n| is_pickle_content(&head[..n]))
 }
 
 /// Whether hfgit can list tensors of a file with this name.

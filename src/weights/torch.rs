@@ -21,22 +21,126 @@ pub struct Checkpoint {
     pub format: super::Format,
 }
 
-/// Globals PyTorch's weights-only unpickler accepts for plain tensors and state dicts
-/// (torch/_weights_only_unpickler.py), less the tensor kinds hfgit cannot represent.
+/// The globals PyTorch's `weights_only` unpickler allows by default
+/// (`_get_allowed_globals` in torch/_weights_only_unpickler.py): `collections.OrderedDict` and
+/// `Counter`, `torch.nn.parameter.Parameter`, `torch.serialization._get_layout`, `torch.Size`,
+/// `torch.Tensor`, `torch.device`, `_codecs.encode`, `builtins.bytearray`, `set` and `complex`,
+/// every dtype (`str(dtype)`: canonical names only), the tensor and storage classes, the
+/// quantization schemes, the `torch._utils._rebuild_*` functions it lists and
+/// `torch._tensor._rebuild_from_type_v2`. This list decides what `hfgit scan` calls safe.
 pub fn weights_only_allowed(module: &str, name: &str) -> bool {
+    const REBUILD: &[&str] = &[
+        "_rebuild_parameter",
+        "_rebuild_parameter_with_state",
+        "_rebuild_qtensor",
+        "_rebuild_tensor",
+        "_rebuild_tensor_v2",
+        "_rebuild_tensor_v3",
+        "_rebuild_sparse_tensor",
+        "_rebuild_meta_tensor_no_storage",
+        "_rebuild_wrapper_subclass",
+        "_rebuild_device_tensor_from_numpy",
+        "_rebuild_device_tensor_from_cpu_tensor",
+    ];
     match module {
-        "collections" => matches!(name, "OrderedDict" | "Counter" | "defaultdict"),
-        "torch._utils" => matches!(
-            name,
-            "_rebuild_tensor" | "_rebuild_tensor_v2" | "_rebuild_tensor_v3" | "_rebuild_parameter" | "_rebuild_parameter_with_state"
-        ),
-        "torch._tensor" => name == "_rebuild_from_type_v2",
-        "torch" => name.ends_with("Storage") || matches!(name, "Size" | "device" | "Tensor") || torch_dtype(name).is_some(),
+        "collections" => matches!(name, "OrderedDict" | "Counter"),
         "torch.nn.parameter" => name == "Parameter",
+        "torch.serialization" => name == "_get_layout",
         "_codecs" => name == "encode",
-        "builtins" => matches!(name, "set" | "bytearray" | "complex" | "frozenset"),
+        "builtins" => matches!(name, "bytearray" | "set" | "complex"),
+        "torch._utils" => REBUILD.contains(&name),
+        "torch._tensor" => name == "_rebuild_from_type_v2",
+        "torch" => {
+            matches!(name, "Size" | "Tensor" | "device" | "UntypedStorage" | "TypedStorage")
+                || ALLOWED_DTYPES.contains(&name)
+                || QSCHEMES.contains(&name)
+                || legacy_class(name, "Storage")
+                || legacy_class(name, "Tensor")
+        }
+        "torch.storage" => matches!(name, "TypedStorage" | "UntypedStorage"),
+        "torch.cuda" => legacy_class(name, "Storage") || legacy_class(name, "Tensor"),
+        "torch.sparse" | "torch.cuda.sparse" => legacy_class(name, "Tensor"),
         _ => false,
     }
+}
+
+/// `str(dtype)` of every dtype PyTorch's allowlist enumerates (storage dtypes, the newer ones,
+/// `uint1`..`uint7`, `int1`..`int7`).
+const ALLOWED_DTYPES: &[&str] = &[
+    "float64",
+    "float32",
+    "float16",
+    "bfloat16",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "bool",
+    "complex128",
+    "complex64",
+    "complex32",
+    "quint8",
+    "qint8",
+    "qint32",
+    "quint4x2",
+    "quint2x4",
+    "float8_e5m2",
+    "float8_e4m3fn",
+    "float8_e5m2fnuz",
+    "float8_e4m3fnuz",
+    "float8_e8m0fnu",
+    "float4_e2m1fn_x2",
+    "bits8",
+    "bits16",
+    "bits1x8",
+    "bits2x4",
+    "bits4x2",
+    "uint16",
+    "uint32",
+    "uint64",
+    "uint1",
+    "uint2",
+    "uint3",
+    "uint4",
+    "uint5",
+    "uint6",
+    "uint7",
+    "int1",
+    "int2",
+    "int3",
+    "int4",
+    "int5",
+    "int6",
+    "int7",
+];
+
+const QSCHEMES: &[&str] =
+    &["per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric", "per_channel_affine_float_qparams"];
+
+/// `<Scalar>Storage` / `<Scalar>Tensor`: the legacy typed classes (`torch._storage_classes`,
+/// `torch._tensor_classes`).
+fn legacy_class(name: &str, suffix: &str) -> bool {
+    const SCALARS: &[&str] = &[
+        "Double",
+        "Float",
+        "Half",
+        "BFloat16",
+        "Long",
+        "Int",
+        "Short",
+        "Char",
+        "Byte",
+        "Bool",
+        "ComplexDouble",
+        "ComplexFloat",
+        "QUInt8",
+        "QInt8",
+        "QInt32",
+        "QUInt4x2",
+        "QUInt2x4",
+    ];
+    name.strip_suffix(suffix).is_some_and(|s| SCALARS.contains(&s))
 }
 
 /// `torch.<name>` dtype objects (as `_rebuild_tensor_v3` receives them).

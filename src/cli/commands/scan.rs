@@ -5,11 +5,13 @@ use hfgit::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// List the imports each pickle would perform when loaded, judged safe, suspicious or dangerous
+/// List the imports each pickle would perform when loaded, and judge each file safe or dangerous
 ///
-/// Scans PyTorch checkpoints (zip and legacy) and plain pickles without running them. With no
-/// PATH, scans the pickle-based files (.pt .pth .bin .ckpt .pkl .pickle) of the work tree.
-/// Exits 1 when a file would run dangerous code on load (or cannot be scanned).
+/// Scans PyTorch checkpoints (zip and legacy), plain pickles and pickle streams without running
+/// them. Safe means every import is one PyTorch's weights_only loader allows and every pickle
+/// was read to its end; anything else is dangerous. With no PATH, scans the pickle-bearing files
+/// of the work tree (.pt .pth .bin .ckpt .pkl .pickle .joblib .npy .npz .dat .data, and any file
+/// starting like a zip or a pickle). Exits 1 when a file is not safe.
 #[derive(clap::Args)]
 pub struct Args {
     /// Files or directories to scan
@@ -26,11 +28,13 @@ pub fn run(args: Args, _ui: &Ui) -> Result<ExitCode> {
     for (abs, display) in targets {
         reports.push(scan_file(&abs, &display).context(format!("scanning {display}"))?);
     }
-    let dangerous: Vec<&FileReport> = reports.iter().filter(|r| r.verdict() == Verdict::Dangerous).collect();
+    let dangerous: Vec<&FileReport> = reports.iter().filter(|r| r.is_pickle && r.verdict() != Verdict::Safe).collect();
     if json {
         ui::print_json(&serde_json::json!({
             "files": reports.iter().map(|r| serde_json::json!({
-                "path": r.path, "is_pickle": r.is_pickle, "verdict": r.verdict(), "pickles": r.pickles,
+                "path": r.path, "is_pickle": r.is_pickle, "format": r.format,
+                "verdict": if r.is_pickle { r.verdict().name() } else { "no pickle" },
+                "pickles": r.pickles, "problems": r.problems, "note": r.note,
             })).collect::<Vec<_>>(),
         }));
     } else {
@@ -69,22 +73,18 @@ pub fn print_report(r: &FileReport) {
             line(format!("  {:<10}  cannot be scanned: {e}  [{}]", "dangerous", p.location));
         }
     }
+    for why in &r.problems {
+        line(format!("  {:<10}  {why}", "dangerous"));
+    }
 }
 
-/// Reports scans done by other commands (add, commit) on stderr: dangerous and suspicious
-/// files in full, safe ones in one line.
+/// Reports scans done by other commands (add, commit) on stderr: dangerous files in full, safe
+/// ones in one line.
 pub fn report_to_stderr(reports: &[FileReport], ui: &Ui) {
     for r in reports {
         match r.verdict() {
             Verdict::Safe => {
                 ui.status(format!("scanned {}: {} imports, all safe", r.path, r.pickles.iter().map(|p| p.imports.len()).sum::<usize>()))
-            }
-            Verdict::Suspicious => {
-                ui.warn(format!(
-                    "{} imports {} (suspicious: not needed for weights)",
-                    r.path,
-                    r.imports_with(Verdict::Suspicious).join(", ")
-                ));
             }
             Verdict::Dangerous => {
                 ui.warn(format!(
@@ -105,7 +105,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
             for e in walkdir::WalkDir::new(p).sort_by_file_name() {
                 let e = e.map_err(|e| Error::BadInput(format!("cannot read {}: {e}", p.display())))?;
                 let s = e.path().display().to_string();
-                if e.file_type().is_file() && hfgit::weights::is_pickle_path(&s) && !s.contains("/.git/") {
+                if e.file_type().is_file() && !s.contains("/.git/") && hfgit::weights::is_pickle_file(e.path()) {
                     out.push((e.path().to_path_buf(), s));
                 }
             }
@@ -124,7 +124,7 @@ fn work_tree_pickles() -> Result<Vec<(PathBuf, String)>> {
         let e = e.map_err(|e| Error::failed(format!("cannot read the work tree: {e}")))?;
         let rel = e.path().strip_prefix(&workdir).unwrap_or(e.path());
         let s = rel.display().to_string();
-        if e.file_type().is_file() && hfgit::weights::is_pickle_path(&s) && !is_pointer(e.path()) {
+        if e.file_type().is_file() && hfgit::weights::is_pickle_file(e.path()) && !is_pointer(e.path()) {
             out.push((e.path().to_path_buf(), s));
         }
     }
