@@ -366,3 +366,15 @@ fn conversion_and_diff_show_progress_on_a_terminal_only() {
     let piped = env.hfgit(&repo, &["diff"]).ok();
     assert!(!piped.stderr.contains("Comparing"), "{}", piped.stderr);
 }
+
+#[test]
+fn add_and_commit_scan_a_pickle_by_its_content_whatever_its_name() {
+    let env = Env::new();
+    let repo = env.init("m");
+    // a protocol-4 pickle that runs code, under a name no extension rule would pick
+    fs::copy(fixture("evil_exec_p4.pkl"), env.path("notes.txt")).unwrap();
+    let r = env.hfgit(&repo, &["add", "../notes.txt", "--as", "notes.txt"]).ok();
+    assert!(r.stderr.contains("notes.txt would run code"), "add did not scan by content: {}", r.stderr);
+    let r = env.hfgit(&repo, &["commit", "-m", "disguised"]).ok();
+    assert!(r.stderr.contains("notes.txt would run code") && r.stderr.contains("--allow-unsafe-pickle"), "{}", r.stderr);
+}

@@ -257,11 +257,11 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
             for entry in walkdir::WalkDir::new(&abs).into_iter().filter_map(|e| e.ok()) {
                 let p = entry.path();
                 let name = p.strip_prefix(&workdir).unwrap_or(p).display().to_string();
-                if entry.file_type().is_file() && crate::weights::is_pickle_path(&name) {
+                if entry.file_type().is_file() && crate::weights::is_pickle_file(p) {
                     scans.push(scan_file(p, &name).context(format!("scanning {name}"))?);
                 }
             }
-        } else if crate::weights::is_pickle_path(&rel) {
+        } else if crate::weights::is_pickle_file(&abs) {
             scans.push(scan_file(&abs, &rel).context(format!("scanning {rel}"))?);
         }
     }

@@ -115,8 +115,11 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
     }
     let mut scans = Vec::new();
     for c in changes.iter().filter(|c| c.status != crate::ops::status::ChangeKind::Deleted) {
-        if crate::weights::is_pickle_path(&c.path) {
-            let report = crate::weights::scan::scan_file(&workdir.join(&c.path), &c.path).context(format!("scanning {}", c.path))?;
+        let abs = workdir.join(&c.path);
+        // by name or by content (a pickle renamed `weights.txt` is still a pickle); never a link
+        let regular = std::fs::symlink_metadata(&abs).is_ok_and(|m| m.is_file());
+        if regular && crate::weights::is_pickle_file(&abs) {
+            let report = crate::weights::scan::scan_file(&abs, &c.path).context(format!("scanning {}", c.path))?;
             if report.is_pickle {
                 scans.push(report);
             }
