@@ -41,7 +41,7 @@ pub struct PushOutcome {
     pub uploaded_bytes: u64,
     pub skipped_objects: u64,
     pub skipped_bytes: u64,
-    /// Pickle-based files pushed that are not plainly safe (suspicious, or dangerous and allowed).
+    /// Pickle-based files pushed that are not safe (pushed only with `--allow-unsafe-pickle`).
     pub pickle_warnings: Vec<crate::weights::scan::FileReport>,
 }
 
