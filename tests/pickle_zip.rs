@@ -10,79 +10,15 @@ use std::process::{Command, Output};
 const EVIL: &[u8] = b"\x80\x02cposix\nsystem\n(S'id'\ntR.";
 const SAFE: &[u8] = b"\x80\x02ccollections\nOrderedDict\n)R.";
 
-struct Ent {
-    name: Vec<u8>,
-    local_name: Option<Vec<u8>>,
-    data: Vec<u8>,
-    method: u16,
-    size: u32,
-    central_extra: Vec<u8>,
-    /// Central entry pointing at another entry's local header.
-    local_of: Option<usize>,
-}
-
-fn ent(name: &str, data: &[u8]) -> Ent {
-    Ent {
-        name: name.into(),
-        local_name: None,
-        data: data.to_vec(),
-        method: 0,
-        size: data.len() as u32,
-        central_extra: Vec::new(),
-        local_of: None,
-    }
-}
+#[path = "common/zipbuild.rs"]
+mod zipbuild;
+use zipbuild::{ent, zip, Ent};
 
 fn deflated(name: &str, plain: &[u8]) -> Ent {
     let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
     z.write_all(plain).unwrap();
     let data = z.finish().unwrap();
     Ent { method: 8, size: plain.len() as u32, ..ent(name, &data) }
-}
-
-fn zip(entries: &[Ent]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut offsets = Vec::new();
-    for e in entries {
-        offsets.push(out.len() as u32);
-        if e.local_of.is_some() {
-            continue;
-        }
-        let name = e.local_name.as_ref().unwrap_or(&e.name);
-        out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00");
-        out.extend_from_slice(&e.method.to_le_bytes());
-        out.extend_from_slice(&[0; 8]); // time, date, crc
-        out.extend_from_slice(&(e.data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&e.size.to_le_bytes());
-        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(name);
-        out.extend_from_slice(&e.data);
-    }
-    let cd = out.len() as u32;
-    for (i, e) in entries.iter().enumerate() {
-        let src = e.local_of.map_or(e, |j| &entries[j]);
-        out.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00");
-        out.extend_from_slice(&src.method.to_le_bytes());
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&(src.data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&src.size.to_le_bytes());
-        out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(e.central_extra.len() as u16).to_le_bytes());
-        out.extend_from_slice(&[0; 10]); // comment length, disk, attributes
-        out.extend_from_slice(&offsets[e.local_of.unwrap_or(i)].to_le_bytes());
-        out.extend_from_slice(&e.name);
-        out.extend_from_slice(&e.central_extra);
-    }
-    let cd_len = out.len() as u32 - cd;
-    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00");
-    let n = entries.len() as u16;
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&cd_len.to_le_bytes());
-    out.extend_from_slice(&cd.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out
 }
 
 fn scan(bytes: &[u8]) -> (Output, Value) {
