@@ -14,7 +14,7 @@ use crate::lfs::pointer::Pointer;
 use crate::lfs::remote::LfsRemote;
 use crate::lfs::select::Selection;
 use crate::net::remote;
-use crate::ops::status::{changes, tree_files};
+use crate::ops::status::{paths_to_move, tree_files};
 use crate::progress::Progress;
 use crate::repo::checkout;
 use crate::repo::git;
@@ -198,23 +198,9 @@ pub fn checkout(
         Some(c) => Some(c.tree().context("reading tree")?),
         None => None,
     };
-    let old_files = tree_files(old_tree.as_ref())?;
-    let new_files = tree_files(Some(&new_tree))?;
-    let touched: BTreeSet<String> =
-        old_files.keys().chain(new_files.keys()).filter(|p| old_files.get(*p) != new_files.get(*p)).cloned().collect();
+    let (touched, local) = paths_to_move(repo, old_tree.as_ref(), &new_tree, progress)?;
     out.files_changed = touched.len() as u64;
     if !touched.is_empty() {
-        let index = repo.index().context("reading the index")?;
-        let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;
-        // A file already as the target has it is not a local change: an earlier checkout was
-        // interrupted after writing it.
-        let now: HashMap<&str, git2::Oid> = scan.files.iter().map(|f| (f.path.as_str(), f.blob)).collect();
-        let local: Vec<String> = changes(repo, &old_files, &scan.files)
-            .into_iter()
-            .map(|c| c.path)
-            .filter(|p| touched.contains(p))
-            .filter(|p| now.get(p.as_str()) != new_files.get(p).map(|(id, _)| id))
-            .collect();
         if !local.is_empty() {
             return Err(Error::with_hint(
                 format!(

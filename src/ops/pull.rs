@@ -10,14 +10,12 @@ use crate::lfs::fetch;
 use crate::lfs::remote::LfsRemote;
 use crate::lfs::select::Selection;
 use crate::net::remote;
-use crate::ops::status::{changes, tree_files};
+use crate::ops::status::paths_to_move;
 use crate::progress::Progress;
 use crate::repo::checkout;
 use crate::repo::git;
-use crate::repo::worktree::{self, ScanMode};
 use git2::Repository;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Serialize)]
 pub struct PullOutcome {
@@ -100,22 +98,8 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
             Some(c) => Some(c.tree().context("reading tree")?),
             None => None,
         };
-        let old_files = tree_files(old_tree.as_ref())?;
-        let new_files = tree_files(Some(&target_tree))?;
-        let touched: BTreeSet<String> =
-            old_files.keys().chain(new_files.keys()).filter(|p| old_files.get(*p) != new_files.get(*p)).cloned().collect();
+        let (touched, local) = paths_to_move(repo, old_tree.as_ref(), &target_tree, progress)?;
         outcome.files_changed = touched.len() as u64;
-        let index = repo.index().context("reading the index")?;
-        let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;
-        // A file already as the new commit has it is not a local change: an earlier pull was
-        // interrupted after writing it.
-        let now: HashMap<&str, git2::Oid> = scan.files.iter().map(|f| (f.path.as_str(), f.blob)).collect();
-        let local: Vec<String> = changes(repo, &old_files, &scan.files)
-            .into_iter()
-            .map(|c| c.path)
-            .filter(|p| touched.contains(p))
-            .filter(|p| now.get(p.as_str()) != new_files.get(p).map(|(id, _)| id))
-            .collect();
         if !local.is_empty() {
             return Err(Error::with_hint(
                 format!("your local changes to these files would be overwritten by pull:\n  {}", local.join("\n  ")),

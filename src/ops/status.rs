@@ -65,6 +65,35 @@ pub fn tree_files(tree: Option<&git2::Tree<'_>>) -> Result<BTreeMap<String, (git
 }
 
 /// Compares scanned files with a tree.
+/// What moving the work tree from `old` to `new` rewrites (paths whose entry differs), and
+/// which of those the work tree has changed against `old`. A file already as `new` has it is
+/// not a change: an interrupted pull or checkout wrote it. The work tree is scanned only when
+/// something is rewritten.
+pub fn paths_to_move(
+    repo: &Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: &git2::Tree<'_>,
+    progress: &dyn Progress,
+) -> Result<(std::collections::BTreeSet<String>, Vec<String>)> {
+    let old_files = tree_files(old)?;
+    let new_files = tree_files(Some(new))?;
+    let touched: std::collections::BTreeSet<String> =
+        old_files.keys().chain(new_files.keys()).filter(|p| old_files.get(*p) != new_files.get(*p)).cloned().collect();
+    if touched.is_empty() {
+        return Ok((touched, Vec::new()));
+    }
+    let index = repo.index().context("reading the index")?;
+    let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;
+    let now: std::collections::HashMap<&str, git2::Oid> = scan.files.iter().map(|f| (f.path.as_str(), f.blob)).collect();
+    let local = changes(repo, &old_files, &scan.files)
+        .into_iter()
+        .map(|c| c.path)
+        .filter(|p| touched.contains(p))
+        .filter(|p| now.get(p.as_str()) != new_files.get(p).map(|(id, _)| id))
+        .collect();
+    Ok((touched, local))
+}
+
 pub fn changes(repo: &Repository, head: &BTreeMap<String, (git2::Oid, i32)>, files: &[FileState]) -> Vec<Change> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
