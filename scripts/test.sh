@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, installing and starting what it needs first:
 #   git + git-lfs (Debian), the loopback forge (nginx + git http-backend + giftless, see
-#   scripts/peers/) and rudolfs (a second, independent LFS server, from crates.io).
+#   scripts/peers/) and rudolfs (a second, independent LFS server, from crates.io), and
+#   xfsprogs (tests/reflink.rs makes an XFS with reflink on a loop device; needs root).
 # The servers listen on free 127.0.0.1 ports and are stopped by pid when the tests end.
 # Tests that need a tool or a server fail when it is missing; they never skip.
 set -euo pipefail
@@ -11,6 +12,7 @@ ROOT="$(pwd)"
 need=()
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v git-lfs >/dev/null 2>&1 || need+=(git-lfs)
+command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "[test] installing ${need[*]} from Debian"

@@ -22,6 +22,8 @@ pub struct LfsFailure {
 pub struct FetchReport {
     pub downloaded_objects: u64,
     pub downloaded_bytes: u64,
+    /// Bytes of staged work-tree copies that share the store object's extents.
+    pub shared_bytes: u64,
     pub failures: Vec<LfsFailure>,
 }
 
@@ -78,9 +80,10 @@ pub fn fetch_objects(
     let mut rep = FetchReport::default();
     for ((path, p), r) in results {
         match r {
-            Ok(()) => {
+            Ok(shared) => {
                 rep.downloaded_objects += 1;
                 rep.downloaded_bytes += p.size;
+                rep.shared_bytes += if shared { p.size } else { 0 };
             }
             Err(e) => rep.failures.push(LfsFailure { path, oid: p.oid.to_hex(), error: e.to_string() }),
         }

@@ -6,7 +6,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::pointer::Pointer;
-use crate::lfs::store::{hash_copy, Store};
+use crate::lfs::store::Store;
 use crate::progress::Progress;
 use std::fs;
 use std::io;
@@ -183,19 +183,19 @@ impl LfsRemote {
                     }
                 }
                 let mut f = fs::File::open(&src).context(format!("opening {}", src.display()))?;
-                let mut tmp = store.temp_file()?;
-                let (oid, n) = hash_copy(&mut f, Some(tmp.as_file_mut()), progress).context(format!("copying object {}", p.oid))?;
-                crate::lfs::store::check_digest(p, oid, n)
+                let staged = store.stage(&mut f, &format!("copying object {}", p.oid), progress)?;
+                crate::lfs::store::check_digest(p, staged.oid, staged.size)
                     .map_err(|e| Error::with_hint(format!("local {e}"), "run `hfgit fsck` to find and repair it"))?;
-                store.persist(tmp, &p.oid)
+                store.persist(staged.tmp, &p.oid)
             }
         }
     }
 
     /// Brings one object into the local store, verified. With `also_to`, a second copy is
     /// written there at the same time (the work-tree copy of a clone), overlapping the hash
-    /// with the copy; that copy is removed unless the object verified.
-    pub fn download(&self, local: &Store, p: &Pointer, progress: &dyn Progress, also_to: Option<&Path>) -> Result<()> {
+    /// with the copy; that copy is removed unless the object verified. Returns whether that copy
+    /// shares the object's extents (a copy-on-write filesystem: no second copy on disk).
+    pub fn download(&self, local: &Store, p: &Pointer, progress: &dyn Progress, also_to: Option<&Path>) -> Result<bool> {
         match self {
             LfsRemote::Http(_) => unreachable!("HTTP downloads go through lfs::fetch::fetch_objects"),
             LfsRemote::Local { store, .. } => {
@@ -203,16 +203,20 @@ impl LfsRemote {
                 if !src.exists() {
                     return Err(Error::failed("the remote is missing this object"));
                 }
-                let Some(copy) = also_to else { return local.import_verified(&src, p, progress) };
+                let Some(copy) = also_to else { return local.import_verified(&src, p, progress).map(|()| false) };
                 let (verified, copied) = std::thread::scope(|s| {
-                    let c = s.spawn(|| fs::copy(&src, copy));
+                    let c = s.spawn(|| crate::lfs::store::copy_file(&src, copy));
                     let v = local.import_verified(&src, p, progress);
                     (v, c.join().expect("copy thread does not panic"))
                 });
-                if verified.is_err() || copied.map(|n| n != p.size).unwrap_or(true) {
-                    let _ = fs::remove_file(copy);
+                let complete = fs::metadata(copy).is_ok_and(|m| m.len() == p.size);
+                match (verified, copied) {
+                    (Ok(()), Ok(shared)) if complete => Ok(shared),
+                    (verified, _) => {
+                        let _ = fs::remove_file(copy);
+                        verified.map(|()| false)
+                    }
                 }
-                verified
             }
         }
     }

@@ -2,7 +2,9 @@
 //! `<git dir>/lfs/objects/<oid[0:2]>/<oid[2:4]>/<oid>`, staging in `<git dir>/lfs/tmp`.
 //! This module is the only writer of `lfs/objects`. Content is streamed (never held whole in
 //! memory), hashed in the same pass that writes the staged copy, and renamed into place only
-//! once complete and verified; an object that is already present is never rewritten.
+//! once complete and verified; an object that is already present is never rewritten. On a
+//! copy-on-write filesystem (btrfs, XFS with reflink) the staged copy shares the source's
+//! extents (FICLONE) instead of being written, and is hashed by reading it once.
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::oid::Oid;
@@ -21,6 +23,15 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// A hashed copy waiting in `lfs/tmp` to be persisted (see [`Store::stage`]).
+pub struct Staged {
+    pub tmp: NamedTempFile,
+    pub oid: Oid,
+    pub size: u64,
+    /// The copy shares the source's extents.
+    pub shared: bool,
+}
+
 /// What `check` found for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectState {
@@ -36,6 +47,8 @@ pub struct Added {
     pub pointer: Pointer,
     /// False when the object was already in the store (nothing was written).
     pub newly_stored: bool,
+    /// The stored object shares the work-tree file's extents (no second copy on disk).
+    pub shared: bool,
 }
 
 impl Store {
@@ -74,23 +87,37 @@ impl Store {
         p.size == 0 || fs::metadata(self.object_path(&p.oid)).map(|m| m.is_file() && m.len() == p.size).unwrap_or(false)
     }
 
-    /// Streams `path` into the store: one read that hashes and writes the staged copy. Fails
+    /// Streams `path` into the store: one read that hashes and writes the staged copy (or,
+    /// where the filesystem can, a clone sharing the file's extents, hashed as it is read). Fails
     /// with `ChangedWhileReading` when the file's size or times move while it is read.
     pub fn add_file(&self, path: &Path, progress: &dyn Progress) -> Result<Added> {
         let mut file = File::open(path).context(format!("opening {}", path.display()))?;
         let before = file.metadata().context(format!("reading {}", path.display()))?;
-        let mut tmp = self.temp_file()?;
-        let (oid, n) = hash_copy(&mut file, Some(tmp.as_file_mut()), progress).context(format!("storing {}", path.display()))?;
+        let staged = self.stage(&mut file, &format!("storing {}", path.display()), progress)?;
         let after = fs::symlink_metadata(path).context(format!("reading {}", path.display()))?;
-        if n != before.len() || !same_file_state(&before, &after) {
+        if staged.size != before.len() || !same_file_state(&before, &after) {
             return Err(Error::ChangedWhileReading(path.to_path_buf()));
         }
-        let pointer = Pointer::new(oid, n);
-        if n == 0 || self.contains(&pointer) {
-            return Ok(Added { pointer, newly_stored: false });
+        let pointer = Pointer::new(staged.oid, staged.size);
+        if staged.size == 0 || self.contains(&pointer) {
+            return Ok(Added { pointer, newly_stored: false, shared: false });
         }
-        self.persist(tmp, &oid)?;
-        Ok(Added { pointer, newly_stored: true })
+        self.persist(staged.tmp, &staged.oid)?;
+        Ok(Added { pointer, newly_stored: true, shared: staged.shared })
+    }
+
+    /// A hashed copy of `file` in `lfs/tmp`: a clone sharing its extents where the filesystem
+    /// allows (then hashed by reading the clone, which is ours alone, so a writer of the source
+    /// cannot make the hash and the copy disagree), else written as the source is read.
+    pub fn stage(&self, file: &mut File, what: &str, progress: &dyn Progress) -> Result<Staged> {
+        let mut tmp = self.temp_file()?;
+        let shared = file.metadata().is_ok_and(|m| m.len() > 0) && reflink(file, tmp.as_file()).is_ok();
+        let (oid, size) = match shared {
+            true => hash_copy(tmp.as_file_mut(), None, progress),
+            false => hash_copy(file, Some(tmp.as_file_mut()), progress),
+        }
+        .context(what)?;
+        Ok(Staged { tmp, oid, size, shared })
     }
 
     /// Moves a complete, verified temp file to the object's final path.
@@ -133,10 +160,9 @@ impl Store {
                 }
             }
         }
-        let mut tmp = self.temp_file()?;
-        let (oid, n) = hash_copy(&mut file, Some(tmp.as_file_mut()), progress).context(format!("copying {}", src.display()))?;
-        check_digest(expected, oid, n)?;
-        self.persist(tmp, &expected.oid)
+        let staged = self.stage(&mut file, &format!("copying {}", src.display()), progress)?;
+        check_digest(expected, staged.oid, staged.size)?;
+        self.persist(staged.tmp, &expected.oid)
     }
 
     /// Where a partial download of `oid` is kept between attempts (git-lfs's own place).
@@ -174,6 +200,40 @@ impl Store {
             ObjectState::Ok
         })
     }
+}
+
+/// Makes `dst` (an empty file) a clone of `src` sharing its extents (the FICLONE ioctl): no data
+/// is written and no disk space used until one side is rewritten, and a rewrite of one never
+/// shows in the other (unlike a hard link). Fails where the filesystem cannot (ext4, tmpfs),
+/// across filesystems, and on systems without the call; callers then copy.
+pub fn reflink(src: &File, dst: &File) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: both descriptors stay open for the call; FICLONE reads only its int argument.
+        match unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (src, dst);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// Copies the file at `src` over the (new, empty) file at `dst`: a clone sharing extents where
+/// the filesystem allows, else a full copy. Returns whether the extents are shared.
+pub fn copy_file(src: &Path, dst: &Path) -> io::Result<bool> {
+    let from = File::open(src)?;
+    let to = fs::OpenOptions::new().write(true).truncate(true).create(true).open(dst)?;
+    if from.metadata()?.len() > 0 && reflink(&from, &to).is_ok() {
+        return Ok(true);
+    }
+    drop(to);
+    fs::copy(src, dst)?;
+    Ok(false)
 }
 
 /// Reads `reader` to the end, hashing everything and copying it to `sink` when given.

@@ -49,6 +49,8 @@ pub struct CheckoutOutcome {
     pub downloaded_objects: u64,
     pub downloaded_bytes: u64,
     pub files_written: u64,
+    /// Bytes of written files that share the store object's extents (copy-on-write filesystems).
+    pub shared_bytes: u64,
 }
 
 /// What `rev` names: a local branch (HEAD attaches to it) or any other revision (HEAD detaches).
@@ -212,6 +214,7 @@ pub fn checkout(
         }
         let m = checkout::checkout_paths(repo, new, &new_tree, &sel, &touched, progress)?;
         out.files_written += m.files_written;
+        out.shared_bytes += m.bytes_shared;
     }
     // HEAD last: until here, a re-run starts from the old HEAD and finishes the job.
     match &attach {
@@ -227,6 +230,7 @@ pub fn checkout(
     }
     let m = checkout::materialize(repo, &sel, progress)?;
     out.files_written += m.files_written;
+    out.shared_bytes += m.bytes_shared;
     Ok(out)
 }
 
@@ -313,5 +317,6 @@ pub fn restore(
     }
     let m = checkout::checkout_paths(repo, source, &tree, &sel, &chosen, progress)?;
     out.files_written = m.files_written;
+    out.shared_bytes = m.bytes_shared;
     Ok(out)
 }

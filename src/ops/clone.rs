@@ -40,6 +40,9 @@ pub struct CloneOutcome {
     pub downloaded_objects: u64,
     pub downloaded_bytes: u64,
     pub files_written: u64,
+    /// Bytes of work-tree files that share the store object's extents (copy-on-write
+    /// filesystems): disk space a plain copy would have used.
+    pub shared_bytes: u64,
     pub failures: Vec<LfsFailure>,
 }
 
@@ -144,6 +147,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         downloaded_objects: 0,
         downloaded_bytes: 0,
         files_written: 0,
+        shared_bytes: 0,
         failures: Vec::new(),
     };
     let fetched = fetch_origin(&repo, "origin", opts.interactive, Some(&url));
@@ -198,10 +202,12 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     let fetched = fetch::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
     outcome.downloaded_objects = fetched.downloaded_objects;
     outcome.downloaded_bytes = fetched.downloaded_bytes;
+    outcome.shared_bytes = fetched.shared_bytes;
     outcome.failures = fetched.failures;
 
     let m = checkout::checkout_fresh(&repo, id, &tree, &sel, Some(&staged), progress)?;
     outcome.files_written = m.files_written;
+    outcome.shared_bytes += m.bytes_shared;
     fs::remove_file(&marker).context("finishing the clone")?;
     Ok(outcome)
 }

@@ -36,6 +36,8 @@ pub struct CommitOutcome {
     /// LFS objects newly written to the store, and their bytes.
     pub lfs_objects_stored: u64,
     pub lfs_bytes_stored: u64,
+    /// Of those, bytes that share the work-tree file's extents (no second copy on disk).
+    pub lfs_bytes_shared: u64,
     /// Work-tree bytes read to hash files (the stat cache avoids re-reading unchanged files).
     pub bytes_hashed: u64,
     /// Paths that got an exact-path LFS rule in `.gitattributes`.
@@ -148,6 +150,7 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
         changes,
         lfs_objects_stored: scan.stored_objects,
         lfs_bytes_stored: scan.stored_bytes,
+        lfs_bytes_shared: scan.shared_bytes,
         bytes_hashed: scan.hashed_bytes,
         rules_added,
         warnings,

@@ -28,6 +28,8 @@ pub struct PullOutcome {
     pub downloaded_objects: u64,
     pub downloaded_bytes: u64,
     pub files_written: u64,
+    /// Bytes of written files that share the store object's extents (copy-on-write filesystems).
+    pub shared_bytes: u64,
 }
 
 pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, progress: &dyn Progress) -> Result<PullOutcome> {
@@ -60,6 +62,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         downloaded_objects: 0,
         downloaded_bytes: 0,
         files_written: 0,
+        shared_bytes: 0,
     };
     let sel = Selection::from_config(repo)?;
     let lfs = LfsRemote::for_remote(repo, Some(&name), &url, Operation::Download, Some(merge.clone()), interactive)?;
@@ -110,11 +113,13 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
             // every file through a temp file and a rename; LFS content straight from the store
             let m = checkout::checkout_paths(repo, new, &target_tree, &sel, &touched, progress)?;
             outcome.files_written += m.files_written;
+            outcome.shared_bytes += m.bytes_shared;
         }
         repo.reference(&format!("refs/heads/{branch}"), new, true, &format!("pull: fast-forward from {name}"))
             .context(format!("moving {branch}"))?;
     }
     let m = checkout::materialize(repo, &sel, progress)?;
     outcome.files_written += m.files_written;
+    outcome.shared_bytes += m.bytes_shared;
     Ok(outcome)
 }

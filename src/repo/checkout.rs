@@ -13,7 +13,7 @@ use crate::error::{Context, Error, Result};
 use crate::lfs::fetch::StagedCopies;
 use crate::lfs::pointer::Pointer;
 use crate::lfs::select::Selection;
-use crate::lfs::store::Store;
+use crate::lfs::store::{copy_file, Store};
 use crate::progress::Progress;
 use crate::repo::git;
 use crate::repo::path_rules::{self, Refusal};
@@ -136,6 +136,8 @@ pub fn selected_pointers(repo: &Repository, tree: &git2::Tree<'_>, sel: &Selecti
 pub struct MaterializeReport {
     pub files_written: u64,
     pub bytes_written: u64,
+    /// Bytes written as clones sharing the store object's extents (copy-on-write filesystems).
+    pub bytes_shared: u64,
 }
 
 /// Writes the content of every selected LFS file of the index whose object is in the local
@@ -202,7 +204,7 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
     let mut done = Vec::new();
     for (j, r) in results {
         match r {
-            Ok(meta) => done.push((j.path, j.pointer, j.mode, j.id, meta)),
+            Ok((meta, shared)) => done.push((j.path, j.pointer, j.mode, j.id, meta, shared)),
             Err(e) => errors.push(format!("{}: {e}", j.path)),
         }
     }
@@ -212,16 +214,17 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
         let mut f = fs::File::open(&abs).context(format!("opening {path}"))?;
         let (oid, n) = crate::lfs::store::hash_copy(&mut f, None, progress).context(format!("reading {path}"))?;
         if oid == p.oid && n == p.size {
-            done.push((path, p, mode, id, meta));
+            done.push((path, p, mode, id, meta, false));
         }
     }
     let mut report = MaterializeReport::default();
     let mut newest = None;
-    for (path, p, mode, id, meta) in &done {
+    for (path, p, mode, id, meta, shared) in &done {
         index.add(&git::index_entry_for(meta, path, *id, *mode)).context(format!("indexing {path}"))?;
         newest = newest.max(Some(meta.mtime()));
         report.files_written += 1;
         report.bytes_written += p.size;
+        report.bytes_shared += if *shared { p.size } else { 0 };
     }
     if !done.is_empty() {
         git::write_index_safely(&mut index, newest)?;
@@ -233,11 +236,12 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
 }
 
 /// Copies a store object to `dest` through a temp file in the store's tmp directory (same
-/// filesystem as the work tree in the usual layout), then renames it into place.
-fn write_content(store: &Store, workdir: &Path, rel: &str, p: &Pointer, mode: u32) -> Result<fs::Metadata> {
+/// filesystem as the work tree in the usual layout), then renames it into place. The copy shares
+/// the object's extents where the filesystem allows (then says so), else is a full copy.
+fn write_content(store: &Store, workdir: &Path, rel: &str, p: &Pointer, mode: u32) -> Result<(fs::Metadata, bool)> {
     let src = store.object_path(&p.oid);
     let tmp = store.temp_file()?;
-    fs::copy(&src, tmp.path()).context(format!("copying object {}", p.oid))?;
+    let mut shared = copy_file(&src, tmp.path()).context(format!("copying object {}", p.oid))?;
     finish_temp(tmp.as_file(), mode)?;
     let dest = &prepare_dest(workdir, rel)?;
     match tmp.persist(dest) {
@@ -246,13 +250,13 @@ fn write_content(store: &Store, workdir: &Path, rel: &str, p: &Pointer, mode: u3
             // EXDEV: the store is on another filesystem; stage next to the destination.
             let dir = dest.parent().expect("work tree files have a parent");
             let t2 = tempfile::Builder::new().prefix(".hfgit-tmp-").tempfile_in(dir).context("creating a temp file")?;
-            fs::copy(&src, t2.path()).context(format!("copying object {}", p.oid))?;
+            shared = copy_file(&src, t2.path()).context(format!("copying object {}", p.oid))?;
             finish_temp(t2.as_file(), mode)?;
             t2.persist(dest).map_err(|e| e.error).context(format!("writing {}", dest.display()))?;
         }
         Err(e) => return Err(e.error).context(format!("writing {}", dest.display())),
     }
-    fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))
+    Ok((fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))?, shared))
 }
 
 /// Writes the whole of `tree` into an empty (or partly written, unfinished-clone) work tree and
@@ -404,7 +408,8 @@ fn checkout(
         crate::parallel::default_threads(),
         |(it, p)| {
             let r = match staged.and_then(|st| st.take(p)) {
-                Some(copy) => place_staged(&copy, &workdir, &it.path, it.mode),
+                // a staged copy's sharing was counted when it was staged
+                Some(copy) => place_staged(&copy, &workdir, &it.path, it.mode).map(|m| (m, false)),
                 None => write_content(&store, &workdir, &it.path, p, it.mode),
             };
             progress.bytes(p.size);
@@ -417,10 +422,11 @@ fn checkout(
     let mut newest = None;
     for ((it, _), r) in results {
         let (path, id, mode) = (it.path.clone(), it.id, it.mode);
-        let meta = r?;
+        let (meta, shared) = r?;
         newest = newest.max(Some(meta.mtime()));
         report.files_written += 1;
         report.bytes_written += meta.len();
+        report.bytes_shared += if shared { meta.len() } else { 0 };
         written.push((path, id, mode, meta));
     }
     let mut index = repo.index().context("reading the index")?;

@@ -47,6 +47,8 @@ pub struct Scan {
     pub hashed_bytes: u64,
     pub stored_objects: u64,
     pub stored_bytes: u64,
+    /// Bytes stored as clones sharing the work-tree file's extents (copy-on-write filesystems).
+    pub shared_bytes: u64,
 }
 
 struct Candidate {
@@ -136,7 +138,7 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
     // LFS files: hash (and store) on worker threads, largest first.
     let jobs: Vec<usize> = plans.iter().enumerate().filter(|(_, p)| matches!(p, Plan::Lfs { .. })).map(|(i, _)| i).collect();
     let total: u64 = jobs.iter().map(|&i| candidates[i].meta.len()).sum();
-    let mut results: HashMap<usize, Result<(Pointer, bool, bool)>> = HashMap::new();
+    let mut results: HashMap<usize, Result<(Pointer, Stored, bool)>> = HashMap::new();
     if !jobs.is_empty() {
         progress.begin("Hashing", total, jobs.len() as u64);
         let done = crate::parallel::largest_first(
@@ -162,9 +164,12 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
                 if materialized {
                     scan.hashed_bytes += c.meta.len();
                 }
-                if stored {
+                if stored != Stored::Not {
                     scan.stored_objects += 1;
                     scan.stored_bytes += pointer.size;
+                }
+                if stored == Stored::Shared {
+                    scan.shared_bytes += pointer.size;
                 }
                 let bytes = pointer.encode();
                 let blob = match mode {
@@ -286,28 +291,42 @@ fn plan(
     Ok(Plan::Lfs { needs_rule: !attr })
 }
 
+/// Whether hashing an LFS file put a new object in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    Not,
+    Copied,
+    /// A clone sharing the work-tree file's extents.
+    Shared,
+}
+
 /// Hashes one LFS file. Returns the pointer, whether a new object was stored, and whether the
 /// work tree held real content (false when it held a valid pointer, which passes through
 /// unchanged as git-lfs's clean filter does).
-fn hash_lfs(store: &Store, c: &Candidate, mode: ScanMode, progress: &dyn Progress) -> Result<(Pointer, bool, bool)> {
+fn hash_lfs(store: &Store, c: &Candidate, mode: ScanMode, progress: &dyn Progress) -> Result<(Pointer, Stored, bool)> {
     if c.meta.len() < MAX_POINTER_SIZE {
         let mut bytes = Vec::new();
         fs::File::open(&c.abs).and_then(|mut f| f.read_to_end(&mut bytes)).context(format!("reading {}", c.path))?;
         if let Ok(p) = Pointer::parse(&bytes) {
             if p.size > 0 && p.is_canonical(&bytes) {
-                return Ok((p, false, false));
+                return Ok((p, Stored::Not, false));
             }
         }
     }
     match mode {
         ScanMode::Commit => {
             let added = store.add_file(&c.abs, progress)?;
-            Ok((added.pointer, added.newly_stored, true))
+            let stored = match (added.newly_stored, added.shared) {
+                (false, _) => Stored::Not,
+                (true, false) => Stored::Copied,
+                (true, true) => Stored::Shared,
+            };
+            Ok((added.pointer, stored, true))
         }
         ScanMode::Status => {
             let mut f = fs::File::open(&c.abs).context(format!("opening {}", c.path))?;
             let (oid, n) = hash_copy(&mut f, None, progress).context(format!("reading {}", c.path))?;
-            Ok((Pointer::new(oid, n), false, true))
+            Ok((Pointer::new(oid, n), Stored::Not, true))
         }
     }
 }
