@@ -13,7 +13,7 @@
 //! | [`repo`] | git plumbing (libgit2), the work tree and the one checkout writer, commit identity |
 //! | [`lfs`] | Git LFS: oids, pointers, the local store, tracking rules, endpoints, transfers |
 //! | [`net`] | who to talk to and as whom: remote targets, URL redaction, credentials |
-//! | ground | [`error`], [`progress`], [`parallel`], [`time`] |
+//! | ground | [`error`], [`progress`], [`parallel`], [`time`], [`cleanup`] (temp files on SIGINT, leftovers) |
 
 pub mod ops;
 
@@ -26,6 +26,7 @@ pub mod lfs;
 
 pub mod net;
 
+pub mod cleanup;
 pub mod error;
 pub mod parallel;
 pub mod progress;

@@ -6,10 +6,6 @@ use common::*;
 use std::fs;
 use std::path::Path;
 
-fn head(env: &Env, repo: &Path) -> String {
-    env.git(repo, &["rev-parse", "HEAD"]).ok().stdout.trim().to_string()
-}
-
 fn store_has(repo: &Path, bytes: &[u8]) -> bool {
     object_path(&repo.join(".git"), &sha256_hex(bytes)).exists()
 }
@@ -87,22 +83,6 @@ fn commit_refuses_during_a_cherry_pick() {
     let r = env.hfgit(&repo, &["commit", "-m", "two"]).fails();
     assert!(r.stderr.contains("cherry-pick is in progress") && r.stderr.contains("hint:"), "{}", r.stderr);
     assert_eq!(head(&env, &repo), h);
-}
-
-/// A repository with three epochs of weights (and config.json) committed on main.
-fn three_epochs(env: &Env) -> (std::path::PathBuf, Vec<Vec<u8>>, Vec<String>) {
-    let repo = env.init("m");
-    let mut weights = Vec::new();
-    let mut commits = Vec::new();
-    for epoch in 1..=3u64 {
-        let w = data(epoch * 10, 300_000);
-        fs::write(repo.join("pytorch_model.bin"), &w).unwrap();
-        fs::write(repo.join("config.json"), format!("{{\"epoch\": {epoch}}}\n")).unwrap();
-        env.hfgit(&repo, &["commit", "-m", &format!("epoch {epoch}")]).ok();
-        weights.push(w);
-        commits.push(head(env, &repo));
-    }
-    (repo, weights, commits)
 }
 
 #[track_caller]

@@ -51,12 +51,41 @@ enum Command {
     Whoami(commands::login::WhoamiArgs),
 }
 
+/// SIGINT and SIGTERM end hfgit after removing its temp files (exit 130 / 143, as a shell
+/// reports a process killed by them). The signals are blocked in every thread (threads inherit
+/// the mask; child processes get it reset by `std::process`) and taken by one thread with
+/// `sigwait`, so the cleanup is ordinary code, not a signal handler. Must run before any other
+/// thread starts.
+fn watch_interrupts() {
+    // SAFETY: plain libc calls on a local, initialised signal set; no other thread exists yet.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return; // signals keep their default action: the process just ends
+        }
+        set
+    };
+    std::thread::spawn(move || loop {
+        let mut sig = 0;
+        // SAFETY: `set` is a valid signal set and `sig` a valid out-pointer.
+        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+            hfgit::cleanup::remove_own_temps();
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
 fn main() -> ExitCode {
     // Like git: `hfgit log | head` ends quietly when the reader goes away.
     // SAFETY: restoring the default disposition of a signal before any thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    hfgit::cleanup::started();
+    watch_interrupts();
     let cli = Cli::parse();
     if let Some(dir) = &cli.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {

@@ -57,8 +57,9 @@ pub fn land_on(repo: &Repository, local: Oid, initial: Oid, branch: &str) -> Res
     repo.reference(&format!("refs/heads/{branch}"), id, true, "hfgit push: join the Hub's initial commit").context("moving the branch")?;
     if let Some(workdir) = repo.workdir() {
         let mut index = repo.index().context("reading the index")?;
+        let store = crate::lfs::store::Store::for_git_dir(repo.path());
         for (path, bytes) in &changed {
-            crate::lfs::track::write_atomic(&workdir.join(path), bytes)?;
+            crate::lfs::track::write_atomic(&store, &workdir.join(path), bytes)?;
             index.add_path(std::path::Path::new(path)).context(format!("indexing {path}"))?;
         }
         if !changed.is_empty() {

@@ -1,7 +1,7 @@
 //! Downloading the LFS objects a set of files needs into the local store (verified, several at
 //! once, largest first), optionally staging a work-tree copy of each as it arrives.
 
-use crate::error::{Context, Result};
+use crate::error::Result;
 use crate::lfs::pointer::Pointer;
 use crate::lfs::remote::LfsRemote;
 use crate::lfs::store::Store;
@@ -110,13 +110,12 @@ pub struct StagedCopies {
 
 impl StagedCopies {
     pub fn new(repo: &Repository) -> Result<StagedCopies> {
-        let dir = Store::for_git_dir(repo.path()).root().join("tmp");
-        fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
-        Ok(StagedCopies { dir })
+        Ok(StagedCopies { dir: Store::for_git_dir(repo.path()).temp_dir()? })
     }
 
+    /// Named for this process, so SIGINT removes it (`cleanup`).
     pub(crate) fn path_for(&self, oid: &crate::lfs::oid::Oid) -> std::path::PathBuf {
-        self.dir.join(format!("{oid}-checkout-{}", std::process::id()))
+        self.dir.join(format!("{}{oid}-checkout", crate::cleanup::temp_prefix()))
     }
 
     /// Takes the staged copy of `p` if there is a complete one (each copy is used once).

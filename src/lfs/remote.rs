@@ -103,7 +103,11 @@ impl LfsRemote {
                 };
                 r.failures.iter().map(|(path, oid, m)| format!("{path} (sha256:{oid}): {m}")).collect()
             }
-            LfsRemote::Local { .. } => {
+            LfsRemote::Local { store, .. } => {
+                // what killed pushes left in the remote's lfs/tmp (no lock guards a remote:
+                // only files of dead hfgit processes, or very old ones, are taken)
+                let cutoff = std::time::SystemTime::now().checked_sub(crate::cleanup::FOREIGN_TEMP_MAX_AGE);
+                crate::cleanup::remove_stale(&store.root().join("tmp"), cutoff.unwrap_or(std::time::UNIX_EPOCH));
                 let mut to_send = Vec::new();
                 let mut problems = Vec::new();
                 for (path, p) in &needed {

@@ -74,11 +74,55 @@ impl Store {
         self.root.join("objects").join(&hex[0..2]).join(&hex[2..4]).join(hex)
     }
 
-    /// A fresh temp file in `lfs/tmp`, on the same filesystem as the objects.
+    /// A fresh temp file in `lfs/tmp`, on the same filesystem as the objects, named for this
+    /// process so that SIGINT removes it (`cleanup`).
     pub fn temp_file(&self) -> Result<NamedTempFile> {
+        let dir = self.temp_dir()?;
+        tempfile::Builder::new()
+            .prefix(&crate::cleanup::temp_prefix())
+            .tempfile_in(&dir)
+            .context(format!("creating a temp file in {}", dir.display()))
+    }
+
+    /// `lfs/tmp`, created and registered for removal of this process's temp files on SIGINT.
+    pub fn temp_dir(&self) -> Result<PathBuf> {
         let dir = self.root.join("tmp");
         fs::create_dir_all(&dir).context(format!("creating {}", dir.display()))?;
-        tempfile::Builder::new().prefix("hfgit-").tempfile_in(&dir).context(format!("creating a temp file in {}", dir.display()))
+        crate::cleanup::watch_dir(&dir);
+        Ok(dir)
+    }
+
+    /// Removes what killed commands left in `lfs/tmp` (files from before `before`, or of an
+    /// hfgit that no longer runs) and partial downloads older than `cleanup::PART_MAX_AGE`.
+    /// For callers that hold the repository lock, so nobody else is writing there.
+    pub fn remove_leftovers(&self, before: std::time::SystemTime) {
+        crate::cleanup::remove_stale(&self.root.join("tmp"), before);
+        if let Some(t) = std::time::SystemTime::now().checked_sub(crate::cleanup::PART_MAX_AGE) {
+            crate::cleanup::remove_stale(&self.root.join("incomplete"), t.min(before));
+        }
+    }
+
+    /// Writes the file `dest` (in the work tree) as `fill` writes its temp file, then renames it
+    /// into place. The temp file is in `lfs/tmp`, under `.git`: never in the work tree, so never
+    /// committable, and removed on SIGINT. When `lfs/tmp` is on another filesystem than `dest`,
+    /// a hidden temp file next to `dest`, registered likewise, is used instead.
+    pub fn write_via_temp(&self, dest: &Path, fill: &dyn Fn(&File) -> Result<()>) -> Result<()> {
+        let tmp = self.temp_file()?;
+        fill(tmp.as_file())?;
+        match tmp.persist(dest) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.raw_os_error() == Some(libc::EXDEV) => {
+                let dir = dest.parent().unwrap_or(Path::new("."));
+                crate::cleanup::watch_dir(dir);
+                let t2 = tempfile::Builder::new()
+                    .prefix(&format!(".{}", crate::cleanup::temp_prefix()))
+                    .tempfile_in(dir)
+                    .context(format!("creating a temp file in {}", dir.display()))?;
+                fill(t2.as_file())?;
+                t2.persist(dest).map(|_| ()).map_err(|e| e.error).context(format!("writing {}", dest.display()))
+            }
+            Err(e) => Err(e.error).context(format!("writing {}", dest.display())),
+        }
     }
 
     /// True when the object is present with the pointer's size (git-lfs's own test); the
@@ -143,9 +187,8 @@ impl Store {
         fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
         // Try the hard link into a temp name first, verify, then rename: a corrupt source never
         // becomes visible at the final path.
-        let tmp_dir = self.root.join("tmp");
-        fs::create_dir_all(&tmp_dir).context(format!("creating {}", tmp_dir.display()))?;
-        let link_tmp = tmp_dir.join(format!("{}-{}.link", expected.oid, std::process::id()));
+        let tmp_dir = self.temp_dir()?;
+        let link_tmp = tmp_dir.join(format!("{}{}.link", crate::cleanup::temp_prefix(), expected.oid));
         let _ = fs::remove_file(&link_tmp);
         if fs::hard_link(src, &link_tmp).is_ok() {
             let verified = verify_stream(&mut file, expected, progress);
@@ -226,13 +269,16 @@ pub fn reflink(src: &File, dst: &File) -> io::Result<()> {
 /// Copies the file at `src` over the (new, empty) file at `dst`: a clone sharing extents where
 /// the filesystem allows, else a full copy. Returns whether the extents are shared.
 pub fn copy_file(src: &Path, dst: &Path) -> io::Result<bool> {
-    let from = File::open(src)?;
-    let to = fs::OpenOptions::new().write(true).truncate(true).create(true).open(dst)?;
-    if from.metadata()?.len() > 0 && reflink(&from, &to).is_ok() {
+    copy_into(src, &fs::OpenOptions::new().write(true).truncate(true).create(true).open(dst)?)
+}
+
+/// Copies the file at `src` into the empty open file `to`, as [`copy_file`].
+pub fn copy_into(src: &Path, to: &File) -> io::Result<bool> {
+    let mut from = File::open(src)?;
+    if from.metadata()?.len() > 0 && reflink(&from, to).is_ok() {
         return Ok(true);
     }
-    drop(to);
-    fs::copy(src, dst)?;
+    io::copy(&mut from, &mut &*to)?;
     Ok(false)
 }
 

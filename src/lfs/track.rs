@@ -3,6 +3,7 @@
 //! rules hfgit appends for large files no rule covers.
 
 use crate::error::{Context, Result};
+use crate::lfs::store::Store;
 use git2::{AttrCheckFlags, AttrValue, Repository};
 use std::fs;
 use std::io::Write;
@@ -94,9 +95,9 @@ pub fn exact_path_pattern(rel_path: &str) -> String {
     s
 }
 
-/// Appends one LFS rule per path to the work tree's `.gitattributes`, atomically (temp file in
-/// the same directory, then rename). Existing content is kept byte for byte.
-pub fn append_rules(workdir: &Path, rel_paths: &[String]) -> Result<()> {
+/// Appends one LFS rule per path to the work tree's `.gitattributes`, atomically (temp file
+/// under `.git`, then rename). Existing content is kept byte for byte.
+pub fn append_rules(store: &Store, workdir: &Path, rel_paths: &[String]) -> Result<()> {
     if rel_paths.is_empty() {
         return Ok(());
     }
@@ -112,23 +113,20 @@ pub fn append_rules(workdir: &Path, rel_paths: &[String]) -> Result<()> {
     for p in rel_paths {
         content.extend_from_slice(format!("{} {LFS_ATTRS}\n", exact_path_pattern(p)).as_bytes());
     }
-    write_atomic(&path, &content)
+    write_atomic(store, &path, &content)
 }
 
-/// Writes `path` through a temp file in its directory and a rename.
-pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp =
-        tempfile::Builder::new().prefix(".hfgit-tmp-").tempfile_in(dir).context(format!("creating a temp file in {}", dir.display()))?;
-    tmp.write_all(content).context(format!("writing {}", path.display()))?;
-    if let Ok(meta) = fs::metadata(path) {
-        let _ = tmp.as_file().set_permissions(meta.permissions());
-    } else {
+/// Writes the work-tree file `path` through a temp file under `.git` (`Store::write_via_temp`)
+/// and a rename, keeping its permissions (0644 for a new file).
+pub fn write_atomic(store: &Store, path: &Path, content: &[u8]) -> Result<()> {
+    let perm = fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| {
         use std::os::unix::fs::PermissionsExt;
-        let _ = tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644));
-    }
-    tmp.persist(path).map_err(|e| e.error).context(format!("replacing {}", path.display()))?;
-    Ok(())
+        fs::Permissions::from_mode(0o644)
+    });
+    store.write_via_temp(path, &|mut f| {
+        f.write_all(content).context(format!("writing {}", path.display()))?;
+        f.set_permissions(perm.clone()).context(format!("writing {}", path.display()))
+    })
 }
 
 #[cfg(test)]
@@ -146,7 +144,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init(dir.path()).unwrap();
         let names = ["big data.raw", "weird[1]*.dat", "sub/dir/x?.y", "#hash"];
-        append_rules(dir.path(), &names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        append_rules(&Store::for_git_dir(repo.path()), dir.path(), &names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         for n in names {
             assert!(has_lfs_filter(&repo, n).unwrap(), "{n} not matched");
         }

@@ -1,7 +1,8 @@
 //! `hfgit add`: brings files into the work tree under their conventional names (`*.pt`/`*.pth`
 //! become `pytorch_model.bin`) and writes or merges `config.json`. Everything is validated
-//! before anything is written, so bad input changes nothing; each write is a temp file plus a
-//! rename.
+//! before anything is written, so bad input changes nothing; each write is a temp file (under
+//! `.git`, never in the work tree) plus a rename. It holds the repository lock, waiting a little
+//! for another hfgit, so two `add --set` at once both land.
 
 use crate::error::{Context, Error, Result};
 use crate::ops::config_json::{self, Setting};
@@ -77,8 +78,13 @@ fn checked_dest(name: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// How long `add` waits for another hfgit to release the repository lock.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progress::Progress) -> Result<AddOutcome> {
     let workdir = git::workdir(repo)?;
+    let _lock = git::lock_waiting(repo, LOCK_PATIENCE)?;
+    let store = crate::lfs::store::Store::for_git_dir(repo.path());
     let wd_canon = workdir.canonicalize().context(format!("resolving {}", workdir.display()))?;
     if opts.as_name.is_some() && opts.paths.len() != 1 {
         return Err(Error::BadInput("--as names one destination: give exactly one PATH with it".into()));
@@ -194,22 +200,23 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         }
     }
 
-    // 2. Write: copies through temp files in the same directory, then renames.
+    // 2. Write: copies through temp files under .git, then renames.
     let mut copied = Vec::new();
     for (dest, src) in &copies {
         let abs = checkout::prepare_dest(&workdir, &rel_str(dest)?)?;
-        let dir = abs.parent().expect("destinations are under the work tree");
         match src {
             Source::File(src) => {
-                let tmp = tempfile::Builder::new()
-                    .prefix(".hfgit-tmp-")
-                    .tempfile_in(dir)
-                    .context(format!("creating a temp file in {}", dir.display()))?;
-                fs::copy(src, tmp.path()).context(format!("copying {}", src.display()))?;
-                tmp.persist(&abs).map_err(|e| e.error).context(format!("writing {}", abs.display()))?;
+                store.write_via_temp(&abs, &|f| {
+                    let mut from = fs::File::open(src).context(format!("opening {}", src.display()))?;
+                    std::io::copy(&mut from, &mut &*f).context(format!("copying {}", src.display()))?;
+                    let perm = from.metadata().context(format!("reading {}", src.display()))?.permissions();
+                    f.set_permissions(perm).context(format!("writing {}", abs.display()))
+                })?;
             }
             Source::Link(_, target) => {
-                let tmp = dir.join(format!(".hfgit-tmp-link-{}", std::process::id()));
+                // a link is made in one step: no partial state, and a rename moves it in
+                let tmp = abs.with_file_name(format!(".{}link", crate::cleanup::temp_prefix()));
+                crate::cleanup::watch_dir(abs.parent().expect("destinations are under the work tree"));
                 let _ = fs::remove_file(&tmp);
                 std::os::unix::fs::symlink(target, &tmp).context(format!("creating link {}", abs.display()))?;
                 fs::rename(&tmp, &abs).context(format!("writing {}", abs.display()))?;
@@ -224,17 +231,17 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     }
     for (dest, src, weights) in &conversions {
         let abs = checkout::prepare_dest(&workdir, &rel_str(dest)?)?;
-        let dir = abs.parent().expect("destinations are under the work tree");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".hfgit-tmp-")
-            .tempfile_in(dir)
-            .context(format!("creating a temp file in {}", dir.display()))?;
-        let bytes = safetensors::write(&weights.file, &weights.tensors, tmp.as_file_mut(), &mut |n| progress.bytes(n))
-            .map_err(|e| Error::failed(format!("converting {}: {e}", src.display())))?;
-        // temp files are created 0600; give the result a normal file's mode
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).context(format!("writing {}", abs.display()))?;
-        tmp.persist(&abs).map_err(|e| e.error).context(format!("writing {}", abs.display()))?;
+        let bytes = std::cell::Cell::new(0);
+        store.write_via_temp(&abs, &|f| {
+            let mut out = f.try_clone().context(format!("writing {}", abs.display()))?;
+            let n = safetensors::write(&weights.file, &weights.tensors, &mut out, &mut |n| progress.bytes(n))
+                .map_err(|e| Error::failed(format!("converting {}: {e}", src.display())))?;
+            bytes.set(n);
+            // temp files are created 0600; give the result a normal file's mode
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(0o644)).context(format!("writing {}", abs.display()))
+        })?;
+        let bytes = bytes.get();
         converted.push((src.display().to_string(), dest.display().to_string(), weights.tensors.len(), bytes));
         progress.item_done();
     }
@@ -242,7 +249,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         progress.end();
     }
     if let Some(bytes) = &config {
-        crate::lfs::track::write_atomic(&workdir.join("config.json"), bytes)?;
+        crate::lfs::track::write_atomic(&store, &workdir.join("config.json"), bytes)?;
     }
     // 3. Scan what was brought in that is pickle-based.
     let mut scans = Vec::new();

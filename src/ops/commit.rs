@@ -65,7 +65,7 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
     // Large files no rule covers get an exact-path rule, in this same commit.
     let rules_added: Vec<String> = scan.files.iter().filter(|f| f.needs_rule).map(|f| f.path.clone()).collect();
     if !rules_added.is_empty() {
-        track::append_rules(&workdir, &rules_added)?;
+        track::append_rules(&crate::lfs::store::Store::for_git_dir(repo.path()), &workdir, &rules_added)?;
         for f in scan.files.iter_mut().filter(|f| f.needs_rule) {
             if !track::has_lfs_filter(repo, &f.path)? {
                 return Err(Error::failed(format!("the .gitattributes rule added for {} does not match it", f.path)));

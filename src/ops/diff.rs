@@ -5,7 +5,7 @@
 use crate::error::{Context, Error, Result};
 use crate::lfs::store::Store;
 use crate::ops::config_json::{self, ConfigDiff};
-use crate::ops::status::tree_files;
+use crate::ops::status::{fetch_commands, restore_command, tree_files, Unselect};
 use crate::progress::Progress;
 use crate::repo::git;
 use crate::repo::worktree::{self, ScanMode};
@@ -20,7 +20,9 @@ use std::path::PathBuf;
 
 /// One side of a comparison.
 pub enum Side<'a> {
-    Tree(Option<git2::Tree<'a>>),
+    /// A revision's tree (`None`: no files, as on an unborn branch or before a root commit) and
+    /// the name that revision goes by in hints.
+    Tree(Option<git2::Tree<'a>>, String),
     WorkTree,
 }
 
@@ -52,8 +54,8 @@ enum Content {
     Path(PathBuf),
     /// A plain blob in the object database.
     Blob(git2::Oid),
-    /// An LFS object that is not in the local store.
-    Missing(String),
+    /// An LFS object that is not in the local store: why, and the command that downloads it.
+    Missing(String, String),
 }
 
 struct Entry {
@@ -64,15 +66,31 @@ struct Entry {
 
 fn side_entries(repo: &Repository, side: &Side<'_>, store: &Store, progress: &dyn Progress) -> Result<BTreeMap<String, Entry>> {
     let mut out = BTreeMap::new();
+    let unselect = Unselect::from_config(repo)?;
     match side {
-        Side::Tree(tree) => {
+        Side::Tree(tree, rev) => {
+            let head = git::head_commit(repo)?.map(|c| c.id());
+            let is_head = head.is_some() && head == repo.revparse_single(rev).ok().and_then(|o| o.peel_to_commit().ok()).map(|c| c.id());
             for (path, (id, mode)) in tree_files(tree.as_ref())? {
                 if mode == 0o160000 {
                     continue;
                 }
                 let content = match git::blob_pointer(repo, id) {
                     Some(p) if store.contains(&p) => Content::Path(store.object_path(&p.oid)),
-                    Some(p) => Content::Missing(format!("its LFS object {} is not in the local store", &p.oid.to_string()[..12])),
+                    Some(p) => {
+                        // restore downloads what it writes; for another revision than HEAD it
+                        // writes that revision's version, so the hint says how to go back
+                        let get = match is_head {
+                            true => format!("download it with `{}{}`", unselect.prefix(&path), restore_command(None, &[&path])),
+                            false => format!(
+                                "download it with `{}{}` (that version then replaces the work-tree file; `{}` puts HEAD's back)",
+                                unselect.prefix(&path),
+                                restore_command(Some(rev), &[&path]),
+                                restore_command(None, &[&path])
+                            ),
+                        };
+                        Content::Missing(format!("its LFS object {} is not in the local store", &p.oid.to_string()[..12]), get)
+                    }
                     None => Content::Blob(id),
                 };
                 out.insert(path, Entry { id, content });
@@ -82,13 +100,20 @@ fn side_entries(repo: &Repository, side: &Side<'_>, store: &Store, progress: &dy
             let workdir = git::workdir(repo)?;
             let index = repo.index().context("reading the index")?;
             let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;
-            for f in scan.files {
+            let head = git::head_commit(repo)?;
+            for f in &scan.files {
                 let content = match (&f.lfs, f.materialized) {
                     (Some(p), false) if store.contains(p) => Content::Path(store.object_path(&p.oid)),
-                    (Some(p), false) => Content::Missing(format!("its LFS object {} is not downloaded", &p.oid.to_string()[..12])),
+                    (Some(p), false) => {
+                        let get = fetch_commands(repo, head.as_ref(), &[f])?.join("; ");
+                        Content::Missing(
+                            format!("its LFS object {} is not downloaded", &p.oid.to_string()[..12]),
+                            format!("download it with `{get}`"),
+                        )
+                    }
                     _ => Content::Path(workdir.join(&f.path)),
                 };
-                out.insert(f.path, Entry { id: f.blob, content });
+                out.insert(f.path.clone(), Entry { id: f.blob, content });
             }
         }
     }
@@ -106,7 +131,7 @@ fn open(repo: &Repository, c: &Content) -> Result<File> {
             f.seek(SeekFrom::Start(0)).context("reading a temp file")?;
             Ok(f)
         }
-        Content::Missing(why) => Err(Error::with_hint(why.clone(), "run `hfgit pull` (or clone without --exclude) to download it")),
+        Content::Missing(why, get) => Err(Error::with_hint(why.clone(), get.clone())),
     }
 }
 
@@ -127,12 +152,30 @@ fn empty() -> Weights {
     Weights { file: tempfile::tempfile().expect("temp file"), format: weights::Format::SafeTensors, tensors: Vec::new() }
 }
 
-/// Options: `weights_only` limits the result to weights files and config.json (for log --stat).
-pub fn diff(repo: &Repository, old: &Side<'_>, new: &Side<'_>, weights_only: bool, progress: &dyn Progress) -> Result<Vec<FileDiff>> {
+/// True when `path` is one of `only` or under one of them (a directory); every path is when
+/// `only` is empty. `only` holds repository-relative paths, `""` for the whole tree.
+pub fn path_chosen(path: &str, only: &[String]) -> bool {
+    only.is_empty()
+        || only.iter().any(|o| {
+            let o = o.trim_end_matches('/');
+            o.is_empty() || path == o || path.strip_prefix(o).is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
+/// Options: `weights_only` limits the result to weights files and config.json (for log --stat);
+/// a non-empty `only` to those paths (files, or everything under a directory).
+pub fn diff(
+    repo: &Repository,
+    old: &Side<'_>,
+    new: &Side<'_>,
+    weights_only: bool,
+    only: &[String],
+    progress: &dyn Progress,
+) -> Result<Vec<FileDiff>> {
     let store = Store::for_git_dir(repo.path());
     let a = side_entries(repo, old, &store, progress)?;
     let b = side_entries(repo, new, &store, progress)?;
-    let mut paths: Vec<&String> = a.keys().chain(b.keys()).collect();
+    let mut paths: Vec<&String> = a.keys().chain(b.keys()).filter(|p| path_chosen(p, only)).collect();
     paths.sort();
     paths.dedup();
     let mut out = Vec::new();
@@ -186,10 +229,10 @@ fn note(e: &Error) -> String {
     }
 }
 
-/// Resolves a revision to its tree.
+/// Resolves a revision (branch, tag, commit id, `HEAD~N`, …) to its commit's tree.
 pub fn tree<'r>(repo: &'r Repository, spec: &str) -> Result<Option<git2::Tree<'r>>> {
-    let obj = repo.revparse_single(spec).map_err(|e| Error::BadInput(format!("unknown revision {spec:?}: {}", e.message())))?;
-    Ok(Some(obj.peel_to_tree().map_err(|_| Error::BadInput(format!("{spec:?} is not a commit or tree")))?))
+    let id = crate::ops::checkout::commit_of(repo, spec)?;
+    Ok(Some(repo.find_commit(id).context("reading the commit")?.tree().context("reading tree")?))
 }
 
 /// HEAD's tree; none on an unborn branch.

@@ -24,6 +24,9 @@ pub struct Problem {
 pub struct FsckReport {
     pub objects_checked: usize,
     pub problems: Vec<Problem>,
+    /// Commands that download the missing objects HEAD refers to (run at the top of the work
+    /// tree): restore fetches what the local store lacks as it writes the files.
+    pub fetch_with: Vec<String>,
 }
 
 pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<FsckReport> {
@@ -94,5 +97,20 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
             problems.push(Problem { path, oid: p.oid.to_hex(), kind: kind.into(), detail: detail.clone() });
         }
     }
-    Ok(FsckReport { objects_checked: checked, problems })
+    let fetch_with = match commits.first().filter(|h| Some(h.id()) == git::head_commit(repo).ok().flatten().map(|c| c.id())) {
+        Some(h) => {
+            let in_head: BTreeSet<(String, String)> = git::tree_pointers(repo, &h.tree().context("reading tree")?, &mut cache)?
+                .into_iter()
+                .map(|(path, p, _)| (path, p.oid.to_hex()))
+                .collect();
+            let unselect = crate::ops::status::Unselect::from_config(repo)?;
+            let mut groups: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+            for pr in problems.iter().filter(|pr| pr.kind == "missing" && in_head.contains(&(pr.path.clone(), pr.oid.clone()))) {
+                groups.entry(unselect.prefix(&pr.path)).or_default().push(pr.path.as_str());
+            }
+            groups.into_iter().map(|(prefix, paths)| format!("{prefix}{}", crate::ops::status::restore_command(None, &paths))).collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(FsckReport { objects_checked: checked, problems, fetch_with })
 }

@@ -71,8 +71,9 @@ pub fn init(
     }
     let workdir = crate::repo::git::workdir(&repo)?;
     let attrs = workdir.join(".gitattributes");
+    let store = crate::lfs::store::Store::for_git_dir(repo.path());
     let wrote = if attrs.symlink_metadata().is_err() {
-        track::write_atomic(&attrs, track::default_gitattributes().as_bytes())?;
+        track::write_atomic(&store, &attrs, track::default_gitattributes().as_bytes())?;
         true
     } else {
         false
@@ -85,7 +86,7 @@ pub fn init(
                 .ok()
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_else(|| "model".into());
-            track::write_atomic(&readme, crate::hub::model_card::render(meta, &name).as_bytes())?;
+            track::write_atomic(&store, &readme, crate::hub::model_card::render(meta, &name).as_bytes())?;
             true
         }
         _ => false,

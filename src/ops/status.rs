@@ -1,8 +1,10 @@
 //! What changed in the work tree against HEAD: added, modified and deleted paths, each marked
-//! with whether it is (or will be) stored through LFS.
+//! with whether it is (or will be) stored through LFS; and the LFS files whose work-tree file
+//! holds only the pointer (content not downloaded), with the command that gets the content.
 
 use crate::error::{Context, Result};
 use crate::lfs::pointer::Pointer;
+use crate::lfs::select::Selection;
 use crate::progress::Progress;
 use crate::repo::git;
 use crate::repo::worktree::{self, FileState, ScanMode};
@@ -45,6 +47,23 @@ pub struct Status {
     /// Index paths with conflict stages.
     pub unmerged: Vec<String>,
     pub changes: Vec<Change>,
+    /// LFS files whose work-tree file is the pointer, not the content.
+    pub not_downloaded: Vec<NotDownloaded>,
+    /// Commands (run at the top of the work tree) that bring the content of `not_downloaded`.
+    pub fetch_with: Vec<String>,
+    /// Bytes read to hash files whose stat data had changed (0: the index covered everything).
+    pub bytes_hashed: u64,
+    /// Index entries whose stat data was refreshed, so the next status need not read them.
+    pub stat_refreshed: usize,
+}
+
+/// An LFS file the work tree holds as its pointer text (left by `git checkout` without git-lfs,
+/// `clone --no-lfs`, `--exclude`): status must not call it clean.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotDownloaded {
+    pub path: String,
+    pub size: u64,
+    pub oid: String,
 }
 
 /// Path → (blob id, mode) for every blob or link in `tree`.
@@ -146,6 +165,14 @@ pub fn status(repo: &Repository, progress: &dyn Progress) -> Result<Status> {
     let unmerged = git::unmerged_paths(&index);
     // an unmerged path has no stage-0 entry, so the scan would call it new or deleted
     let changes = changes(repo, &head_files, &scan.files).into_iter().filter(|c| !unmerged.contains(&c.path)).collect();
+    let pointers: Vec<&FileState> =
+        scan.files.iter().filter(|f| !f.materialized && f.lfs.is_some() && !unmerged.contains(&f.path)).collect();
+    let fetch_with = fetch_commands(repo, head.as_ref(), &pointers)?;
+    let not_downloaded = pointers
+        .iter()
+        .filter_map(|f| f.lfs.as_ref().map(|p| NotDownloaded { path: f.path.clone(), size: p.size, oid: p.oid.to_hex() }))
+        .collect();
+    let stat_refreshed = worktree::save_refreshed_stat(repo, &scan);
     Ok(Status {
         detached: branch.is_none(),
         branch: branch.unwrap_or_else(|| "HEAD".into()),
@@ -153,5 +180,98 @@ pub fn status(repo: &Repository, progress: &dyn Progress) -> Result<Status> {
         merging: !git::merge_heads(repo)?.is_empty(),
         unmerged,
         changes,
+        not_downloaded,
+        fetch_with,
+        bytes_hashed: scan.hashed_bytes,
+        stat_refreshed,
     })
+}
+
+/// How many commits [`fetch_commands`] looks through for the version a pointer names.
+const SOURCE_SEARCH_LIMIT: usize = 10_000;
+
+/// The commands that bring the content of work-tree pointers `files`, grouped: `hfgit restore
+/// <PATH>...` for HEAD's version (downloading what the local store lacks), `--source <COMMIT>`
+/// for a version another commit has (a plain `git checkout <REV> -- <PATH>` left it), preceded
+/// by the `git config --unset` that lifts an `lfs.fetchinclude` / `lfs.fetchexclude` (e.g.
+/// `clone --no-lfs`) keeping the file out, since restore honours them. A pointer no commit has
+/// gets HEAD's version.
+pub fn fetch_commands(repo: &Repository, head: Option<&git2::Commit<'_>>, files: &[&FileState]) -> Result<Vec<String>> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let unselect = Unselect::from_config(repo)?;
+    let mut wanted: BTreeMap<&str, git2::Oid> = files.iter().map(|f| (f.path.as_str(), f.blob)).collect();
+    let mut source: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    if let Some(head) = head {
+        let mut walk = repo.revwalk().context("walking history")?;
+        walk.push(head.id()).context("walking history")?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME).context("walking history")?;
+        for id in walk.take(SOURCE_SEARCH_LIMIT) {
+            if wanted.is_empty() {
+                break;
+            }
+            let commit = repo.find_commit(id.context("walking history")?).context("reading commit")?;
+            let tree = commit.tree().context("reading tree")?;
+            let short = (commit.id() != head.id()).then(|| commit.id().to_string()[..12].to_string());
+            wanted.retain(|path, blob| match tree.get_path(std::path::Path::new(path)) {
+                Ok(e) if e.id() == *blob => {
+                    source.insert(path, short.clone());
+                    false
+                }
+                _ => true,
+            });
+        }
+    }
+    let mut groups: BTreeMap<(String, Option<String>), Vec<&str>> = BTreeMap::new();
+    for f in files {
+        let prefix = unselect.prefix(&f.path);
+        let src = source.get(f.path.as_str()).cloned().flatten();
+        groups.entry((prefix, src)).or_default().push(f.path.as_str());
+    }
+    Ok(groups.into_iter().map(|((prefix, src), paths)| format!("{prefix}{}", restore_command(src.as_deref(), &paths))).collect())
+}
+
+/// What keeps an LFS path out of the selection (`lfs.fetchinclude` / `lfs.fetchexclude`, which
+/// restore, checkout and pull honour), as the commands that lift it.
+pub struct Unselect {
+    include: Selection,
+    exclude: Selection,
+}
+
+impl Unselect {
+    pub fn from_config(repo: &Repository) -> Result<Unselect> {
+        let cfg = repo.config().context("reading git config")?;
+        let get = |k: &str| cfg.get_string(k).ok().map(|v| vec![v]).unwrap_or_default();
+        Ok(Unselect { include: Selection::new(&get("lfs.fetchinclude"), &[])?, exclude: Selection::new(&[], &get("lfs.fetchexclude"))? })
+    }
+
+    /// `git config --unset …` for each setting that keeps `path` out, each followed by ` && `;
+    /// empty when `path` is selected.
+    pub fn prefix(&self, path: &str) -> String {
+        let mut out = String::new();
+        if !self.include.selects(path) {
+            out.push_str("git config --unset lfs.fetchinclude && ");
+        }
+        if !self.exclude.selects(path) {
+            out.push_str("git config --unset lfs.fetchexclude && ");
+        }
+        out
+    }
+}
+
+/// `hfgit restore [--source <REV>] <PATH>`, the path quoted for a shell.
+pub fn restore_command(source: Option<&str>, paths: &[&str]) -> String {
+    let source = source.map(|c| format!("--source {c} ")).unwrap_or_default();
+    let dashes = if paths.iter().any(|p| p.starts_with('-')) { "-- " } else { "" };
+    let words: Vec<String> = paths.iter().map(|p| shell_word(p)).collect();
+    format!("hfgit restore {source}{dashes}{}", words.join(" "))
+}
+
+/// `s` as one word for a POSIX shell: unchanged when plain, else single-quoted.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-/+=:@%,".contains(c)) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
 }

@@ -13,7 +13,7 @@ use crate::error::{Context, Error, Result};
 use crate::lfs::fetch::StagedCopies;
 use crate::lfs::pointer::Pointer;
 use crate::lfs::select::Selection;
-use crate::lfs::store::{copy_file, Store};
+use crate::lfs::store::{copy_into, Store};
 use crate::progress::Progress;
 use crate::repo::git;
 use crate::repo::path_rules::{self, Refusal};
@@ -240,23 +240,13 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
 /// the object's extents where the filesystem allows (then says so), else is a full copy.
 fn write_content(store: &Store, workdir: &Path, rel: &str, p: &Pointer, mode: u32) -> Result<(fs::Metadata, bool)> {
     let src = store.object_path(&p.oid);
-    let tmp = store.temp_file()?;
-    let mut shared = copy_file(&src, tmp.path()).context(format!("copying object {}", p.oid))?;
-    finish_temp(tmp.as_file(), mode)?;
     let dest = &prepare_dest(workdir, rel)?;
-    match tmp.persist(dest) {
-        Ok(_) => {}
-        Err(e) if e.error.raw_os_error() == Some(18) => {
-            // EXDEV: the store is on another filesystem; stage next to the destination.
-            let dir = dest.parent().expect("work tree files have a parent");
-            let t2 = tempfile::Builder::new().prefix(".hfgit-tmp-").tempfile_in(dir).context("creating a temp file")?;
-            shared = copy_file(&src, t2.path()).context(format!("copying object {}", p.oid))?;
-            finish_temp(t2.as_file(), mode)?;
-            t2.persist(dest).map_err(|e| e.error).context(format!("writing {}", dest.display()))?;
-        }
-        Err(e) => return Err(e.error).context(format!("writing {}", dest.display())),
-    }
-    Ok((fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))?, shared))
+    let shared = std::cell::Cell::new(false);
+    store.write_via_temp(dest, &|f| {
+        shared.set(copy_into(&src, f).context(format!("copying object {}", p.oid))?);
+        finish_temp(f, mode)
+    })?;
+    Ok((fs::symlink_metadata(dest).context(format!("reading {}", dest.display()))?, shared.get()))
 }
 
 /// Writes the whole of `tree` into an empty (or partly written, unfinished-clone) work tree and
@@ -386,8 +376,7 @@ fn checkout(
         let dest = prepare_dest(&workdir, &it.path)?;
         let meta = if it.mode == 0o120000 {
             let target = std::path::Path::new(std::ffi::OsStr::from_bytes(blob.content()));
-            let tmp = store.root().join("tmp").join(format!("link-{}", std::process::id()));
-            fs::create_dir_all(store.root().join("tmp")).context("creating lfs/tmp")?;
+            let tmp = store.temp_dir()?.join(format!("{}link", crate::cleanup::temp_prefix()));
             let _ = fs::remove_file(&tmp);
             std::os::unix::fs::symlink(target, &tmp).context(format!("creating link {}", it.path))?;
             fs::rename(&tmp, &dest).context(format!("writing {}", it.path))?;

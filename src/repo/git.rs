@@ -36,15 +36,29 @@ pub struct RepoLock {
     _file: File,
 }
 
+/// Taking the lock also removes what killed commands left in the LFS store's `lfs/tmp` (and
+/// partial downloads too old to resume): with the lock held, nobody else is writing there.
 pub fn lock(repo: &Repository) -> Result<RepoLock> {
+    lock_waiting(repo, Duration::ZERO)
+}
+
+/// [`lock`], waiting up to `patience` for another hfgit to release it (for short commands such
+/// as `add`: two at once both succeed, one after the other).
+pub fn lock_waiting(repo: &Repository, patience: Duration) -> Result<RepoLock> {
     let path = repo.path().join("hfgit.lock");
     let file =
         fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).context(format!("opening {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(RepoLock { _file: file }),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(path)),
-        Err(fs::TryLockError::Error(e)) => Err(e).context(format!("locking {}", path.display())),
+    let until = std::time::Instant::now() + patience;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => std::thread::sleep(Duration::from_millis(20)),
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(path)),
+            Err(fs::TryLockError::Error(e)) => return Err(e).context(format!("locking {}", path.display())),
+        }
     }
+    crate::lfs::store::Store::for_git_dir(repo.path()).remove_leftovers(crate::cleanup::started());
+    Ok(RepoLock { _file: file })
 }
 
 /// The branch HEAD points at (even when it has no commits yet), or `None` when HEAD is

@@ -49,6 +49,9 @@ pub struct Scan {
     pub stored_bytes: u64,
     /// Bytes stored as clones sharing the work-tree file's extents (copy-on-write filesystems).
     pub shared_bytes: u64,
+    /// Files read again because their stat data differed from their index entry, and found to
+    /// hold what the entry says (indexes into `files`): their stat data can be refreshed.
+    pub stale_stat: Vec<usize>,
 }
 
 struct Candidate {
@@ -157,6 +160,7 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
     }
 
     for (i, (c, p)) in candidates.into_iter().zip(plans).enumerate() {
+        let hashed = matches!(p, Plan::Lfs { .. } | Plan::Plain);
         let state = match p {
             Plan::Done(s) => *s,
             Plan::Lfs { needs_rule } => {
@@ -201,9 +205,46 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
                 FileState { path: c.path, mode: 0o120000, blob, lfs: None, needs_rule: false, materialized: true, meta: c.meta }
             }
         };
+        if hashed && cached.get(&state.path).is_some_and(|e| e.id == state.blob && e.mode == state.mode) {
+            scan.stale_stat.push(scan.files.len());
+        }
         scan.files.push(state);
     }
     Ok(scan)
+}
+
+/// Writes the refreshed stat data of the files `scan` read again and found unchanged into the
+/// index, as `git status` does, so the next scan does not read them again. Best effort, never
+/// an error: skipped when another hfgit holds the repository lock or the index cannot be
+/// written, and an entry is skipped when the index or the file changed since the scan, or
+/// when the file was modified this second (its entry would be racy: git, seeing LFS content
+/// where the index has a pointer, would call it modified). Returns the entries refreshed.
+pub fn save_refreshed_stat(repo: &Repository, scan: &Scan) -> usize {
+    if scan.stale_stat.is_empty() {
+        return 0;
+    }
+    let Ok(_lock) = crate::repo::git::lock(repo) else { return 0 };
+    let (Ok(workdir), Ok(mut index)) = (crate::repo::git::workdir(repo), repo.index()) else { return 0 };
+    if index.read(false).is_err() {
+        return 0;
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let mut refreshed = 0;
+    for &i in &scan.stale_stat {
+        let f = &scan.files[i];
+        let Some(e) = index.get_path(Path::new(&f.path), 0) else { continue };
+        let unchanged = fs::symlink_metadata(workdir.join(&f.path)).is_ok_and(|m| crate::lfs::store::same_file_state(&f.meta, &m));
+        if e.id != f.blob || e.mode != f.mode || f.meta.mtime() >= now || !unchanged {
+            continue;
+        }
+        if index.add(&crate::repo::git::index_entry_for(&f.meta, &f.path, f.blob, f.mode)).is_ok() {
+            refreshed += 1;
+        }
+    }
+    if refreshed == 0 || crate::repo::git::write_index_safely(&mut index, None).is_err() {
+        return 0;
+    }
+    refreshed
 }
 
 /// Refuses, before anything is stored, LFS files whose bytes are pointer-shaped text that is

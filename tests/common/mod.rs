@@ -198,3 +198,25 @@ pub fn kill_until_done(mut make: impl FnMut() -> Command, step_ms: u64, max_kill
     assert!(kills >= 3, "the command was interrupted only {kills} times");
     kills
 }
+
+/// `git rev-parse HEAD` in `repo`.
+pub fn head(env: &Env, repo: &Path) -> String {
+    env.git(repo, &["rev-parse", "HEAD"]).ok().stdout.trim().to_string()
+}
+
+/// A repository `m` with three epochs of weights (and config.json) committed on main; returns
+/// the work tree, the weights and the commits, oldest first.
+pub fn three_epochs(env: &Env) -> (PathBuf, Vec<Vec<u8>>, Vec<String>) {
+    let repo = env.init("m");
+    let mut weights = Vec::new();
+    let mut commits = Vec::new();
+    for epoch in 1..=3u64 {
+        let w = data(epoch * 10, 300_000);
+        fs::write(repo.join("pytorch_model.bin"), &w).unwrap();
+        fs::write(repo.join("config.json"), format!("{{\"epoch\": {epoch}}}\n")).unwrap();
+        env.hfgit(&repo, &["commit", "-m", &format!("epoch {epoch}")]).ok();
+        weights.push(w);
+        commits.push(head(env, &repo));
+    }
+    (repo, weights, commits)
+}

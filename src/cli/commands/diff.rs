@@ -10,28 +10,35 @@ use std::process::ExitCode;
 /// A against B. Weights files (safetensors, PyTorch checkpoints read without running their
 /// pickle) list tensors added, removed, reshaped, re-typed and changed, with the number of
 /// changed values and the largest absolute difference. Content comes from the local LFS store.
+/// Paths after `--` (relative to the current directory; a directory means everything under it)
+/// limit the comparison to them.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Revisions to compare (commit ids, branch names, HEAD~1, …)
+    /// Revisions to compare (commit ids, branch names, tags, HEAD~1, …)
     #[arg(value_name = "REV", num_args = 0..=2)]
     revs: Vec<String>,
+    /// Compare only these paths
+    #[arg(last = true, value_name = "PATH")]
+    paths: Vec<String>,
     /// Print JSON on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { revs, json } = args;
+    let Args { revs, paths, json } = args;
     let repo = super::open_repo()?;
+    let cwd = super::cwd()?;
+    let only = paths.iter().map(|p| hfgit::ops::checkout::repo_path(&repo, &cwd, p)).collect::<Result<Vec<_>>>()?;
     let old = match revs.first() {
-        Some(r) => Side::Tree(hfgit::ops::diff::tree(&repo, r)?),
-        None => Side::Tree(hfgit::ops::diff::head_tree(&repo)?),
+        Some(r) => Side::Tree(hfgit::ops::diff::tree(&repo, r)?, r.clone()),
+        None => Side::Tree(hfgit::ops::diff::head_tree(&repo)?, "HEAD".into()),
     };
     let new = match revs.get(1) {
-        Some(r) => Side::Tree(hfgit::ops::diff::tree(&repo, r)?),
+        Some(r) => Side::Tree(hfgit::ops::diff::tree(&repo, r)?, r.clone()),
         None => Side::WorkTree,
     };
-    let files = hfgit::ops::diff::diff(&repo, &old, &new, false, &ui.progress())?;
+    let files = hfgit::ops::diff::diff(&repo, &old, &new, false, &only, &ui.progress())?;
     if json {
         ui::print_json(&serde_json::json!({ "files": files }));
         return Ok(ExitCode::SUCCESS);

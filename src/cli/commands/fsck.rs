@@ -28,9 +28,16 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         ui.status(format!("{} LFS object(s) checked, all OK", report.objects_checked));
         Ok(ExitCode::SUCCESS)
     } else {
+        let mut hint: Vec<String> = report.fetch_with.iter().map(|c| format!("download the missing objects with `{c}`")).collect();
+        if all {
+            hint.push("`hfgit checkout <REV>` downloads the objects of an older commit".into());
+        }
+        if report.problems.iter().any(|p| p.kind == "corrupt" || p.kind == "wrong-size") {
+            hint.push("a damaged object: delete it from .git/lfs/objects, then `hfgit restore <PATH>` downloads it again".into());
+        }
         ui.error(&hfgit::Error::with_hint(
             format!("{} problem(s) in {} LFS object(s)", report.problems.len(), report.objects_checked),
-            "restore missing objects with `hfgit pull`, or re-add the files and commit",
+            hint.join("\n"),
         ));
         Ok(ExitCode::from(1))
     }

@@ -4,6 +4,9 @@ use hfgit::Result;
 use std::process::ExitCode;
 
 /// Show new, modified and deleted files against HEAD, marking LFS files
+///
+/// LFS files whose work-tree file is only the pointer (a `git checkout` without git-lfs,
+/// `clone --no-lfs`) are listed as content not downloaded, with the command that gets it.
 #[derive(clap::Args)]
 pub struct Args {
     /// Print JSON on stdout
@@ -15,6 +18,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     let Args { json } = args;
     let repo = super::open_repo()?;
     let st = hfgit::ops::status::status(&repo, &ui.progress())?;
+    if ui.verbose {
+        ui.status(format!("hashed {}; refreshed the stat data of {} index entries", ui::bytes(st.bytes_hashed), st.stat_refreshed));
+    }
     if json {
         ui::print_json(&st);
         return Ok(ExitCode::SUCCESS);
@@ -33,7 +39,10 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         println!("U  {p}  (unmerged: resolve, then `git add {p}`)");
     }
     if st.changes.is_empty() && st.unmerged.is_empty() {
-        println!("nothing to commit, working tree clean");
+        match st.not_downloaded.len() {
+            0 => println!("nothing to commit, working tree clean"),
+            n => println!("nothing to commit, but {n} LFS file(s) have no content in the work tree"),
+        }
     }
     for c in &st.changes {
         let code = match c.status {
@@ -52,6 +61,15 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             note.push_str(" (over the LFS threshold: a .gitattributes rule will be added)");
         }
         println!("{code}  {}{note}", c.path);
+    }
+    if !st.not_downloaded.is_empty() {
+        println!("Content not downloaded (the work tree holds the LFS pointer):");
+        for f in &st.not_downloaded {
+            println!("   {}  (LFS, {})", f.path, ui::bytes(f.size));
+        }
+        for c in &st.fetch_with {
+            println!("  (get the content with `{c}`, at the top of the work tree)");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
