@@ -7,14 +7,24 @@ use std::process::ExitCode;
 pub struct Args {
     /// Remote name (default: the branch's upstream, else origin)
     remote: Option<String>,
+    /// From now on download only LFS files matching GLOB (repeatable; saved as lfs.fetchinclude)
+    #[arg(short = 'I', long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// From now on do not download LFS files matching GLOB (repeatable; saved as lfs.fetchexclude)
+    #[arg(short = 'X', long, value_name = "GLOB")]
+    exclude: Vec<String>,
     /// Print a JSON summary on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { remote, json } = args;
+    let Args { remote, include, exclude, json } = args;
     let repo = super::open_repo()?;
+    if !include.is_empty() || !exclude.is_empty() {
+        // files already written stay; only what is downloaded from now on changes
+        hfgit::lfs::select::replace_selection(&repo, &include, &exclude)?;
+    }
     let out = hfgit::ops::pull::pull(&repo, remote.as_deref(), ui.interactive(), &ui.progress())?;
     if json {
         ui::print_json(&out);
