@@ -279,3 +279,31 @@ fn pull_include_widens_and_narrows_a_clone() {
     assert!(r.stderr.contains("[bad"), "{}", r.stderr);
     assert_eq!(env.git(&n, &["config", "lfs.fetchinclude"]).ok().stdout.trim(), "*.bin");
 }
+
+/// After `clone --no-lfs`, fsck and diff say the content is missing and name the `hfgit fetch`
+/// that gets it; running exactly that makes fsck pass and the note go away.
+#[test]
+fn missing_content_hints_name_the_fetch_that_gets_it() {
+    let env = Env::new();
+    let (bare, [v1, _v2, _t]) = tagged_remote(&env);
+    env.hfgit(env.dir.path(), &["clone", bare.to_str().unwrap(), "c", "--no-lfs"]).ok();
+    let c = env.path("c");
+
+    let r = env.hfgit(&c, &["fsck"]).fails();
+    assert!(r.stderr.contains("hint: download missing objects with `hfgit fetch --include '*'`"), "{}", r.stderr);
+    env.hfgit(&c, &["fetch", "--include", "*"]).ok();
+    env.hfgit(&c, &["fsck"]).ok();
+    let r = env.hfgit(&c, &["fsck", "--all"]).fails();
+    assert!(r.stderr.contains("`hfgit fetch --all`"), "{}", r.stderr);
+
+    let d = env.hfgit(&c, &["diff", "v1", "HEAD", "--json"]).ok().json();
+    let note =
+        d["files"].as_array().unwrap().iter().find(|f| f["path"] == "a.bin").and_then(|f| f["note"].as_str()).unwrap_or("").to_string();
+    assert!(note.contains("not in the local store") && note.contains("hfgit fetch origin <REV> --include 'a.bin'"), "{d}");
+    assert!(!has(&c, &v1));
+    env.hfgit(&c, &["fetch", "origin", "v1", "--include", "a.bin"]).ok();
+    assert!(has(&c, &v1));
+    let d = env.hfgit(&c, &["diff", "v1", "HEAD", "--json"]).ok().json();
+    assert!(!d.to_string().contains("not in the local store"), "{d}");
+    env.hfgit(&c, &["fsck", "--all"]).ok();
+}

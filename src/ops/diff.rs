@@ -52,8 +52,8 @@ enum Content {
     Path(PathBuf),
     /// A plain blob in the object database.
     Blob(git2::Oid),
-    /// An LFS object that is not in the local store.
-    Missing(String),
+    /// An LFS object that is not in the local store: why, and the command that gets it.
+    Missing(String, String),
 }
 
 struct Entry {
@@ -72,7 +72,10 @@ fn side_entries(repo: &Repository, side: &Side<'_>, store: &Store, progress: &dy
                 }
                 let content = match git::blob_pointer(repo, id) {
                     Some(p) if store.contains(&p) => Content::Path(store.object_path(&p.oid)),
-                    Some(p) => Content::Missing(format!("its LFS object {} is not in the local store", &p.oid.to_string()[..12])),
+                    Some(p) => Content::Missing(
+                        format!("its LFS object {} is not in the local store", &p.oid.to_string()[..12]),
+                        fetch_hint(&path),
+                    ),
                     None => Content::Blob(id),
                 };
                 out.insert(path, Entry { id, content });
@@ -85,7 +88,9 @@ fn side_entries(repo: &Repository, side: &Side<'_>, store: &Store, progress: &dy
             for f in scan.files {
                 let content = match (&f.lfs, f.materialized) {
                     (Some(p), false) if store.contains(p) => Content::Path(store.object_path(&p.oid)),
-                    (Some(p), false) => Content::Missing(format!("its LFS object {} is not downloaded", &p.oid.to_string()[..12])),
+                    (Some(p), false) => {
+                        Content::Missing(format!("its LFS object {} is not downloaded", &p.oid.to_string()[..12]), fetch_hint(&f.path))
+                    }
                     _ => Content::Path(workdir.join(&f.path)),
                 };
                 out.insert(f.path, Entry { id: f.blob, content });
@@ -106,8 +111,15 @@ fn open(repo: &Repository, c: &Content) -> Result<File> {
             f.seek(SeekFrom::Start(0)).context("reading a temp file")?;
             Ok(f)
         }
-        Content::Missing(why) => Err(Error::with_hint(why.clone(), "run `hfgit pull` (or clone without --exclude) to download it")),
+        Content::Missing(why, hint) => Err(Error::with_hint(why.clone(), hint.clone())),
     }
+}
+
+/// The command that downloads `path`'s object: `hfgit fetch` takes HEAD and the upstream tip
+/// by default, another revision when named.
+fn fetch_hint(path: &str) -> String {
+    let quoted = format!("'{}'", path.replace('\'', "'\\''"));
+    format!("download it with `hfgit fetch --include {quoted}`, or `hfgit fetch origin <REV> --include {quoted}` for another revision")
 }
 
 fn config_of(repo: &Repository, c: Option<&Content>) -> Result<serde_json::Map<String, serde_json::Value>> {

@@ -28,9 +28,18 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         ui.status(format!("{} LFS object(s) checked, all OK", report.objects_checked));
         Ok(ExitCode::SUCCESS)
     } else {
+        // the command that really gets them: fetch takes every file of HEAD with `--include '*'`
+        // (the saved selection may leave some out), of every commit with `--all`
+        let fetch = if all { "hfgit fetch --all" } else { "hfgit fetch --include '*'" };
+        let damaged = report.problems.iter().any(|p| p.kind == "corrupt");
+        let hint = if damaged {
+            format!("move the corrupt objects out of .git/lfs/objects, then download them again with `{fetch}`")
+        } else {
+            format!("download missing objects with `{fetch}`, or re-add the files and commit")
+        };
         ui.error(&hfgit::Error::with_hint(
             format!("{} problem(s) in {} LFS object(s)", report.problems.len(), report.objects_checked),
-            "restore missing objects with `hfgit pull`, or re-add the files and commit",
+            hint,
         ));
         Ok(ExitCode::from(1))
     }
