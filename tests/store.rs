@@ -307,3 +307,100 @@ fn missing_content_hints_name_the_fetch_that_gets_it() {
     assert!(!d.to_string().contains("not in the local store"), "{d}");
     env.hfgit(&c, &["fsck", "--all"]).ok();
 }
+
+/// The recent window: a pushed branch whose commit is a day old keeps its objects (git-lfs
+/// keeps refs within lfs.fetchrecentrefsdays + lfs.pruneoffsetdays, 7 + 3 days); one from 2023
+/// does not; with lfs.fetchrecentrefsdays 0 neither does. `fetch --recent` brings the recent
+/// branch's objects and not the old one's. git-lfs agrees on the prune side.
+#[test]
+fn recent_refs_are_kept_and_fetched_as_git_lfs_does() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let bare = env.path("remote.git");
+    let (base, old, fresh) = (data(21, 30_000), data(22, 31_000), data(23, 32_000));
+    commit(&env, &repo, "a.bin", &base, "base");
+    env.git(&repo, &["remote", "add", "origin", bare.to_str().unwrap()]).ok();
+    env.hfgit(&repo, &["push", "--create"]).ok();
+    env.hfgit(&repo, &["switch", "-c", "old"]).ok();
+    commit(&env, &repo, "a.bin", &old, "2023");
+    env.hfgit(&repo, &["push"]).ok();
+    env.hfgit(&repo, &["switch", "-c", "fresh", "main"]).ok();
+    fs::write(repo.join("a.bin"), &fresh).unwrap();
+    let yesterday = format!("@{} +0000", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 86_400);
+    let out = env.hfgit_cmd(&repo, &["commit", "-m", "yesterday"]).env("GIT_COMMITTER_DATE", &yesterday).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    env.hfgit(&repo, &["push"]).ok();
+    env.hfgit(&repo, &["switch", "main"]).ok();
+
+    let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
+    assert_eq!(oids(&dry), hexes(&[&old]));
+    let lfs_env = Env::with_git_lfs();
+    let copy = lfs_env.path("copy");
+    lfs_env.command("cp", lfs_env.dir.path()).args(["-a", repo.to_str().unwrap(), copy.to_str().unwrap()]).status().unwrap();
+    let out =
+        lfs_env.command("git", &copy).args(["lfs", "prune", "--dry-run", "--verbose"]).env("GIT_LFS_FORCE_PROGRESS", "1").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains(&sha256_hex(&old)) && !text.contains(&sha256_hex(&fresh)), "{text}");
+
+    env.git(&repo, &["config", "lfs.fetchrecentrefsdays", "0"]).ok();
+    let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
+    assert_eq!(oids(&dry), hexes(&[&old, &fresh]));
+
+    env.hfgit(env.dir.path(), &["clone", bare.to_str().unwrap(), "c", "--no-lfs"]).ok();
+    let c = env.path("c");
+    env.hfgit(&c, &["fetch", "--recent", "--include", "*"]).ok();
+    assert!(has(&c, &base) && has(&c, &fresh) && !has(&c, &old));
+}
+
+/// Over HTTP the remote is asked through the batch API (a download request, nothing
+/// downloaded): an object the server answers with an error is missing, and is not deleted.
+#[test]
+fn verify_remote_asks_an_http_lfs_server_through_the_batch_api() {
+    let env = Env::new();
+    let server = common::lfs_server::LfsServer::start();
+    let repo = env.init("m");
+    let (v1, v2) = (data(31, 30_000), data(32, 30_000));
+    env.git(&repo, &["config", "lfs.url", &server.endpoint("pushed")]).ok();
+    commit(&env, &repo, "a.bin", &v1, "v1");
+    commit(&env, &repo, "a.bin", &v2, "v2");
+    env.git(&repo, &["remote", "add", "origin", env.path("remote.git").to_str().unwrap()]).ok();
+    env.hfgit(&repo, &["push", "--create"]).ok();
+    assert!(server.get("pushed", &sha256_hex(&v1)).is_some());
+
+    // the same history, but an LFS store that never got v1
+    env.git(&repo, &["config", "lfs.url", &server.endpoint("empty")]).ok();
+    let r = env.hfgit(&repo, &["prune"]).fails();
+    assert!(r.stderr.contains(&sha256_hex(&v1)) && r.stderr.contains("Object does not exist"), "{}", r.stderr);
+    assert!(has(&repo, &v1));
+    assert_eq!(server.count("batch:empty"), 1);
+
+    server.put("empty", &v1);
+    let r = env.hfgit(&repo, &["prune", "--json"]).ok().json();
+    assert_eq!(oids(&r), hexes(&[&v1]));
+    assert_eq!(r["verified_objects"], 1);
+    assert!(!has(&repo, &v1) && has(&repo, &v2));
+    assert!(server.log().iter().all(|l| l.method != "GET"), "prune downloaded something: {:?}", server.log());
+}
+
+/// Another worktree's HEAD keeps its objects, from whichever worktree prune runs; the store is
+/// the main repository's.
+#[test]
+fn prune_keeps_what_other_worktrees_check_out() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let (v1, v2, v3) = (data(41, 30_000), data(42, 30_000), data(43, 30_000));
+    commit(&env, &repo, "a.bin", &v1, "v1");
+    let first = head(&env, &repo);
+    commit(&env, &repo, "a.bin", &v2, "v2");
+    commit(&env, &repo, "a.bin", &v3, "v3");
+    env.git(&repo, &["remote", "add", "origin", env.path("remote.git").to_str().unwrap()]).ok();
+    env.hfgit(&repo, &["push", "--create"]).ok();
+    let wt = env.path("wt");
+    env.git(&repo, &["worktree", "add", "-q", "--detach", wt.to_str().unwrap(), &first]).ok();
+    for dir in [&repo, &wt] {
+        let dry = env.hfgit(dir, &["prune", "--dry-run", "--json"]).ok().json();
+        assert_eq!(oids(&dry), hexes(&[&v2]), "from {}", dir.display());
+    }
+    env.hfgit(&wt, &["prune"]).ok();
+    assert!(has(&repo, &v1) && !has(&repo, &v2) && has(&repo, &v3));
+}
