@@ -28,6 +28,39 @@ fn commit(env: &Env, repo: &Path, file: &str, bytes: &[u8], msg: &str) {
     env.hfgit(repo, &["commit", "-m", msg]).ok();
 }
 
+/// A repository `name` whose a.bin went through `versions`, one commit each, pushed to a new
+/// bare `remote.git` as origin.
+fn pushed(env: &Env, name: &str, versions: &[&[u8]]) -> PathBuf {
+    let repo = env.init(name);
+    for (i, v) in versions.iter().enumerate() {
+        commit(env, &repo, "a.bin", v, &format!("version {}", i + 1));
+    }
+    env.git(&repo, &["remote", "add", "origin", env.path("remote.git").to_str().unwrap()]).ok();
+    env.hfgit(&repo, &["push", "--create"]).ok();
+    repo
+}
+
+/// What `git lfs prune --dry-run --verbose` would delete in a copy of `repo`, and the
+/// version of git-lfs that said so.
+fn git_lfs_would_prune(repo: &Path) -> (String, BTreeSet<String>) {
+    let lfs_env = Env::with_git_lfs();
+    let copy = lfs_env.path("copy");
+    lfs_env.command("cp", lfs_env.dir.path()).args(["-a", repo.to_str().unwrap(), copy.to_str().unwrap()]).status().unwrap();
+    // without a terminal git-lfs prints only the last line of its list, unless forced
+    let out =
+        lfs_env.command("git", &copy).args(["lfs", "prune", "--dry-run", "--verbose"]).env("GIT_LFS_FORCE_PROGRESS", "1").output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    let listed = text
+        .split(['\r', '\n'])
+        .filter_map(|l| l.trim().strip_prefix("* "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|o| o.len() == 64)
+        .map(str::to_string)
+        .collect();
+    (lfs_env.git(&copy, &["lfs", "version"]).ok().stdout, listed)
+}
+
 fn oids(v: &serde_json::Value) -> BTreeSet<String> {
     v["pruned"].as_array().unwrap().iter().map(|o| o["oid"].as_str().unwrap().to_string()).collect()
 }
@@ -40,14 +73,8 @@ fn hexes(items: &[&[u8]]) -> BTreeSet<String> {
 /// two unpushed commits (HEAD has v3 and u2), s1 only in refs/stash, i1 only in the index,
 /// o1 in no commit at all. Returns (repo, bare remote, [v1, v2, v3, u1, u2, s1, i1, o1]).
 fn five_versions(env: &Env) -> (PathBuf, PathBuf, Vec<Vec<u8>>) {
-    let repo = env.init("m");
-    let bare = env.path("remote.git");
     let b: Vec<Vec<u8>> = (1..=8).map(|i| data(i, 40_000 + i as usize * 1000)).collect();
-    commit(env, &repo, "a.bin", &b[0], "v1");
-    commit(env, &repo, "a.bin", &b[1], "v2");
-    commit(env, &repo, "a.bin", &b[2], "v3");
-    env.git(&repo, &["remote", "add", "origin", bare.to_str().unwrap()]).ok();
-    env.hfgit(&repo, &["push", "--create"]).ok();
+    let repo = pushed(env, "m", &[&b[0], &b[1], &b[2]]);
     commit(env, &repo, "b.bin", &b[3], "u1, not pushed");
     commit(env, &repo, "b.bin", &b[4], "u2, not pushed");
     // a commit only refs/stash (with its reflog, as `git stash` leaves it) reaches
@@ -64,7 +91,7 @@ fn five_versions(env: &Env) -> (PathBuf, PathBuf, Vec<Vec<u8>>) {
     env.git(&repo, &["update-index", "--add", "--cacheinfo", &format!("100644,{blob},c.bin")]).ok();
     put_object(&repo.join(".git"), &b[7]);
     assert!(fs::read(repo.join("a.bin")).unwrap() == b[2]);
-    (repo, bare, b)
+    (repo, env.path("remote.git"), b)
 }
 
 /// `prune --dry-run` lists exactly v1, v2 and the orphan (and deletes nothing); `git lfs prune
@@ -89,24 +116,9 @@ fn prune_deletes_exactly_what_git_lfs_would_and_keeps_the_rest() {
     assert!(all.iter().all(|x| has(&repo, x)), "--dry-run deleted something");
 
     // git-lfs, on a copy of the same repository, would prune the same objects
-    let lfs_env = Env::with_git_lfs();
-    let copy = lfs_env.path("copy");
-    lfs_env.command("cp", lfs_env.dir.path()).args(["-a", repo.to_str().unwrap(), copy.to_str().unwrap()]).status().unwrap();
-    // without a terminal git-lfs prints only the last line of its list, unless forced
-    let out =
-        lfs_env.command("git", &copy).args(["lfs", "prune", "--dry-run", "--verbose"]).env("GIT_LFS_FORCE_PROGRESS", "1").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let theirs: BTreeSet<String> = text
-        .split(['\r', '\n'])
-        .filter_map(|l| l.trim().strip_prefix("* "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|o| o.len() == 64)
-        .map(str::to_string)
-        .collect();
+    let (version, theirs) = git_lfs_would_prune(&repo);
     // git-lfs before 3.5.0 deleted objects only the index names ("Fix git lfs prune is
     // deleting staged files in the index", 55a7f00a); from 3.5.0 on it keeps them, as hfgit does
-    let version = lfs_env.git(&copy, &["lfs", "version"]).ok().stdout;
     let (major, minor) = version
         .strip_prefix("git-lfs/")
         .and_then(|v| {
@@ -118,7 +130,7 @@ fn prune_deletes_exactly_what_git_lfs_would_and_keeps_the_rest() {
     if (major, minor) < (3, 5) {
         expected.insert(sha256_hex(&b[6]));
     }
-    assert_eq!(theirs, expected, "{version}: git lfs prune --dry-run said:\n{text}");
+    assert_eq!(theirs, expected, "{version}");
 
     let du = env.hfgit(&repo, &["du", "--json"]).ok().json();
     assert_eq!(du["store_objects"], 8);
@@ -154,13 +166,9 @@ fn prune_deletes_exactly_what_git_lfs_would_and_keeps_the_rest() {
 #[test]
 fn verify_remote_refuses_to_delete_what_the_remote_lacks() {
     let env = Env::new();
-    let repo = env.init("m");
-    let bare = env.path("remote.git");
     let (v1, v2, o1) = (data(1, 30_000), data(2, 30_000), data(3, 30_000));
-    commit(&env, &repo, "a.bin", &v1, "v1");
-    commit(&env, &repo, "a.bin", &v2, "v2");
-    env.git(&repo, &["remote", "add", "origin", bare.to_str().unwrap()]).ok();
-    env.hfgit(&repo, &["push", "--create"]).ok();
+    let repo = pushed(&env, "m", &[&v1, &v2]);
+    let bare = env.path("remote.git");
     put_object(&repo.join(".git"), &o1);
     let remote_v1 = object_path(&bare, &sha256_hex(&v1));
     let kept = fs::read(&remote_v1).unwrap();
@@ -315,12 +323,9 @@ fn missing_content_hints_name_the_fetch_that_gets_it() {
 #[test]
 fn recent_refs_are_kept_and_fetched_as_git_lfs_does() {
     let env = Env::new();
-    let repo = env.init("m");
-    let bare = env.path("remote.git");
     let (base, old, fresh) = (data(21, 30_000), data(22, 31_000), data(23, 32_000));
-    commit(&env, &repo, "a.bin", &base, "base");
-    env.git(&repo, &["remote", "add", "origin", bare.to_str().unwrap()]).ok();
-    env.hfgit(&repo, &["push", "--create"]).ok();
+    let repo = pushed(&env, "m", &[&base]);
+    let bare = env.path("remote.git");
     env.hfgit(&repo, &["switch", "-c", "old"]).ok();
     commit(&env, &repo, "a.bin", &old, "2023");
     env.hfgit(&repo, &["push"]).ok();
@@ -334,13 +339,7 @@ fn recent_refs_are_kept_and_fetched_as_git_lfs_does() {
 
     let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
     assert_eq!(oids(&dry), hexes(&[&old]));
-    let lfs_env = Env::with_git_lfs();
-    let copy = lfs_env.path("copy");
-    lfs_env.command("cp", lfs_env.dir.path()).args(["-a", repo.to_str().unwrap(), copy.to_str().unwrap()]).status().unwrap();
-    let out =
-        lfs_env.command("git", &copy).args(["lfs", "prune", "--dry-run", "--verbose"]).env("GIT_LFS_FORCE_PROGRESS", "1").output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains(&sha256_hex(&old)) && !text.contains(&sha256_hex(&fresh)), "{text}");
+    assert_eq!(git_lfs_would_prune(&repo).1, hexes(&[&old]));
 
     env.git(&repo, &["config", "lfs.fetchrecentrefsdays", "0"]).ok();
     let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
@@ -387,14 +386,9 @@ fn verify_remote_asks_an_http_lfs_server_through_the_batch_api() {
 #[test]
 fn prune_keeps_what_other_worktrees_check_out() {
     let env = Env::new();
-    let repo = env.init("m");
     let (v1, v2, v3) = (data(41, 30_000), data(42, 30_000), data(43, 30_000));
-    commit(&env, &repo, "a.bin", &v1, "v1");
-    let first = head(&env, &repo);
-    commit(&env, &repo, "a.bin", &v2, "v2");
-    commit(&env, &repo, "a.bin", &v3, "v3");
-    env.git(&repo, &["remote", "add", "origin", env.path("remote.git").to_str().unwrap()]).ok();
-    env.hfgit(&repo, &["push", "--create"]).ok();
+    let repo = pushed(&env, "m", &[&v1, &v2, &v3]);
+    let first = env.git(&repo, &["rev-parse", "HEAD~2"]).ok().stdout.trim().to_string();
     let wt = env.path("wt");
     env.git(&repo, &["worktree", "add", "-q", "--detach", wt.to_str().unwrap(), &first]).ok();
     for dir in [&repo, &wt] {

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 /// Download git objects and the LFS objects of some revisions into the local store
 ///
-/// Without REV: HEAD and the current branch's upstream tip. The work tree is not touched; write
-/// downloaded files with `hfgit restore <PATH>` or `hfgit checkout`.
+/// Without REV: HEAD and the current branch's upstream tip. Files: --include/--exclude for this
+/// run, else lfs.fetchinclude/lfs.fetchexclude. The work tree is not touched.
 #[derive(clap::Args)]
 pub struct Args {
     /// Remote name (default: the branch's upstream, else origin)
@@ -18,19 +18,15 @@ pub struct Args {
     /// Also the refs and commits within lfs.fetchrecentrefsdays / lfs.fetchrecentcommitsdays
     #[arg(long)]
     recent: bool,
-    /// Only LFS files matching GLOB (repeatable; replaces lfs.fetchinclude/fetchexclude for this run)
-    #[arg(short = 'I', long, value_name = "GLOB")]
-    include: Vec<String>,
-    /// Not LFS files matching GLOB (repeatable; replaces lfs.fetchinclude/fetchexclude for this run)
-    #[arg(short = 'X', long, value_name = "GLOB")]
-    exclude: Vec<String>,
+    #[command(flatten)]
+    select: super::LfsSelection,
     /// Print a JSON summary on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { remote, revs, all, recent, include, exclude, json } = args;
+    let Args { remote, revs, all, recent, select: super::LfsSelection { include, exclude }, json } = args;
     let repo = super::open_repo()?;
     let out = hfgit::ops::fetch::fetch(
         &repo,

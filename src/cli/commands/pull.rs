@@ -3,23 +3,22 @@ use hfgit::Result;
 use std::process::ExitCode;
 
 /// Fetch, fast-forward the current branch and download the LFS content it needs
+///
+/// --include/--exclude replace the saved selection (lfs.fetchinclude / lfs.fetchexclude) from
+/// now on: newly selected files are downloaded and written; files already written stay.
 #[derive(clap::Args)]
 pub struct Args {
     /// Remote name (default: the branch's upstream, else origin)
     remote: Option<String>,
-    /// From now on download only LFS files matching GLOB (repeatable; saved as lfs.fetchinclude)
-    #[arg(short = 'I', long, value_name = "GLOB")]
-    include: Vec<String>,
-    /// From now on do not download LFS files matching GLOB (repeatable; saved as lfs.fetchexclude)
-    #[arg(short = 'X', long, value_name = "GLOB")]
-    exclude: Vec<String>,
+    #[command(flatten)]
+    select: super::LfsSelection,
     /// Print a JSON summary on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { remote, include, exclude, json } = args;
+    let Args { remote, select: super::LfsSelection { include, exclude }, json } = args;
     let repo = super::open_repo()?;
     if !include.is_empty() || !exclude.is_empty() {
         // files already written stay; only what is downloaded from now on changes
