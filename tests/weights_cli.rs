@@ -304,9 +304,17 @@ fn diff_without_local_content_says_how_to_get_it() {
     let remote = env.path("r.git");
     env.hfgit(&repo, &["push", remote.to_str().unwrap(), "--create"]).ok();
     env.hfgit(env.dir.path(), &["clone", remote.to_str().unwrap(), "c", "--no-lfs"]).ok();
-    let j = env.hfgit(&env.path("c"), &["diff", "HEAD~1", "HEAD", "--json"]).ok().json();
+    let c = env.path("c");
+    let j = env.hfgit(&c, &["diff", "HEAD~1", "HEAD", "--json"]).ok().json();
     let note = j["files"][0]["note"].as_str().unwrap();
-    assert!(note.contains("not in the local store") && note.contains("hfgit pull"), "{note}");
+    assert!(note.contains("not in the local store") && note.contains("hfgit fetch --include 'pytorch_model.bin'"), "{note}");
+    assert!(note.contains("hfgit fetch origin <REV> --include 'pytorch_model.bin'"), "{note}");
+    // following the hint, for both revisions, makes the diff a tensor diff
+    env.hfgit(&c, &["fetch", "--include", "pytorch_model.bin"]).ok();
+    env.hfgit(&c, &["fetch", "origin", "HEAD~1", "--include", "pytorch_model.bin"]).ok();
+    let j = env.hfgit(&c, &["diff", "HEAD~1", "HEAD", "--json"]).ok().json();
+    assert!(j["files"][0]["note"].is_null(), "{j}");
+    assert!(!j["files"][0]["tensors"]["changes"].as_array().unwrap().is_empty(), "{j}");
 }
 
 #[test]
