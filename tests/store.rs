@@ -246,6 +246,8 @@ fn fetch_brings_what_a_no_lfs_clone_left_out() {
     let r = env.hfgit(&c, &["fetch", "origin", "v1", "-I", "a.bin", "--json"]).ok().json();
     assert_eq!(r["downloaded_objects"], 1);
     assert!(has(&c, &v1));
+    let r = env.hfgit(&c, &["fetch", "v1"]).fails();
+    assert!(r.stderr.contains("no remote named `v1`") && r.stderr.contains("`hfgit fetch origin v1`"), "{}", r.stderr);
     let r = env.hfgit(&c, &["fetch", "origin", "no-such-rev", "-I", "*"]).fails();
     assert!(r.stderr.contains("no-such-rev"), "{}", r.stderr);
 
@@ -397,4 +399,27 @@ fn prune_keeps_what_other_worktrees_check_out() {
     }
     env.hfgit(&wt, &["prune"]).ok();
     assert!(has(&repo, &v1) && !has(&repo, &v2) && has(&repo, &v3));
+}
+
+/// Where hfgit is more careful than git-lfs: a `refs/stash` written without a reflog still
+/// keeps what it added, and so does a work-tree file that is a pointer (an object someone
+/// fetched for a file that is not written yet).
+#[test]
+fn prune_keeps_a_reflogless_stash_and_work_tree_pointer_files() {
+    let env = Env::new();
+    let (v1, v2, v3, s1) = (data(51, 30_000), data(52, 30_000), data(53, 30_000), data(54, 30_000));
+    let repo = pushed(&env, "m", &[&v1, &v2, &v3]);
+    env.hfgit(&repo, &["switch", "-c", "wip"]).ok();
+    commit(&env, &repo, "a.bin", &s1, "wip");
+    let wip = env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout.trim().to_string();
+    env.hfgit(&repo, &["switch", "main"]).ok();
+    env.hfgit(&repo, &["branch", "-D", "wip"]).ok();
+    fs::write(repo.join(".git/refs/stash"), format!("{wip}\n")).unwrap();
+    assert!(!repo.join(".git/logs/refs/stash").exists());
+    fs::write(repo.join("old.bin"), pointer_text(&v1)).unwrap();
+    let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
+    assert_eq!(oids(&dry), hexes(&[&v2]));
+    fs::remove_file(repo.join("old.bin")).unwrap();
+    let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
+    assert_eq!(oids(&dry), hexes(&[&v1, &v2]));
 }

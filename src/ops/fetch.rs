@@ -82,6 +82,13 @@ pub fn fetch(repo: &Repository, opts: &FetchOptions<'_>, progress: &dyn Progress
         (None, None) => "origin".into(),
     };
     let r = repo.find_remote(&name).map_err(|_| {
+        if remote_name.is_some() && repo.revparse_single(&name).is_ok() {
+            // `hfgit fetch v1`: the first argument is always the remote, as with git-lfs
+            return Error::with_hint(
+                format!("no remote named `{name}`"),
+                format!("revisions come after the remote: `hfgit fetch origin {name}`"),
+            );
+        }
         Error::with_hint(format!("no remote named `{name}`"), "set one with `hfgit init --remote <TARGET>` or `git remote add`")
     })?;
     let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();

@@ -318,19 +318,20 @@ fn retained(repo: &Repository, rc: &RecentConfig) -> Result<HashSet<Oid>> {
     }
 
     // stashes: each entry's commits (work tree, index, untracked) against their first parents
-    if let Ok(reflog) = repo.reflog("refs/stash") {
-        for entry in reflog.iter() {
-            let Ok(w) = repo.find_commit(entry.id_new()) else { continue };
-            let mut walk = repo.revwalk().context("walking the stash")?;
-            walk.push(w.id()).context("walking the stash")?;
-            if let Ok(base) = w.parent_id(0) {
-                walk.hide(base).context("walking the stash")?;
-            }
-            for id in walk {
-                let c = repo.find_commit(id.context("walking the stash")?).context("reading commit")?;
-                let added = trees.changed(&c, false)?;
-                keep.all(added);
-            }
+    let mut stashes: BTreeSet<git2::Oid> = repo.reflog("refs/stash").map(|r| r.iter().map(|e| e.id_new()).collect()).unwrap_or_default();
+    // a stash ref without a reflog (written by hand) still counts
+    stashes.extend(repo.refname_to_id("refs/stash").ok());
+    for id in stashes {
+        let Ok(w) = repo.find_commit(id) else { continue };
+        let mut walk = repo.revwalk().context("walking the stash")?;
+        walk.push(w.id()).context("walking the stash")?;
+        if let Ok(base) = w.parent_id(0) {
+            walk.hide(base).context("walking the stash")?;
+        }
+        for id in walk {
+            let c = repo.find_commit(id.context("walking the stash")?).context("reading commit")?;
+            let added = trees.changed(&c, false)?;
+            keep.all(added);
         }
     }
     Ok(keep.set)
@@ -415,7 +416,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
         let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();
         report.remote = Some(remote::redact(&url));
         let lfs = LfsRemote::for_remote(repo, Some(name), &url, Operation::Download, None, interactive)?;
-        progress.begin("Checking the remote", 0, to_check.len() as u64);
+        progress.begin("Checking the remote", 0, 0);
         let lacking = lfs.lacking(&to_check);
         progress.end();
         let lacking = lacking?;
