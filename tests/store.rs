@@ -397,6 +397,19 @@ fn prune_keeps_what_other_worktrees_check_out() {
         let dry = env.hfgit(dir, &["prune", "--dry-run", "--json"]).ok().json();
         assert_eq!(oids(&dry), hexes(&[&v2]), "from {}", dir.display());
     }
+    // an hfgit command busy in the other worktree holds off the deletion
+    let wt_lock = repo.join(".git/worktrees/wt/hfgit.lock");
+    // the shell becomes `sleep` holding the lock itself, so killing it releases the lock
+    let mut holder =
+        std::process::Command::new("sh").args(["-c", "exec 9>\"$0\" && flock 9 && exec sleep 60"]).arg(&wt_lock).spawn().unwrap();
+    while std::process::Command::new("flock").args(["-n"]).arg(&wt_lock).arg("true").status().unwrap().success() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = env.hfgit(&repo, &["prune"]).fails();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(r.stderr.contains("lock held on") && r.stderr.contains("worktrees/wt/hfgit.lock"), "{}", r.stderr);
+    assert!(has(&repo, &v2));
     env.hfgit(&wt, &["prune"]).ok();
     assert!(has(&repo, &v1) && !has(&repo, &v2) && has(&repo, &v3));
 }

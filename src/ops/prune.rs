@@ -273,19 +273,8 @@ fn retained(repo: &Repository, rc: &RecentConfig) -> Result<HashSet<Oid>> {
 
     // HEAD and the index, of this work tree and of every other worktree of the repository
     keep_checkout(&mut keep, &mut trees, repo, &mut commits)?;
-    let main = if repo.is_worktree() { Some(Repository::open(repo.commondir()).context("opening the main repository")?) } else { None };
-    let main_ref = main.as_ref().unwrap_or(repo);
-    if main.is_some() {
-        keep_checkout(&mut keep, &mut trees, main_ref, &mut commits)?;
-    }
-    for name in main_ref.worktrees().context("listing worktrees")?.iter().flatten() {
-        let Ok(wt) = main_ref.find_worktree(name) else { continue };
-        if wt.validate().is_err() {
-            continue; // prunable: its directory is gone
-        }
-        if let Ok(r) = Repository::open_from_worktree(&wt) {
-            keep_checkout(&mut keep, &mut trees, &r, &mut commits)?;
-        }
+    for other in other_checkouts(repo)? {
+        keep_checkout(&mut keep, &mut trees, &other, &mut commits)?;
     }
 
     // recent refs, and recent previous versions
@@ -337,6 +326,37 @@ fn retained(repo: &Repository, rc: &RecentConfig) -> Result<HashSet<Oid>> {
     Ok(keep.set)
 }
 
+/// The locks of this repository and of every worktree sharing its store: each hfgit command
+/// takes its own worktree's lock, and any of them could start using an object prune is about
+/// to delete.
+fn lock_every_worktree(repo: &Repository) -> Result<Vec<git::RepoLock>> {
+    let mut locks = vec![git::lock(repo)?];
+    for other in other_checkouts(repo)? {
+        locks.push(git::lock(&other)?);
+    }
+    Ok(locks)
+}
+
+/// The other repositories sharing `repo`'s store: the main one when `repo` is a linked
+/// worktree, and every linked worktree whose directory still exists.
+fn other_checkouts(repo: &Repository) -> Result<Vec<Repository>> {
+    let main = if repo.is_worktree() { Some(Repository::open(repo.commondir()).context("opening the main repository")?) } else { None };
+    let main_ref = main.as_ref().unwrap_or(repo);
+    let mut out = Vec::new();
+    for name in main_ref.worktrees().context("listing worktrees")?.iter().flatten() {
+        let Ok(wt) = main_ref.find_worktree(name) else { continue };
+        if wt.validate().is_err() {
+            continue; // prunable: its directory is gone
+        }
+        match Repository::open_from_worktree(&wt) {
+            Ok(r) if r.path() != repo.path() => out.push(r),
+            _ => {}
+        }
+    }
+    out.extend(main);
+    Ok(out)
+}
+
 /// Every LFS object any commit of any ref (or HEAD) reaches.
 fn reachable(repo: &Repository) -> Result<HashSet<Oid>> {
     let mut walk = repo.revwalk().context("walking history")?;
@@ -382,8 +402,8 @@ pub struct PruneOptions {
 
 pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) -> Result<PruneReport> {
     let PruneOptions { dry_run, verify, interactive } = *opts;
-    // a commit running alongside could store an object the plan has not seen
-    let _lock = if dry_run { None } else { Some(git::lock(repo)?) };
+    // an hfgit command in any worktree of the store could make a listed object needed
+    let _locks = if dry_run { Vec::new() } else { lock_every_worktree(repo)? };
     let rc = RecentConfig::from_repo(repo)?;
     let verify = verify.unwrap_or(if rc.verify_unreachable_always { Verify::All } else { Verify::Reachable });
     let plan = plan(repo)?;
