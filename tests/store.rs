@@ -415,10 +415,10 @@ fn prune_keeps_what_other_worktrees_check_out() {
 }
 
 /// Where hfgit is more careful than git-lfs: a `refs/stash` written without a reflog still
-/// keeps what it added, and so does a work-tree file that is a pointer (an object someone
-/// fetched for a file that is not written yet).
+/// keeps what it added, a work-tree file that is a pointer keeps its object (someone fetched
+/// it for a file not written yet), and `lfs.fetchexclude` never makes HEAD's objects prunable.
 #[test]
-fn prune_keeps_a_reflogless_stash_and_work_tree_pointer_files() {
+fn prune_keeps_more_than_git_lfs_where_that_is_safer() {
     let env = Env::new();
     let (v1, v2, v3, s1) = (data(51, 30_000), data(52, 30_000), data(53, 30_000), data(54, 30_000));
     let repo = pushed(&env, "m", &[&v1, &v2, &v3]);
@@ -435,4 +435,8 @@ fn prune_keeps_a_reflogless_stash_and_work_tree_pointer_files() {
     fs::remove_file(repo.join("old.bin")).unwrap();
     let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
     assert_eq!(oids(&dry), hexes(&[&v1, &v2]));
+    env.git(&repo, &["config", "lfs.fetchexclude", "a.bin"]).ok();
+    let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
+    assert_eq!(oids(&dry), hexes(&[&v1, &v2]), "HEAD's a.bin became prunable");
+    assert!(has(&repo, &v3) && has(&repo, &s1));
 }

@@ -6,8 +6,9 @@
 //! previous versions within `lfs.fetchrecentcommitsdays` + offset of those commits, every object
 //! a commit not yet on the remote (`lfs.pruneremotetocheck`, default `origin`: reachable from a
 //! branch or tag but not from `refs/remotes/<remote>/*`) added, and every object a stash entry
-//! added. Paths `lfs.fetchexclude` excludes are not kept for HEAD, the index or recent refs (as
-//! git-lfs), but always for unpushed commits and stashes.
+//! added (its reflog, or the ref alone when it has none). Paths `lfs.fetchexclude` excludes are
+//! not kept for recent refs and their previous versions (as git-lfs); git-lfs drops them for
+//! HEAD and the index too, hfgit never deletes an object HEAD or an index names.
 //!
 //! Before deleting, the remote is asked whether it has the objects (`Verify`); by default those a
 //! commit still reaches, since those are the ones whose only copy would be lost. Deletion happens
@@ -217,7 +218,7 @@ fn previous_versions(trees: &mut Trees<'_>, repo: &Repository, tip: git2::Oid, s
     Ok(out)
 }
 
-/// Where each kept object comes from; `exclude` is `lfs.fetchexclude`.
+/// The kept oids; `exclude` is `lfs.fetchexclude`, which `filtered` honours.
 struct Keep<'a> {
     set: HashSet<Oid>,
     exclude: &'a Selection,
@@ -237,7 +238,7 @@ impl Keep<'_> {
 fn keep_checkout(keep: &mut Keep<'_>, trees: &mut Trees<'_>, repo: &Repository, commits: &mut BTreeSet<git2::Oid>) -> Result<()> {
     if let Some(h) = git::head_commit(repo)? {
         if commits.insert(h.id()) {
-            keep.filtered(trees.pointers(&h)?);
+            keep.all(trees.pointers(&h)?);
         }
     }
     if repo.is_bare() {
@@ -249,7 +250,7 @@ fn keep_checkout(keep: &mut Keep<'_>, trees: &mut Trees<'_>, repo: &Repository, 
         .filter(|e| e.mode != 0o120000 && e.mode != 0o160000)
         .filter_map(|e| Some((String::from_utf8(e.path.clone()).ok()?, git::blob_pointer(repo, e.id)?)))
         .collect();
-    keep.filtered(staged);
+    keep.all(staged);
     // hfgit's own rule: a work-tree file that is a pointer names an object someone may want
     let workdir = git::workdir(repo)?;
     let walker = walkdir::WalkDir::new(&workdir).into_iter().filter_entry(|e| e.depth() == 0 || e.file_name() != ".git");
