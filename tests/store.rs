@@ -439,4 +439,14 @@ fn prune_keeps_more_than_git_lfs_where_that_is_safer() {
     let dry = env.hfgit(&repo, &["prune", "--dry-run", "--json"]).ok().json();
     assert_eq!(oids(&dry), hexes(&[&v1, &v2]), "HEAD's a.bin became prunable");
     assert!(has(&repo, &v3) && has(&repo, &s1));
+
+    // commits made on a detached HEAD are unpushed too, even unverified
+    let (d1, d2) = (data(55, 30_000), data(56, 30_000));
+    env.git(&repo, &["config", "--unset", "lfs.fetchexclude"]).ok();
+    env.hfgit(&repo, &["checkout", "HEAD~0"]).ok();
+    commit(&env, &repo, "a.bin", &d1, "detached 1");
+    commit(&env, &repo, "a.bin", &d2, "detached 2");
+    assert!(env.git(&repo, &["symbolic-ref", "-q", "HEAD"]).code != 0, "HEAD is not detached");
+    let dry = env.hfgit(&repo, &["prune", "--dry-run", "--no-verify-remote", "--json"]).ok().json();
+    assert_eq!(oids(&dry), hexes(&[&v1, &v2, &v3]));
 }

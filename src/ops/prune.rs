@@ -248,7 +248,7 @@ fn keep_checkout(keep: &mut Keep<'_>, trees: &mut Trees<'_>, repo: &Repository, 
     let staged: Vec<(String, Pointer)> = index
         .iter()
         .filter(|e| e.mode != 0o120000 && e.mode != 0o160000)
-        .filter_map(|e| Some((String::from_utf8(e.path.clone()).ok()?, git::blob_pointer(repo, e.id)?)))
+        .filter_map(|e| Some((String::from_utf8_lossy(&e.path).into_owned(), git::blob_pointer(repo, e.id)?)))
         .collect();
     keep.all(staged);
     // hfgit's own rule: a work-tree file that is a pointer names an object someone may want
@@ -296,10 +296,14 @@ fn retained(repo: &Repository, rc: &RecentConfig) -> Result<HashSet<Oid>> {
         }
     }
 
-    // unpushed: reachable from a branch or tag, not from the remote's tracking refs
+    // unpushed: reachable from a branch or tag (or, stricter than git-lfs, a detached HEAD),
+    // not from the remote's tracking refs
     let mut walk = repo.revwalk().context("walking history")?;
     walk.push_glob("refs/heads/*").context("walking history")?;
     walk.push_glob("refs/tags/*").context("walking history")?;
+    if let Some(h) = git::head_commit(repo)? {
+        walk.push(h.id()).context("walking history")?;
+    }
     walk.hide_glob(&format!("refs/remotes/{}/*", rc.prune_remote)).context("walking history")?;
     for id in walk {
         let c = repo.find_commit(id.context("walking history")?).context("reading commit")?;
