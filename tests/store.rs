@@ -450,3 +450,30 @@ fn prune_keeps_more_than_git_lfs_where_that_is_safer() {
     let dry = env.hfgit(&repo, &["prune", "--dry-run", "--no-verify-remote", "--json"]).ok().json();
     assert_eq!(oids(&dry), hexes(&[&v1, &v2, &v3]));
 }
+
+/// Only regular files at their own object path count: a symlink named like an object (its
+/// target outside the store), a file named by another oid's path, a stray file are neither
+/// counted nor deleted.
+#[test]
+fn prune_deletes_only_real_objects_at_their_own_paths() {
+    let env = Env::new();
+    let (v1, v2) = (data(61, 30_000), data(62, 30_000));
+    let repo = pushed(&env, "m", &[&v1, &v2]);
+    let objects = repo.join(".git/lfs/objects");
+    let outside = env.path("precious");
+    fs::write(&outside, b"not an object").unwrap();
+    let fake = sha256_hex(b"fake");
+    fs::create_dir_all(objects.join(&fake[..2]).join(&fake[2..4])).unwrap();
+    std::os::unix::fs::symlink(&outside, object_path(&repo.join(".git"), &fake)).unwrap();
+    let misplaced = objects.join("00/00").join(sha256_hex(b"elsewhere"));
+    fs::create_dir_all(misplaced.parent().unwrap()).unwrap();
+    fs::write(&misplaced, b"elsewhere").unwrap();
+    fs::write(objects.join("README"), b"stray").unwrap();
+
+    let r = env.hfgit(&repo, &["prune", "--json"]).ok().json();
+    assert_eq!(oids(&r), hexes(&[&v1]));
+    assert_eq!(r["store_objects"], 2);
+    assert_eq!(fs::read(&outside).unwrap(), b"not an object");
+    assert!(fs::symlink_metadata(object_path(&repo.join(".git"), &fake)).is_ok());
+    assert!(misplaced.exists() && objects.join("README").exists() && has(&repo, &v2));
+}
