@@ -304,10 +304,18 @@ fn diff_without_local_content_says_how_to_get_it() {
     let remote = env.path("r.git");
     env.hfgit(&repo, &["push", remote.to_str().unwrap(), "--create"]).ok();
     env.hfgit(env.dir.path(), &["clone", remote.to_str().unwrap(), "c", "--no-lfs"]).ok();
-    let j = env.hfgit(&env.path("c"), &["diff", "HEAD~1", "HEAD", "--json"]).ok().json();
+    let c = env.path("c");
+    let j = env.hfgit(&c, &["diff", "HEAD~1", "HEAD", "--json"]).ok().json();
     let note = j["files"][0]["note"].as_str().unwrap();
-    let get = "`git config --unset lfs.fetchexclude && hfgit restore --source HEAD~1 pytorch_model.bin`";
-    assert!(note.contains("not in the local store") && note.contains(get), "{note}");
+    let fetch_old = "hfgit fetch origin 'HEAD~1' --include 'pytorch_model.bin'";
+    let fetch_head = "hfgit fetch --include 'pytorch_model.bin'";
+    assert!(note.contains("not in the local store") && (note.contains(fetch_old) || note.contains(fetch_head)), "{note}");
+    // following the hint, for both revisions, makes the diff a tensor diff
+    env.hfgit(&c, &["fetch", "--include", "pytorch_model.bin"]).ok();
+    env.hfgit(&c, &["fetch", "origin", "HEAD~1", "--include", "pytorch_model.bin"]).ok();
+    let j = env.hfgit(&c, &["diff", "HEAD~1", "HEAD", "--json"]).ok().json();
+    assert!(j["files"][0]["note"].is_null(), "{j}");
+    assert!(!j["files"][0]["tensors"]["changes"].as_array().unwrap().is_empty(), "{j}");
 }
 
 #[test]

@@ -949,6 +949,36 @@ impl HttpLfs {
         }
     }
 
+    /// Which of `objects` the server cannot give back: asked as a download batch (git-lfs's
+    /// `prune --verify-remote` check), an object answered with an error, or with no download
+    /// action, or left out of the answer is missing. Nothing is downloaded.
+    pub fn missing(&self, objects: &[Pointer]) -> Result<Vec<(Pointer, String)>> {
+        let mut out = Vec::new();
+        for chunk in objects.chunks(BATCH_SIZE) {
+            let asked: HashMap<String, Pointer> = chunk.iter().map(|p| (p.oid.to_hex(), p.clone())).collect();
+            let specs: Vec<ObjectSpec> = chunk.iter().map(|p| ObjectSpec { oid: p.oid.to_hex(), size: p.size }).collect();
+            let (resp, _) = self.batch("download", &specs)?;
+            self.check_response(&resp, &asked)?;
+            let mut answered = std::collections::HashSet::new();
+            for o in resp.objects {
+                answered.insert(o.oid.clone());
+                let p = asked[&o.oid].clone();
+                if let Some(e) = o.error {
+                    out.push((p, format!("the server says {} ({})", crate::net::remote::escape_text(&e.message), e.code)));
+                } else if o.actions.and_then(|a| a.download).is_none() {
+                    out.push((p, "the server sent no download action".into()));
+                }
+            }
+            out.extend(
+                chunk
+                    .iter()
+                    .filter(|p| !answered.contains(&p.oid.to_hex()))
+                    .map(|p| (p.clone(), "the server's batch response left this object out".into())),
+            );
+        }
+        Ok(out)
+    }
+
     /// Uploads what the server asks for; objects it already has are skipped.
     pub fn upload(&self, local: &Store, objects: Vec<(String, Pointer)>, progress: &dyn Progress) -> Result<TransferReport> {
         self.run("upload", local, objects, progress, None)

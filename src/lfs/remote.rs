@@ -166,6 +166,19 @@ impl LfsRemote {
         }
     }
 
+    /// Which of `objects` the remote lacks (with why), without transferring any: a local store
+    /// is looked into, an HTTP server asked through the batch API.
+    pub fn lacking(&self, objects: &[Pointer]) -> Result<Vec<(Pointer, String)>> {
+        match self {
+            LfsRemote::Http(h) => h.missing(objects),
+            LfsRemote::Local { store, .. } => Ok(objects
+                .iter()
+                .filter(|p| !store.contains(p))
+                .map(|p| (p.clone(), format!("not in {}", store.object_path(&p.oid).display())))
+                .collect()),
+        }
+    }
+
     /// Sends one object from the local store. The object appears at its final path complete
     /// or not at all.
     fn upload(&self, local: &Store, p: &Pointer, progress: &dyn Progress) -> Result<()> {

@@ -76,3 +76,22 @@ pub fn save_selection(repo: &Repository, include: &[String], exclude: &[String])
     }
     Ok(())
 }
+
+/// Makes the patterns the whole selection: each of `lfs.fetchinclude` / `lfs.fetchexclude` is
+/// set to the given patterns, or removed when none are given (`pull --include` widening what
+/// `clone --no-lfs` excluded must not leave the old exclusion in place).
+pub fn replace_selection(repo: &Repository, include: &[String], exclude: &[String]) -> Result<()> {
+    Selection::new(include, exclude)?; // refuse a bad pattern before anything is saved
+    let mut cfg = repo.config().context("opening git config")?;
+    for (key, pats) in [("lfs.fetchinclude", include), ("lfs.fetchexclude", exclude)] {
+        if pats.is_empty() {
+            match cfg.remove(key) {
+                Err(e) if e.code() != git2::ErrorCode::NotFound => return Err(e).context(format!("removing {key}")),
+                _ => {}
+            }
+        } else {
+            cfg.set_str(key, &pats.join(",")).context(format!("saving {key}"))?;
+        }
+    }
+    Ok(())
+}

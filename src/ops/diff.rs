@@ -5,7 +5,7 @@
 use crate::error::{Context, Error, Result};
 use crate::lfs::store::Store;
 use crate::ops::config_json::{self, ConfigDiff};
-use crate::ops::status::{fetch_commands, restore_command, tree_files, Unselect};
+use crate::ops::status::tree_files;
 use crate::progress::Progress;
 use crate::repo::git;
 use crate::repo::worktree::{self, ScanMode};
@@ -54,7 +54,7 @@ enum Content {
     Path(PathBuf),
     /// A plain blob in the object database.
     Blob(git2::Oid),
-    /// An LFS object that is not in the local store: why, and the command that downloads it.
+    /// An LFS object that is not in the local store: why, and the command that gets it.
     Missing(String, String),
 }
 
@@ -66,7 +66,6 @@ struct Entry {
 
 fn side_entries(repo: &Repository, side: &Side<'_>, store: &Store, progress: &dyn Progress) -> Result<BTreeMap<String, Entry>> {
     let mut out = BTreeMap::new();
-    let unselect = Unselect::from_config(repo)?;
     match side {
         Side::Tree(tree, rev) => {
             let head = git::head_commit(repo)?.map(|c| c.id());
@@ -77,20 +76,10 @@ fn side_entries(repo: &Repository, side: &Side<'_>, store: &Store, progress: &dy
                 }
                 let content = match git::blob_pointer(repo, id) {
                     Some(p) if store.contains(&p) => Content::Path(store.object_path(&p.oid)),
-                    Some(p) => {
-                        // restore downloads what it writes; for another revision than HEAD it
-                        // writes that revision's version, so the hint says how to go back
-                        let get = match is_head {
-                            true => format!("download it with `{}{}`", unselect.prefix(&path), restore_command(None, &[&path])),
-                            false => format!(
-                                "download it with `{}{}` (that version then replaces the work-tree file; `{}` puts HEAD's back)",
-                                unselect.prefix(&path),
-                                restore_command(Some(rev), &[&path]),
-                                restore_command(None, &[&path])
-                            ),
-                        };
-                        Content::Missing(format!("its LFS object {} is not in the local store", &p.oid.to_string()[..12]), get)
-                    }
+                    Some(p) => Content::Missing(
+                        format!("its LFS object {} is not in the local store", &p.oid.to_string()[..12]),
+                        fetch_hint(&path, (!is_head).then_some(rev)),
+                    ),
                     None => Content::Blob(id),
                 };
                 out.insert(path, Entry { id, content });
@@ -100,16 +89,11 @@ fn side_entries(repo: &Repository, side: &Side<'_>, store: &Store, progress: &dy
             let workdir = git::workdir(repo)?;
             let index = repo.index().context("reading the index")?;
             let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;
-            let head = git::head_commit(repo)?;
             for f in &scan.files {
                 let content = match (&f.lfs, f.materialized) {
                     (Some(p), false) if store.contains(p) => Content::Path(store.object_path(&p.oid)),
                     (Some(p), false) => {
-                        let get = fetch_commands(repo, head.as_ref(), &[f])?.join("; ");
-                        Content::Missing(
-                            format!("its LFS object {} is not downloaded", &p.oid.to_string()[..12]),
-                            format!("download it with `{get}`"),
-                        )
+                        Content::Missing(format!("its LFS object {} is not downloaded", &p.oid.to_string()[..12]), fetch_hint(&f.path, None))
                     }
                     _ => Content::Path(workdir.join(&f.path)),
                 };
@@ -131,7 +115,19 @@ fn open(repo: &Repository, c: &Content) -> Result<File> {
             f.seek(SeekFrom::Start(0)).context("reading a temp file")?;
             Ok(f)
         }
-        Content::Missing(why, get) => Err(Error::with_hint(why.clone(), get.clone())),
+        Content::Missing(why, hint) => Err(Error::with_hint(why.clone(), hint.clone())),
+    }
+}
+
+/// The command that downloads `path`'s object: `hfgit fetch` takes HEAD and the upstream tip
+/// by default, another revision when named.
+/// The fetch that brings the object of `path` (at `rev`, when it is not HEAD) into the store,
+/// without touching the work tree.
+fn fetch_hint(path: &str, rev: Option<&str>) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    match rev {
+        None => format!("download it with `hfgit fetch --include {}`", quote(path)),
+        Some(rev) => format!("download it with `hfgit fetch origin {} --include {}`", quote(rev), quote(path)),
     }
 }
 

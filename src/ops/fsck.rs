@@ -24,8 +24,7 @@ pub struct Problem {
 pub struct FsckReport {
     pub objects_checked: usize,
     pub problems: Vec<Problem>,
-    /// Commands that download the missing objects HEAD refers to (run at the top of the work
-    /// tree): restore fetches what the local store lacks as it writes the files.
+    /// Commands that download the missing objects into the store (the work tree untouched).
     pub fetch_with: Vec<String>,
 }
 
@@ -97,20 +96,11 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
             problems.push(Problem { path, oid: p.oid.to_hex(), kind: kind.into(), detail: detail.clone() });
         }
     }
-    let fetch_with = match commits.first().filter(|h| Some(h.id()) == git::head_commit(repo).ok().flatten().map(|c| c.id())) {
-        Some(h) => {
-            let in_head: BTreeSet<(String, String)> = git::tree_pointers(repo, &h.tree().context("reading tree")?, &mut cache)?
-                .into_iter()
-                .map(|(path, p, _)| (path, p.oid.to_hex()))
-                .collect();
-            let unselect = crate::ops::status::Unselect::from_config(repo)?;
-            let mut groups: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-            for pr in problems.iter().filter(|pr| pr.kind == "missing" && in_head.contains(&(pr.path.clone(), pr.oid.clone()))) {
-                groups.entry(unselect.prefix(&pr.path)).or_default().push(pr.path.as_str());
-            }
-            groups.into_iter().map(|(prefix, paths)| format!("{prefix}{}", crate::ops::status::restore_command(None, &paths))).collect()
-        }
-        None => Vec::new(),
+    // fetch brings them into the store whatever the saved selection leaves out (`--include`)
+    let fetch_with = match (problems.iter().any(|pr| pr.kind == "missing"), all) {
+        (false, _) => Vec::new(),
+        (true, false) => vec!["hfgit fetch --include '*'".to_string()],
+        (true, true) => vec!["hfgit fetch --all --include '*'".to_string()],
     };
     Ok(FsckReport { objects_checked: checked, problems, fetch_with })
 }

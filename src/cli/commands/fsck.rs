@@ -28,12 +28,11 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         ui.status(format!("{} LFS object(s) checked, all OK", report.objects_checked));
         Ok(ExitCode::SUCCESS)
     } else {
+        // the command that really gets them (fetch: into the store, the work tree untouched)
         let mut hint: Vec<String> = report.fetch_with.iter().map(|c| format!("download the missing objects with `{c}`")).collect();
-        if all {
-            hint.push("`hfgit checkout <REV>` downloads the objects of an older commit".into());
-        }
         if report.problems.iter().any(|p| p.kind == "corrupt" || p.kind == "wrong-size") {
-            hint.push("a damaged object: delete it from .git/lfs/objects, then `hfgit restore <PATH>` downloads it again".into());
+            let fetch = if all { "hfgit fetch --all --include '*'" } else { "hfgit fetch --include '*'" };
+            hint.push(format!("a damaged object: move it out of .git/lfs/objects, then download it again with `{fetch}`"));
         }
         ui.error(&hfgit::Error::with_hint(
             format!("{} problem(s) in {} LFS object(s)", report.problems.len(), report.objects_checked),
