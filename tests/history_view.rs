@@ -14,7 +14,8 @@ use std::path::Path;
 fn follow(env: &Env, dir: &Path, command: &str) {
     for part in command.split(" && ") {
         // the hints quote with '...' as a shell would read them
-        let words: Vec<&str> = part.split_whitespace().map(|w| w.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')).unwrap_or(w)).collect();
+        let words: Vec<&str> =
+            part.split_whitespace().map(|w| w.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')).unwrap_or(w)).collect();
         match words[0] {
             "git" => env.git(dir, &words[1..]).ok(),
             "hfgit" => env.hfgit(dir, &words[1..]).ok(),

@@ -300,7 +300,7 @@ fn missing_content_hints_name_the_fetch_that_gets_it() {
     let c = env.path("c");
 
     let r = env.hfgit(&c, &["fsck"]).fails();
-    assert!(r.stderr.contains("hint: download missing objects with `hfgit fetch --include '*'`"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: download the missing objects with `hfgit fetch --include '*'`"), "{}", r.stderr);
     env.hfgit(&c, &["fetch", "--include", "*"]).ok();
     env.hfgit(&c, &["fsck"]).ok();
     let r = env.hfgit(&c, &["fsck", "--all"]).fails();
@@ -309,7 +309,7 @@ fn missing_content_hints_name_the_fetch_that_gets_it() {
     let d = env.hfgit(&c, &["diff", "v1", "HEAD", "--json"]).ok().json();
     let note =
         d["files"].as_array().unwrap().iter().find(|f| f["path"] == "a.bin").and_then(|f| f["note"].as_str()).unwrap_or("").to_string();
-    assert!(note.contains("not in the local store") && note.contains("hfgit fetch origin <REV> --include 'a.bin'"), "{d}");
+    assert!(note.contains("not in the local store") && note.contains("hfgit fetch origin 'v1' --include 'a.bin'"), "{d}");
     assert!(!has(&c, &v1));
     env.hfgit(&c, &["fetch", "origin", "v1", "--include", "a.bin"]).ok();
     assert!(has(&c, &v1));

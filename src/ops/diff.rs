@@ -92,9 +92,10 @@ fn side_entries(repo: &Repository, side: &Side<'_>, store: &Store, progress: &dy
             for f in &scan.files {
                 let content = match (&f.lfs, f.materialized) {
                     (Some(p), false) if store.contains(p) => Content::Path(store.object_path(&p.oid)),
-                    (Some(p), false) => {
-                        Content::Missing(format!("its LFS object {} is not downloaded", &p.oid.to_string()[..12]), fetch_hint(&f.path, None))
-                    }
+                    (Some(p), false) => Content::Missing(
+                        format!("its LFS object {} is not downloaded", &p.oid.to_string()[..12]),
+                        fetch_hint(&f.path, None),
+                    ),
                     _ => Content::Path(workdir.join(&f.path)),
                 };
                 out.insert(f.path.clone(), Entry { id: f.blob, content });

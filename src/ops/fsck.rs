@@ -100,7 +100,7 @@ pub fn fsck(repo: &Repository, all: bool, progress: &dyn Progress) -> Result<Fsc
     let fetch_with = match (problems.iter().any(|pr| pr.kind == "missing"), all) {
         (false, _) => Vec::new(),
         (true, false) => vec!["hfgit fetch --include '*'".to_string()],
-        (true, true) => vec!["hfgit fetch --all --include '*'".to_string()],
+        (true, true) => vec!["hfgit fetch --all".to_string()],
     };
     Ok(FsckReport { objects_checked: checked, problems, fetch_with })
 }

@@ -31,7 +31,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         // the command that really gets them (fetch: into the store, the work tree untouched)
         let mut hint: Vec<String> = report.fetch_with.iter().map(|c| format!("download the missing objects with `{c}`")).collect();
         if report.problems.iter().any(|p| p.kind == "corrupt" || p.kind == "wrong-size") {
-            let fetch = if all { "hfgit fetch --all --include '*'" } else { "hfgit fetch --include '*'" };
+            let fetch = if all { "hfgit fetch --all" } else { "hfgit fetch --include '*'" };
             hint.push(format!("a damaged object: move it out of .git/lfs/objects, then download it again with `{fetch}`"));
         }
         ui.error(&hfgit::Error::with_hint(
