@@ -227,6 +227,7 @@ fn server_message(resp: Response) -> String {
 struct AuthState {
     auth: Auth,
     helper: Option<GitCredential>,
+    tried_netrc: bool,
     tried_helper: bool,
 }
 
@@ -290,7 +291,7 @@ impl HttpLfs {
             git_url,
             agent: crate::net::http::agent(&limits),
             limits,
-            auth: Mutex::new(AuthState { auth, helper: None, tried_helper: false }),
+            auth: Mutex::new(AuthState { auth, helper: None, tried_netrc: false, tried_helper: false }),
             concurrency,
             retry: RetryPolicy::from_config(repo)?,
             ref_name,
@@ -318,19 +319,26 @@ impl HttpLfs {
         }
     }
 
-    /// After a 401 from the API: ask the credential helpers once; true when there is something
-    /// new to try.
+    /// After a 401 from the API: `.netrc`, then the credential helpers, each once (git-lfs's
+    /// order); true when there is something new to try.
     fn refresh_credentials(&self) -> bool {
         let mut st = self.auth.lock().expect("auth lock");
         if let Some(c) = st.helper.take() {
             credentials::report(&c, false);
         }
+        let lookup =
+            if credentials::origin_of(&self.git_url) == credentials::origin_of(&self.endpoint) { &self.git_url } else { &self.endpoint };
+        if !st.tried_netrc {
+            st.tried_netrc = true;
+            if let Some(auth) = credentials::netrc_for(lookup) {
+                st.auth = auth;
+                return true;
+            }
+        }
         if st.tried_helper {
             return false;
         }
         st.tried_helper = true;
-        let lookup =
-            if credentials::origin_of(&self.git_url) == credentials::origin_of(&self.endpoint) { &self.git_url } else { &self.endpoint };
         match credentials::fill(lookup, self.interactive) {
             Ok(Some(c)) => {
                 st.auth = Auth::Basic { username: c.username.clone(), password: c.password.clone() };
@@ -384,7 +392,7 @@ impl HttpLfs {
                         }
                         return Err(Error::with_hint(
                             format!("authentication failed for the LFS API {}: {}", redact(&url), server_message(resp)),
-                            "store credentials for this host in a git credential helper (`git credential approve`), put them in the remote URL, or for the Hub set HF_TOKEN / run `hfgit login`",
+                            "put credentials for this host in ~/.netrc (`machine HOST login USER password SECRET`) or a git credential helper (`git credential approve`), or in the remote URL; for the Hub set HF_TOKEN or run `hfgit login`",
                         ));
                     }
                     match status {
@@ -440,29 +448,6 @@ impl HttpLfs {
             }
         }
         Ok(())
-    }
-
-    fn expired(&self, a: &Action, batch_time: Instant) -> bool {
-        let deadline = if let Some(secs) = a.expires_in {
-            if secs <= 0 {
-                Some(batch_time)
-            } else {
-                batch_time.checked_add(Duration::from_secs(secs as u64))
-            }
-        } else if let Some(at) = a.expires_at.as_deref() {
-            crate::time::parse_date(at).ok().map(|(secs, _)| {
-                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-                let left = secs - now;
-                if left <= 0 {
-                    batch_time
-                } else {
-                    Instant::now() + Duration::from_secs(left as u64)
-                }
-            })
-        } else {
-            None
-        };
-        deadline.is_some_and(|d| d <= Instant::now() + EXPIRY_MARGIN)
     }
 
     /// Runs `batch` for `objects` (largest first, ≤ 100 per request) and the resulting jobs on
@@ -557,7 +542,7 @@ impl HttpLfs {
             |j| j.pointer.size,
             self.concurrency,
             |job| {
-                let outcome = if self.expired(&job.action, job.batch_time) {
+                let outcome = if expired(&job.action, job.batch_time) {
                     JobOutcome::Expired
                 } else if operation == "upload" {
                     self.upload_one(local, job, &crate::progress::FileProgress::new(progress, &job.path, job.pointer.size))
@@ -982,6 +967,27 @@ impl<R: Read> Read for Counting<'_, R> {
 }
 
 /// The URL to resolve a relative `Location` against.
+/// git-lfs's rule (`tools.IsExpiredAtOrIn`): a non-zero `expires_in` counts from the batch
+/// request; otherwise `expires_at` decides; absent values, `expires_in: 0` and the zero time
+/// (`0001-01-01T00:00:00Z`, which Go's JSON encoder writes for "no expiry") never expire.
+/// Expired means within [`EXPIRY_MARGIN`] of the deadline.
+fn expired(a: &Action, batch_time: Instant) -> bool {
+    let left = match (a.expires_in.filter(|s| *s != 0), a.expires_at.as_deref().filter(|t| !is_zero_time(t))) {
+        (Some(secs), _) => Some(secs as f64 - batch_time.elapsed().as_secs_f64()),
+        (None, Some(at)) => crate::time::parse_date(at).ok().map(|(secs, _)| {
+            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+            secs as f64 - now
+        }),
+        (None, None) => None,
+    };
+    left.is_some_and(|l| l <= EXPIRY_MARGIN.as_secs_f64())
+}
+
+/// Go's zero `time.Time` in any zone (year 1, or year 0 east of UTC): "no expiry" to git-lfs.
+fn is_zero_time(t: &str) -> bool {
+    t.trim().get(0..4).and_then(|y| y.parse::<u32>().ok()).is_some_and(|y| y <= 1)
+}
+
 fn url_join_base(href: &str) -> Option<url::Url> {
     url::Url::parse(href).ok()
 }
@@ -1005,6 +1011,35 @@ mod tests {
         assert_eq!(up.expires_at.as_deref(), Some("2099-01-01T00:00:00Z"));
         assert_eq!(r.objects[1].actions.as_ref().unwrap().download.as_ref().unwrap().href, "http://x/b");
         assert!(r.objects[2].actions.is_none());
+    }
+
+    #[test]
+    fn expiry_follows_git_lfs_zero_times_never_expire() {
+        let act = |json: &str| serde_json::from_str::<Action>(json).unwrap();
+        let now = Instant::now();
+        let never = [
+            r#"{"href":"h"}"#,
+            r#"{"href":"h","expires_in":0}"#,
+            r#"{"href":"h","expires_at":"0001-01-01T00:00:00Z"}"#,
+            r#"{"href":"h","expires_at":"0001-01-01T00:00:00+02:00"}"#,
+            r#"{"href":"h","expires_at":"0001-01-01T00:00:00Z","expires_in":0}"#,
+            r#"{"href":"h","expires_at":"2099-01-01T00:00:00Z"}"#,
+            r#"{"href":"h","expires_in":3600}"#,
+            // a non-zero expires_in wins over expires_at, as in git-lfs
+            r#"{"href":"h","expires_at":"2001-01-01T00:00:00Z","expires_in":3600}"#,
+        ];
+        for j in never {
+            assert!(!expired(&act(j), now), "{j} should not be expired");
+        }
+        let gone = [
+            r#"{"href":"h","expires_at":"2001-01-01T00:00:00Z"}"#,
+            r#"{"href":"h","expires_in":-1}"#,
+            r#"{"href":"h","expires_in":3}"#,
+            r#"{"href":"h","expires_at":"2099-01-01T00:00:00Z","expires_in":-60}"#,
+        ];
+        for j in gone {
+            assert!(expired(&act(j), now), "{j} should be expired");
+        }
     }
 
     #[test]

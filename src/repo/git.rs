@@ -259,6 +259,7 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
     use crate::net::credentials::{self, Auth};
     let url = url.to_string();
     let mut tries = 0;
+    let mut tried_netrc = false;
     let mut helper: Option<credentials::GitCredential> = None;
     let mut cb = git2::RemoteCallbacks::new();
     cb.credentials(move |asked_url, _user, allowed| {
@@ -271,7 +272,8 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
         }
         // the URL libgit2 is talking to, without the userinfo the configured one may carry
         let (asked, _) = credentials::split_url_credentials(if asked_url.is_empty() { &url } else { asked_url });
-        if tries > 2 {
+        // URL or Hub token, .netrc, a helper: three tries at most
+        if tries > 3 {
             return Err(git2::Error::from_str(&format!("authentication failed for {}", crate::net::remote::redact(&asked))));
         }
         let same_origin = credentials::origin_of(&asked).is_some() && credentials::origin_of(&asked) == credentials::origin_of(&url);
@@ -286,6 +288,13 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
                 return git2::Cred::userpass_plaintext("hf_user", t.expose());
             }
         }
+        // then .netrc, once, before the helpers (curl's and git-lfs's order)
+        if !tried_netrc {
+            tried_netrc = true;
+            if let Some(Auth::Basic { username, password }) = credentials::netrc_for(&asked) {
+                return git2::Cred::userpass_plaintext(&username, password.expose());
+            }
+        }
         match credentials::fill(&asked, interactive) {
             Ok(Some(c)) => {
                 let cred = git2::Cred::userpass_plaintext(&c.username, c.password.expose());
@@ -294,7 +303,7 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
             }
             Err(e) => Err(git2::Error::from_str(&e.to_string())),
             Ok(None) => Err(git2::Error::from_str(&format!(
-                "{} needs credentials and none were found (configure a git credential helper, or for the Hub set HF_TOKEN)",
+                "{} needs credentials and none were found (put them in ~/.netrc or a git credential helper, or for the Hub set HF_TOKEN)",
                 crate::net::remote::redact(&asked)
             ))),
         }
