@@ -106,3 +106,70 @@ fn netrc_serves_git_and_lfs_over_http_before_the_helpers_and_a_401_mentions_it()
     f.env.git(f.env.dir.path(), &["clone", "-q", &url, "g"]).ok();
     assert_eq!(fs::read(f.env.path("g/a.bin")).unwrap(), f.a, "git-lfs with .netrc");
 }
+
+/// A Netscape-format cookie file as curl writes it, with the session cookie for 127.0.0.1 and
+/// one for another host (never sent here).
+fn cookie_file(env: &Env, name: &str, value: &str) -> std::path::PathBuf {
+    let path = env.path(name);
+    let (k, v) = value.split_once('=').unwrap();
+    fs::write(
+        &path,
+        format!(
+            "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\t{k}\t{v}\nelsewhere.example\tFALSE\t/\tFALSE\t0\tother\tnope\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn http_cookie_file_opens_a_cookie_gated_host_for_git_and_lfs() {
+    use common::lfs_server::COOKIE;
+    let f = fx("unused");
+    fs::remove_file(f.repo.join(".lfsconfig")).unwrap();
+    f.env.hfgit(&f.repo, &["commit", "-m", "no lfsconfig"]).ok();
+    let url = format!("{}/org/cookie-gated.git", f.server.url);
+    let bare = f.server.git_root.path().join("org/cookie-gated.git");
+    f.env.git(&f.repo, &["remote", "add", "origin", &url]).ok();
+
+    // no cookie: refused before anything moves
+    let r = f.env.hfgit(&f.repo, &["push"]).fails();
+    assert!(r.stderr.contains("403"), "{}", r.stderr);
+    assert!(!bare.join("refs/heads/main").exists());
+
+    // the LFS API alone gated (git through a local remote): the 403 hint names http.cookieFile
+    let lfs_only = fx("lfs-cookie-gated");
+    let r = lfs_only.push().fails();
+    assert!(r.stderr.contains("http.cookieFile"), "{}", r.stderr);
+
+    // http.cookieFile: git (libgit2) and every LFS request carry the cookie
+    let jar = cookie_file(&f.env, "cookies.txt", COOKIE);
+    f.env.git(f.env.dir.path(), &["config", "--global", "http.cookieFile", jar.to_str().unwrap()]).ok();
+    let out = f.env.hfgit(&f.repo, &["push", "--json"]).ok().json();
+    assert_eq!(out["uploaded_objects"], 2);
+    assert_eq!(f.server.get("org~cookie-gated.git", &sha256_hex(&f.a)).unwrap(), f.a);
+    assert_eq!(f.env.git(&bare, &["rev-parse", "main"]).ok().stdout, f.env.git(&f.repo, &["rev-parse", "HEAD"]).ok().stdout);
+    f.env.hfgit(f.env.dir.path(), &["clone", &url, "c"]).ok();
+    assert_eq!(fs::read(f.env.path("c/a.bin")).unwrap(), f.a);
+    let log = f.server.log();
+    assert!(log.iter().any(|l| l.method == "PUT") && log.iter().any(|l| l.method == "GET" && l.path.starts_with("/storage/")));
+    for l in &log {
+        assert!(!l.cookie.as_deref().unwrap_or("").contains("other=nope"), "a cookie of another host was sent: {l:?}");
+    }
+
+    // the reference: git + git-lfs with the same setting
+    with_git_lfs(&f.env);
+    f.env.git(f.env.dir.path(), &["clone", "-q", &url, "g"]).ok();
+    assert_eq!(fs::read(f.env.path("g/a.bin")).unwrap(), f.a, "git-lfs with http.cookieFile");
+    f.env.git(f.env.dir.path(), &["lfs", "uninstall", "--skip-repo"]).ok();
+
+    // http.<url>.cookieFile for this server wins over a global one holding a stale cookie
+    let stale = cookie_file(&f.env, "stale.txt", "sso_session=expired-session");
+    f.env.git(f.env.dir.path(), &["config", "--global", "http.cookieFile", stale.to_str().unwrap()]).ok();
+    let r = f.env.hfgit(f.env.dir.path(), &["clone", &url, "c2"]).fails();
+    assert!(r.stderr.contains("403"), "{}", r.stderr);
+    let key = format!("http.{}.cookieFile", f.server.url);
+    f.env.git(f.env.dir.path(), &["config", "--global", &key, jar.to_str().unwrap()]).ok();
+    f.env.hfgit(f.env.dir.path(), &["clone", &url, "c3"]).ok();
+    assert_eq!(fs::read(f.env.path("c3/b.bin")).unwrap(), f.b);
+}

@@ -234,6 +234,7 @@ struct AuthState {
 /// A remote's LFS API over HTTP.
 pub struct HttpLfs {
     endpoint: String,
+    cookies: crate::net::cookies::CookieConfig,
     git_url: String,
     /// Follows no redirects: `send` follows them by hand, origin by origin; uploads, whose
     /// streamed body cannot be replayed, do the same in `upload_one`.
@@ -291,6 +292,7 @@ impl HttpLfs {
             git_url,
             agent: crate::net::http::agent(&limits),
             limits,
+            cookies: crate::net::cookies::CookieConfig::from_config(&cfg),
             auth: Mutex::new(AuthState { auth, helper: None, tried_netrc: false, tried_helper: false }),
             concurrency,
             retry: RetryPolicy::from_config(repo)?,
@@ -310,11 +312,23 @@ impl HttpLfs {
     /// Adds our credentials to a request for `url` unless it is on another host, the server said
     /// the action is self-authenticating, or the action already carries an Authorization header.
     fn with_auth(&self, req: Request, url: &str, authenticated: bool, headers: &BTreeMap<String, String>) -> Request {
+        let req = match headers.keys().any(|k| k.eq_ignore_ascii_case("cookie")) {
+            true => req,
+            false => self.with_cookies(req, url),
+        };
         if authenticated || !self.same_origin(url) || headers.keys().any(|k| k.eq_ignore_ascii_case("authorization")) {
             return req;
         }
         match self.auth.lock().expect("auth lock").auth.header() {
             Some(h) => req.set("Authorization", &h),
+            None => req,
+        }
+    }
+
+    /// The cookies of `http.cookieFile` / `http.<url>.cookieFile` that apply to `url`.
+    fn with_cookies(&self, req: Request, url: &str) -> Request {
+        match self.cookies.header_for(url) {
+            Some(c) => req.set("Cookie", &c),
             None => req,
         }
     }
@@ -409,6 +423,16 @@ impl HttpLfs {
                         }
                         500 | 502 | 503 | 504 => {
                             Failure::Retry(retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt)), server_message(resp))
+                        }
+                        403 => {
+                            let hint = match self.cookies.file_for(&url) {
+                                None => "if this host signs you in with a cookie, save it to a file (Netscape format) and run `git config http.cookieFile <FILE>`; otherwise check that your account may use this repository",
+                                Some(_) => "the cookies of http.cookieFile were sent: sign in again and refresh the file, or check that your account may use this repository",
+                            };
+                            return Err(Error::with_hint(
+                                format!("the LFS API {} refused access (HTTP 403): {}", redact(&url), server_message(resp)),
+                                hint,
+                            ));
                         }
                         _ => Failure::Fatal(server_message(resp)),
                     }
@@ -747,7 +771,7 @@ impl HttpLfs {
                     let mut f = File::open(&path).map_err(unreadable)?;
                     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(unreadable)?;
                     let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f.take(len)), progress };
-                    let req = self.agent.put(url).set("Content-Length", &len.to_string());
+                    let req = self.with_cookies(self.agent.put(url), url).set("Content-Length", &len.to_string());
                     match call(req, Body::Reader(&mut body)) {
                         Ok(r) if (200..300).contains(&r.status()) => r
                             .header("ETag")

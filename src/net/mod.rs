@@ -6,6 +6,7 @@
 //! May use ground only. Must never import any other folder: `lfs`, `repo`, `hub` and `ops` all
 //! use it.
 
+pub mod cookies;
 pub mod credentials;
 pub mod http;
 pub mod netrc;

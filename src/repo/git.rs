@@ -311,6 +311,14 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
     cb
 }
 
+/// Request headers git (through curl) would send to `url` that libgit2 does not add by itself:
+/// the cookies of `http.cookieFile` / `http.<url>.cookieFile`. For `custom_headers` of fetch and
+/// push options.
+pub fn extra_headers(repo: &Repository, url: &str) -> Vec<String> {
+    let Ok(cfg) = repo.config() else { return Vec::new() };
+    crate::net::cookies::CookieConfig::from_config(&cfg).header_for(url).map(|c| vec![format!("Cookie: {c}")]).unwrap_or_default()
+}
+
 /// The branches a remote has (`refs/heads/*` → commit), with their history fetched so that
 /// fast-forward checks can be made locally. (Listing through `Remote::list` is avoided: git2
 /// 0.20 builds a slice from a null pointer when a remote has no refs at all.)
@@ -330,6 +338,8 @@ pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: 
     let mut fo = git2::FetchOptions::new();
     fo.remote_callbacks(remote_callbacks(url, interactive));
     fo.update_fetchhead(false);
+    let headers = extra_headers(repo, url);
+    fo.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
     match r.fetch(&[format!("+refs/heads/*:{NS}*").as_str()], Some(&mut fo), None) {
         Ok(()) => {}
         // A host that creates repositories on first push (as the test forge and many others

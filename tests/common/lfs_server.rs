@@ -8,6 +8,7 @@
 //! the other listener's storage), `batch-hop` (an authorised batch POST 307s to the other
 //! listener), `file-hop` (storage 307s to `file:///etc/passwd`), `drip` (downloads send a byte a
 //! second), `ansi-message` (the batch answers 422 with terminal escapes in its message).
+//! `cookie-gated`: every request (git, batch, storage) needs the cookie [`COOKIE`], else 403.
 //! Expiry words: `expired` (every action expired at a real past time), `expire-once` (the first
 //! batch's actions already expired, relative), `go-expiry` (`expires_at` is Go's zero time, as
 //! Go servers write "no expiry"), `zero-in-expiry` (`expires_in: 0`, "no expiry" too).
@@ -29,6 +30,7 @@ pub struct Logged {
     pub path: String,
     pub authorization: Option<String>,
     pub range: Option<String>,
+    pub cookie: Option<String>,
 }
 
 #[derive(Default)]
@@ -56,6 +58,8 @@ pub struct LfsServer {
 
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "s3cret-pass";
+/// The session cookie `cookie-gated` repositories require (`name=value`).
+pub const COOKIE: &str = "sso_session=letmein";
 /// The one Hub token this server accepts (as Bearer, or as a Basic password).
 pub const HF_TOKEN: &str = "hf_TestToken0123456789";
 /// Hub-style repositories (name contains `hub`) answer `multipart` above this size…
@@ -195,6 +199,7 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         path: req.path.clone(),
         authorization: req.headers.get("authorization").cloned(),
         range: req.headers.get("range").cloned(),
+        cookie: req.headers.get("cookie").cloned(),
     });
     let segs: Vec<&str> = req.path.split('?').next().unwrap_or("").trim_start_matches('/').split('/').collect();
     let base = st.base.lock().unwrap().clone();
@@ -216,6 +221,11 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         return Some(());
     }
     let path_only = req.path.split('?').next().unwrap_or("");
+    if path_only.contains("cookie-gated") && !req.headers.get("cookie").is_some_and(|c| c.split("; ").any(|kv| kv == COOKIE)) {
+        // a single-sign-on front: no session cookie, no entry (git, LFS API and storage alike)
+        respond(&mut s, 403, &[], b"{\"message\":\"sign in first\"}");
+        return Some(());
+    }
     if path_only == "/api/whoami-v2" {
         whoami(&mut s, &req);
         return Some(());
@@ -585,6 +595,7 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
         path: body.to_string(),
         authorization: None,
         range: None,
+        cookie: None,
     });
     let offered_multipart = body["transfers"].as_array().is_some_and(|t| t.iter().any(|x| x == "multipart"));
     let mut any_multipart = false;
