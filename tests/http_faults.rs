@@ -3,57 +3,9 @@
 //! Git itself goes to a local bare repository; LFS goes to the server named in `.lfsconfig`.
 
 mod common;
-use common::lfs_server::{LfsServer, PASSWORD, USER};
+use common::lfs_server::{fx, Fx, PASSWORD, USER};
 use common::*;
 use std::fs;
-use std::path::PathBuf;
-
-struct Fx {
-    env: Env,
-    server: LfsServer,
-    repo: PathBuf,
-    a: Vec<u8>,
-    b: Vec<u8>,
-}
-
-/// A committed repository whose `.lfsconfig` sends LFS to `name` on a fresh fault server.
-fn fx(name: &str) -> Fx {
-    let env = Env::new();
-    let server = LfsServer::start();
-    for (k, v) in [("lfs.transfer.maxretries", "3"), ("lfs.transfer.maxretrydelay", "1")] {
-        env.git(env.dir.path(), &["config", "--global", k, v]).ok();
-    }
-    let repo = env.init("m");
-    let a = data(500, 300_000);
-    let b = data(501, 200_000);
-    fs::write(repo.join("a.bin"), &a).unwrap();
-    fs::write(repo.join("b.bin"), &b).unwrap();
-    fs::write(repo.join(".lfsconfig"), format!("[lfs]\n\turl = {}\n", server.endpoint(name))).unwrap();
-    // the user's own .lfsconfig, trusted in so many words (a committed one is not, by default)
-    env.git(&repo, &["config", "hfgit.trustLfsconfig", "true"]).ok();
-    env.hfgit(&repo, &["commit", "-m", "weights"]).ok();
-    Fx { env, server, repo, a, b }
-}
-
-impl Fx {
-    fn push(&self) -> Run {
-        self.env.hfgit(&self.repo, &["push", "../remote.git", "--create"])
-    }
-    fn remote_has_branch(&self) -> bool {
-        self.env.git(&self.env.path("remote.git"), &["rev-parse", "--verify", "-q", "main"]).code == 0
-    }
-    /// Objects on the server already, a bare remote with the commit, ready to clone.
-    fn seeded(name: &str) -> Fx {
-        let f = fx(name);
-        f.server.put(name, &f.a);
-        f.server.put(name, &f.b);
-        f.push().ok();
-        f
-    }
-    fn clone(&self, dir: &str) -> Run {
-        self.env.hfgit(self.env.dir.path(), &["clone", "remote.git", dir])
-    }
-}
 
 #[test]
 fn push_uploads_verifies_and_skips_what_the_server_has() {
@@ -230,18 +182,6 @@ fn a_corrupt_download_is_refused_and_nothing_moves() {
     let head = f.env.git(&c, &["rev-parse", "HEAD"]).ok().stdout;
     f.env.hfgit(&c, &["pull"]).fails();
     assert_eq!(f.env.git(&c, &["rev-parse", "HEAD"]).ok().stdout, head);
-}
-
-#[test]
-fn expired_actions_are_requested_again() {
-    // checklist 11
-    let f = fx("expire-once");
-    f.push().ok();
-    assert_eq!(f.server.count("batch:expire-once"), 2);
-    let f = fx("expired");
-    let r = f.push().fails();
-    assert!(r.stderr.contains("expiring"), "{}", r.stderr);
-    assert!(!f.remote_has_branch());
 }
 
 #[test]

@@ -227,12 +227,14 @@ fn server_message(resp: Response) -> String {
 struct AuthState {
     auth: Auth,
     helper: Option<GitCredential>,
+    tried_netrc: bool,
     tried_helper: bool,
 }
 
 /// A remote's LFS API over HTTP.
 pub struct HttpLfs {
     endpoint: String,
+    cookies: crate::net::cookies::CookieConfig,
     git_url: String,
     /// Follows no redirects: `send` follows them by hand, origin by origin; uploads, whose
     /// streamed body cannot be replayed, do the same in `upload_one`.
@@ -290,7 +292,8 @@ impl HttpLfs {
             git_url,
             agent: crate::net::http::agent(&limits),
             limits,
-            auth: Mutex::new(AuthState { auth, helper: None, tried_helper: false }),
+            cookies: crate::net::cookies::CookieConfig::from_config(&cfg),
+            auth: Mutex::new(AuthState { auth, helper: None, tried_netrc: false, tried_helper: false }),
             concurrency,
             retry: RetryPolicy::from_config(repo)?,
             ref_name,
@@ -309,6 +312,10 @@ impl HttpLfs {
     /// Adds our credentials to a request for `url` unless it is on another host, the server said
     /// the action is self-authenticating, or the action already carries an Authorization header.
     fn with_auth(&self, req: Request, url: &str, authenticated: bool, headers: &BTreeMap<String, String>) -> Request {
+        let req = match headers.keys().any(|k| k.eq_ignore_ascii_case("cookie")) {
+            true => req,
+            false => self.with_cookies(req, url),
+        };
         if authenticated || !self.same_origin(url) || headers.keys().any(|k| k.eq_ignore_ascii_case("authorization")) {
             return req;
         }
@@ -318,19 +325,34 @@ impl HttpLfs {
         }
     }
 
-    /// After a 401 from the API: ask the credential helpers once; true when there is something
-    /// new to try.
+    /// The cookies of `http.cookieFile` / `http.<url>.cookieFile` that apply to `url`.
+    fn with_cookies(&self, req: Request, url: &str) -> Request {
+        match self.cookies.header_for(url) {
+            Some(c) => req.set("Cookie", &c),
+            None => req,
+        }
+    }
+
+    /// After a 401 from the API: `.netrc`, then the credential helpers, each once (git-lfs's
+    /// order); true when there is something new to try.
     fn refresh_credentials(&self) -> bool {
         let mut st = self.auth.lock().expect("auth lock");
         if let Some(c) = st.helper.take() {
             credentials::report(&c, false);
         }
+        let lookup =
+            if credentials::origin_of(&self.git_url) == credentials::origin_of(&self.endpoint) { &self.git_url } else { &self.endpoint };
+        if !st.tried_netrc {
+            st.tried_netrc = true;
+            if let Some(auth) = credentials::netrc_for(lookup) {
+                st.auth = auth;
+                return true;
+            }
+        }
         if st.tried_helper {
             return false;
         }
         st.tried_helper = true;
-        let lookup =
-            if credentials::origin_of(&self.git_url) == credentials::origin_of(&self.endpoint) { &self.git_url } else { &self.endpoint };
         match credentials::fill(lookup, self.interactive) {
             Ok(Some(c)) => {
                 st.auth = Auth::Basic { username: c.username.clone(), password: c.password.clone() };
@@ -384,7 +406,7 @@ impl HttpLfs {
                         }
                         return Err(Error::with_hint(
                             format!("authentication failed for the LFS API {}: {}", redact(&url), server_message(resp)),
-                            "store credentials for this host in a git credential helper (`git credential approve`), put them in the remote URL, or for the Hub set HF_TOKEN / run `hfgit login`",
+                            "put credentials for this host in ~/.netrc (`machine HOST login USER password SECRET`) or a git credential helper (`git credential approve`), or in the remote URL; for the Hub set HF_TOKEN or run `hfgit login`",
                         ));
                     }
                     match status {
@@ -401,6 +423,16 @@ impl HttpLfs {
                         }
                         500 | 502 | 503 | 504 => {
                             Failure::Retry(retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt)), server_message(resp))
+                        }
+                        403 => {
+                            let hint = match self.cookies.file_for(&url) {
+                                None => "if this host signs you in with a cookie, save it to a file (Netscape format) and run `git config http.cookieFile <FILE>`; otherwise check that your account may use this repository",
+                                Some(_) => "the cookies of http.cookieFile were sent: sign in again and refresh the file, or check that your account may use this repository",
+                            };
+                            return Err(Error::with_hint(
+                                format!("the LFS API {} refused access (HTTP 403): {}", redact(&url), server_message(resp)),
+                                hint,
+                            ));
                         }
                         _ => Failure::Fatal(server_message(resp)),
                     }
@@ -440,29 +472,6 @@ impl HttpLfs {
             }
         }
         Ok(())
-    }
-
-    fn expired(&self, a: &Action, batch_time: Instant) -> bool {
-        let deadline = if let Some(secs) = a.expires_in {
-            if secs <= 0 {
-                Some(batch_time)
-            } else {
-                batch_time.checked_add(Duration::from_secs(secs as u64))
-            }
-        } else if let Some(at) = a.expires_at.as_deref() {
-            crate::time::parse_date(at).ok().map(|(secs, _)| {
-                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-                let left = secs - now;
-                if left <= 0 {
-                    batch_time
-                } else {
-                    Instant::now() + Duration::from_secs(left as u64)
-                }
-            })
-        } else {
-            None
-        };
-        deadline.is_some_and(|d| d <= Instant::now() + EXPIRY_MARGIN)
     }
 
     /// Runs `batch` for `objects` (largest first, ≤ 100 per request) and the resulting jobs on
@@ -557,7 +566,7 @@ impl HttpLfs {
             |j| j.pointer.size,
             self.concurrency,
             |job| {
-                let outcome = if self.expired(&job.action, job.batch_time) {
+                let outcome = if expired(&job.action, job.batch_time) {
                     JobOutcome::Expired
                 } else if operation == "upload" {
                     self.upload_one(local, job, &crate::progress::FileProgress::new(progress, &job.path, job.pointer.size))
@@ -762,7 +771,7 @@ impl HttpLfs {
                     let mut f = File::open(&path).map_err(unreadable)?;
                     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(unreadable)?;
                     let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f.take(len)), progress };
-                    let req = self.agent.put(url).set("Content-Length", &len.to_string());
+                    let req = self.with_cookies(self.agent.put(url), url).set("Content-Length", &len.to_string());
                     match call(req, Body::Reader(&mut body)) {
                         Ok(r) if (200..300).contains(&r.status()) => r
                             .header("ETag")
@@ -1012,6 +1021,27 @@ impl<R: Read> Read for Counting<'_, R> {
 }
 
 /// The URL to resolve a relative `Location` against.
+/// git-lfs's rule (`tools.IsExpiredAtOrIn`): a non-zero `expires_in` counts from the batch
+/// request; otherwise `expires_at` decides; absent values, `expires_in: 0` and the zero time
+/// (`0001-01-01T00:00:00Z`, which Go's JSON encoder writes for "no expiry") never expire.
+/// Expired means within [`EXPIRY_MARGIN`] of the deadline.
+fn expired(a: &Action, batch_time: Instant) -> bool {
+    let left = match (a.expires_in.filter(|s| *s != 0), a.expires_at.as_deref().filter(|t| !is_zero_time(t))) {
+        (Some(secs), _) => Some(secs as f64 - batch_time.elapsed().as_secs_f64()),
+        (None, Some(at)) => crate::time::parse_date(at).ok().map(|(secs, _)| {
+            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+            secs as f64 - now
+        }),
+        (None, None) => None,
+    };
+    left.is_some_and(|l| l <= EXPIRY_MARGIN.as_secs_f64())
+}
+
+/// Go's zero `time.Time` in any zone (year 1, or year 0 east of UTC): "no expiry" to git-lfs.
+fn is_zero_time(t: &str) -> bool {
+    t.trim().get(0..4).and_then(|y| y.parse::<u32>().ok()).is_some_and(|y| y <= 1)
+}
+
 fn url_join_base(href: &str) -> Option<url::Url> {
     url::Url::parse(href).ok()
 }
@@ -1035,6 +1065,35 @@ mod tests {
         assert_eq!(up.expires_at.as_deref(), Some("2099-01-01T00:00:00Z"));
         assert_eq!(r.objects[1].actions.as_ref().unwrap().download.as_ref().unwrap().href, "http://x/b");
         assert!(r.objects[2].actions.is_none());
+    }
+
+    #[test]
+    fn expiry_follows_git_lfs_zero_times_never_expire() {
+        let act = |json: &str| serde_json::from_str::<Action>(json).unwrap();
+        let now = Instant::now();
+        let never = [
+            r#"{"href":"h"}"#,
+            r#"{"href":"h","expires_in":0}"#,
+            r#"{"href":"h","expires_at":"0001-01-01T00:00:00Z"}"#,
+            r#"{"href":"h","expires_at":"0001-01-01T00:00:00+02:00"}"#,
+            r#"{"href":"h","expires_at":"0001-01-01T00:00:00Z","expires_in":0}"#,
+            r#"{"href":"h","expires_at":"2099-01-01T00:00:00Z"}"#,
+            r#"{"href":"h","expires_in":3600}"#,
+            // a non-zero expires_in wins over expires_at, as in git-lfs
+            r#"{"href":"h","expires_at":"2001-01-01T00:00:00Z","expires_in":3600}"#,
+        ];
+        for j in never {
+            assert!(!expired(&act(j), now), "{j} should not be expired");
+        }
+        let gone = [
+            r#"{"href":"h","expires_at":"2001-01-01T00:00:00Z"}"#,
+            r#"{"href":"h","expires_in":-1}"#,
+            r#"{"href":"h","expires_in":3}"#,
+            r#"{"href":"h","expires_at":"2099-01-01T00:00:00Z","expires_in":-60}"#,
+        ];
+        for j in gone {
+            assert!(expired(&act(j), now), "{j} should be expired");
+        }
     }
 
     #[test]

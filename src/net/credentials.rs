@@ -1,5 +1,6 @@
 //! Credentials for HTTP remotes: user:password embedded in a URL, the Hugging Face token (found
-//! as huggingface_hub finds it) for Hub hosts, and `git credential fill` for everything else.
+//! as huggingface_hub finds it) for Hub hosts, then `.netrc` and `git credential fill` (git-lfs's
+//! order) for everything else.
 //! Secrets live in `Secret`, whose Debug/Display print `***`; nothing here writes a secret to
 //! git config, a URL on disk, a log or an error message.
 
@@ -104,6 +105,18 @@ pub fn origin_of(url: &str) -> Option<(String, String)> {
         None => host,
     };
     Some((u.scheme().to_string(), authority))
+}
+
+/// The `.netrc` entry for `url`'s host (and user, when the URL names one), as Basic credentials.
+/// Only for http(s) URLs.
+pub fn netrc_for(url: &str) -> Option<Auth> {
+    let u = url::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return None;
+    }
+    let user = Some(u.username()).filter(|n| !n.is_empty()).map(percent_decode);
+    let (username, password) = crate::net::netrc::lookup(u.host_str()?, user.as_deref())?;
+    Some(Auth::Basic { username, password })
 }
 
 /// A username/password pair from `git credential fill`.

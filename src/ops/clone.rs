@@ -67,6 +67,8 @@ pub fn fetch_origin(
     let spec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
     let mut fo = git2::FetchOptions::new();
     fo.remote_callbacks(git::remote_callbacks(&url, interactive));
+    let headers = git::extra_headers(repo, &url);
+    fo.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
     r.fetch(&[spec.as_str()], Some(&mut fo), None).context(format!("fetching from {}", remote::redact(&url)))?;
     let default = {
         let conn = r.connect_auth(git2::Direction::Fetch, Some(git::remote_callbacks(&url, interactive)), None);

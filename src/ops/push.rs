@@ -193,6 +193,8 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     });
     let mut po = git2::PushOptions::new();
     po.remote_callbacks(cb);
+    let headers = git::extra_headers(repo, &url);
+    po.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
     r.push(&[spec.as_str()], Some(&mut po)).context(format!("pushing {branch} to {shown}"))?;
     drop(po);
     drop(r);

@@ -273,6 +273,7 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
     use crate::net::credentials::{self, Auth};
     let url = url.to_string();
     let mut tries = 0;
+    let mut tried_netrc = false;
     let mut helper: Option<credentials::GitCredential> = None;
     let mut cb = git2::RemoteCallbacks::new();
     cb.credentials(move |asked_url, _user, allowed| {
@@ -285,7 +286,8 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
         }
         // the URL libgit2 is talking to, without the userinfo the configured one may carry
         let (asked, _) = credentials::split_url_credentials(if asked_url.is_empty() { &url } else { asked_url });
-        if tries > 2 {
+        // URL or Hub token, .netrc, a helper: three tries at most
+        if tries > 3 {
             return Err(git2::Error::from_str(&format!("authentication failed for {}", crate::net::remote::redact(&asked))));
         }
         let same_origin = credentials::origin_of(&asked).is_some() && credentials::origin_of(&asked) == credentials::origin_of(&url);
@@ -300,6 +302,13 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
                 return git2::Cred::userpass_plaintext("hf_user", t.expose());
             }
         }
+        // then .netrc, once, before the helpers (curl's and git-lfs's order)
+        if !tried_netrc {
+            tried_netrc = true;
+            if let Some(Auth::Basic { username, password }) = credentials::netrc_for(&asked) {
+                return git2::Cred::userpass_plaintext(&username, password.expose());
+            }
+        }
         match credentials::fill(&asked, interactive) {
             Ok(Some(c)) => {
                 let cred = git2::Cred::userpass_plaintext(&c.username, c.password.expose());
@@ -308,12 +317,20 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
             }
             Err(e) => Err(git2::Error::from_str(&e.to_string())),
             Ok(None) => Err(git2::Error::from_str(&format!(
-                "{} needs credentials and none were found (configure a git credential helper, or for the Hub set HF_TOKEN)",
+                "{} needs credentials and none were found (put them in ~/.netrc or a git credential helper, or for the Hub set HF_TOKEN)",
                 crate::net::remote::redact(&asked)
             ))),
         }
     });
     cb
+}
+
+/// Request headers git (through curl) would send to `url` that libgit2 does not add by itself:
+/// the cookies of `http.cookieFile` / `http.<url>.cookieFile`. For `custom_headers` of fetch and
+/// push options.
+pub fn extra_headers(repo: &Repository, url: &str) -> Vec<String> {
+    let Ok(cfg) = repo.config() else { return Vec::new() };
+    crate::net::cookies::CookieConfig::from_config(&cfg).header_for(url).map(|c| vec![format!("Cookie: {c}")]).unwrap_or_default()
 }
 
 /// The branches a remote has (`refs/heads/*` → commit), with their history fetched so that
@@ -335,6 +352,8 @@ pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: 
     let mut fo = git2::FetchOptions::new();
     fo.remote_callbacks(remote_callbacks(url, interactive));
     fo.update_fetchhead(false);
+    let headers = extra_headers(repo, url);
+    fo.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
     match r.fetch(&[format!("+refs/heads/*:{NS}*").as_str()], Some(&mut fo), None) {
         Ok(()) => {}
         // A host that creates repositories on first push (as the test forge and many others

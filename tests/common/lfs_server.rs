@@ -8,12 +8,19 @@
 //! the other listener's storage), `batch-hop` (an authorised batch POST 307s to the other
 //! listener), `file-hop` (storage 307s to `file:///etc/passwd`), `drip` (downloads send a byte a
 //! second), `ansi-message` (the batch answers 422 with terminal escapes in its message).
+//! `cookie-gated`: every request (git, batch, storage) needs the cookie [`COOKIE`], else 403.
+//! Expiry words: `expired` (every action expired at a real past time), `expire-once` (the first
+//! batch's actions already expired, relative), `go-expiry` (`expires_at` is Go's zero time, as
+//! Go servers write "no expiry"), `zero-in-expiry` (`expires_in: 0`, "no expiry" too).
 #![allow(dead_code)]
 
+use super::{data, Env, Run};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug)]
@@ -23,6 +30,7 @@ pub struct Logged {
     pub path: String,
     pub authorization: Option<String>,
     pub range: Option<String>,
+    pub cookie: Option<String>,
 }
 
 #[derive(Default)]
@@ -50,6 +58,8 @@ pub struct LfsServer {
 
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "s3cret-pass";
+/// The session cookie `cookie-gated` repositories require (`name=value`).
+pub const COOKIE: &str = "sso_session=letmein";
 /// The one Hub token this server accepts (as Bearer, or as a Basic password).
 pub const HF_TOKEN: &str = "hf_TestToken0123456789";
 /// Hub-style repositories (name contains `hub`) answer `multipart` above this size…
@@ -189,6 +199,7 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         path: req.path.clone(),
         authorization: req.headers.get("authorization").cloned(),
         range: req.headers.get("range").cloned(),
+        cookie: req.headers.get("cookie").cloned(),
     });
     let segs: Vec<&str> = req.path.split('?').next().unwrap_or("").trim_start_matches('/').split('/').collect();
     let base = st.base.lock().unwrap().clone();
@@ -210,6 +221,11 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         return Some(());
     }
     let path_only = req.path.split('?').next().unwrap_or("");
+    if path_only.contains("cookie-gated") && !req.headers.get("cookie").is_some_and(|c| c.split("; ").any(|kv| kv == COOKIE)) {
+        // a single-sign-on front: no session cookie, no entry (git, LFS API and storage alike)
+        respond(&mut s, 403, &[], b"{\"message\":\"sign in first\"}");
+        return Some(());
+    }
     if path_only == "/api/whoami-v2" {
         whoami(&mut s, &req);
         return Some(());
@@ -579,6 +595,7 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
         path: body.to_string(),
         authorization: None,
         range: None,
+        cookie: None,
     });
     let offered_multipart = body["transfers"].as_array().is_some_and(|t| t.iter().any(|x| x == "multipart"));
     let mut any_multipart = false;
@@ -608,7 +625,15 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
             // no header of its own: the client's credentials go with the request to this origin
             action["header"] = serde_json::json!({});
         }
-        if repo.contains("expired") || (repo.contains("expire-once") && n == 1) {
+        if repo.contains("expired") {
+            // a real time in the past: expired
+            action["expires_at"] = serde_json::json!("2001-01-01T00:00:00Z");
+        } else if repo.contains("expire-once") && n == 1 {
+            action["expires_in"] = serde_json::json!(-1);
+        } else if repo.contains("go-expiry") {
+            // Go's encoder: `omitempty` drops expires_in 0 but writes the zero time.Time
+            action["expires_at"] = serde_json::json!("0001-01-01T00:00:00Z");
+        } else if repo.contains("zero-in-expiry") {
             action["expires_in"] = serde_json::json!(0);
         } else {
             action["expires_in"] = serde_json::json!(3600);
@@ -772,4 +797,53 @@ fn b64(b: &[u8]) -> String {
         s.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
     }
     s
+}
+
+/// A committed repository whose `.lfsconfig` sends LFS to one repository of a fresh fault
+/// server (git itself goes to the local bare `remote.git` beside it).
+pub struct Fx {
+    pub env: Env,
+    pub server: LfsServer,
+    pub repo: PathBuf,
+    pub a: Vec<u8>,
+    pub b: Vec<u8>,
+}
+
+/// A committed repository whose `.lfsconfig` sends LFS to `name` on a fresh fault server.
+pub fn fx(name: &str) -> Fx {
+    let env = Env::new();
+    let server = LfsServer::start();
+    for (k, v) in [("lfs.transfer.maxretries", "3"), ("lfs.transfer.maxretrydelay", "1")] {
+        env.git(env.dir.path(), &["config", "--global", k, v]).ok();
+    }
+    let repo = env.init("m");
+    let a = data(500, 300_000);
+    let b = data(501, 200_000);
+    fs::write(repo.join("a.bin"), &a).unwrap();
+    fs::write(repo.join("b.bin"), &b).unwrap();
+    fs::write(repo.join(".lfsconfig"), format!("[lfs]\n\turl = {}\n", server.endpoint(name))).unwrap();
+    // the user's own .lfsconfig, trusted in so many words (a committed one is not, by default)
+    env.git(&repo, &["config", "hfgit.trustLfsconfig", "true"]).ok();
+    env.hfgit(&repo, &["commit", "-m", "weights"]).ok();
+    Fx { env, server, repo, a, b }
+}
+
+impl Fx {
+    pub fn push(&self) -> Run {
+        self.env.hfgit(&self.repo, &["push", "../remote.git", "--create"])
+    }
+    pub fn remote_has_branch(&self) -> bool {
+        self.env.git(&self.env.path("remote.git"), &["rev-parse", "--verify", "-q", "main"]).code == 0
+    }
+    /// Objects on the server already, a bare remote with the commit, ready to clone.
+    pub fn seeded(name: &str) -> Fx {
+        let f = fx(name);
+        f.server.put(name, &f.a);
+        f.server.put(name, &f.b);
+        f.push().ok();
+        f
+    }
+    pub fn clone(&self, dir: &str) -> Run {
+        self.env.hfgit(self.env.dir.path(), &["clone", "remote.git", dir])
+    }
 }

@@ -1,0 +1,175 @@
+//! Git LFS servers as they really are (tests/common/lfs_server.rs plays each): Go-style zero
+//! expiry times, `.netrc` credentials, cookie-gated hosts, gzip-encoded downloads, uploads the
+//! server wants chunked, and hints that name what really fixes the problem. Where it shows the
+//! expected behaviour, real git + git-lfs runs against the same server in the same test: its
+//! outcome is the reference, and hfgit does at least as well.
+
+mod common;
+use common::lfs_server::fx;
+use common::*;
+use std::fs;
+
+/// `git lfs install` in the test's HOME, for the reference runs after hfgit's.
+fn with_git_lfs(env: &Env) {
+    require_git_lfs();
+    env.git(env.dir.path(), &["lfs", "install", "--skip-repo"]).ok();
+}
+
+#[test]
+fn zero_expiry_times_mean_no_expiry_as_in_git_lfs() {
+    for name in ["go-expiry", "zero-in-expiry"] {
+        let f = fx(name);
+        f.push().ok();
+        assert_eq!(f.server.count(&format!("batch:{name}")), 1, "{name}: one batch, no re-batching");
+        assert_eq!(f.server.get(name, &sha256_hex(&f.a)).unwrap(), f.a);
+        assert_eq!(f.server.get(name, &sha256_hex(&f.b)).unwrap(), f.b);
+        f.clone("c").ok();
+        assert_eq!(fs::read(f.env.path("c/a.bin")).unwrap(), f.a, "{name}");
+        assert_eq!(fs::read(f.env.path("c/b.bin")).unwrap(), f.b, "{name}");
+
+        // the reference: git-lfs clones from the same server, and pushes to a fresh repository
+        with_git_lfs(&f.env);
+        f.env.git(f.env.dir.path(), &["clone", "-q", "remote.git", "g"]).ok();
+        assert_eq!(fs::read(f.env.path("g/a.bin")).unwrap(), f.a, "{name}: git-lfs");
+        let other = format!("{name}-gitlfs");
+        fs::write(f.repo.join(".lfsconfig"), format!("[lfs]\n\turl = {}\n", f.server.endpoint(&other))).unwrap();
+        f.env.git(&f.repo, &["lfs", "push", "--all", "../remote.git"]).ok();
+        assert_eq!(f.server.get(&other, &sha256_hex(&f.a)).unwrap(), f.a, "{name}: git-lfs push");
+    }
+}
+
+#[test]
+fn a_real_past_expiry_still_expires_absolute_and_relative() {
+    // relative (expires_in < 0) on the first batch only: a second batch, then success
+    let f = fx("expire-once");
+    f.push().ok();
+    assert_eq!(f.server.count("batch:expire-once"), 2);
+    // absolute, in 2001, on every batch: fails saying so, and the branch does not move
+    let f = fx("expired");
+    let r = f.push().fails();
+    assert!(r.stderr.contains("expiring"), "{}", r.stderr);
+    assert!(!f.remote_has_branch());
+}
+
+#[test]
+fn netrc_serves_git_and_lfs_over_http_before_the_helpers_and_a_401_mentions_it() {
+    use common::lfs_server::{PASSWORD, USER};
+    let f = fx("unused");
+    fs::remove_file(f.repo.join(".lfsconfig")).unwrap();
+    f.env.hfgit(&f.repo, &["commit", "-m", "no lfsconfig"]).ok();
+    let url = format!("{}/org/requirecreds-netrc.git", f.server.url);
+    let bare = f.server.git_root.path().join("org/requirecreds-netrc.git");
+    f.env.git(&f.repo, &["remote", "add", "origin", &url]).ok();
+
+    // nothing anywhere: refused, and the hint names .netrc
+    let r = f.env.hfgit(&f.repo, &["push"]).fails();
+    assert!(r.stderr.contains(".netrc"), "{}", r.stderr);
+    assert!(!bare.join("refs/heads/main").exists());
+
+    // ~/.netrc alone serves git (libgit2) and the LFS API
+    let netrc = f.env.home.join(".netrc");
+    fs::write(&netrc, format!("machine 127.0.0.1\n  login {USER}\n  password {PASSWORD}\n")).unwrap();
+    let r = f.env.hfgit(&f.repo, &["push", "--json"]).ok().json();
+    assert_eq!(r["uploaded_objects"], 2);
+    assert_eq!(f.server.get("org~requirecreds-netrc.git", &sha256_hex(&f.a)).unwrap(), f.a);
+    assert_eq!(f.env.git(&bare, &["rev-parse", "main"]).ok().stdout, f.env.git(&f.repo, &["rev-parse", "HEAD"]).ok().stdout);
+    f.env.hfgit(f.env.dir.path(), &["clone", &url, "c"]).ok();
+    assert_eq!(fs::read(f.env.path("c/b.bin")).unwrap(), f.b);
+    let cfg = fs::read_to_string(f.env.path("c/.git/config")).unwrap();
+    assert!(!cfg.contains(PASSWORD), "{cfg}");
+
+    // a wrong .netrc entry is tried first, then the helper that has the right one
+    fs::write(&netrc, format!("machine 127.0.0.1 login {USER} password wrong-one\n")).unwrap();
+    let store = f.env.path("creds");
+    fs::write(&store, format!("http://{USER}:{PASSWORD}@{}\n", f.server.url.trim_start_matches("http://"))).unwrap();
+    f.env.git(f.env.dir.path(), &["config", "--global", "credential.helper", &format!("store --file={}", store.display())]).ok();
+    f.env.hfgit(f.env.dir.path(), &["clone", &url, "c2"]).ok();
+    assert_eq!(fs::read(f.env.path("c2/a.bin")).unwrap(), f.a);
+    let tried: Vec<Option<String>> = f.server.log().into_iter().filter(|l| l.method == "POST").map(|l| l.authorization).collect();
+    let wrong = common::lfs_server::basic(USER, "wrong-one");
+    let right = common::lfs_server::basic(USER, PASSWORD);
+    let (w, r) = (tried.iter().rposition(|a| a.as_deref() == Some(&wrong)), tried.iter().rposition(|a| a.as_deref() == Some(&right)));
+    assert!(w.is_some() && r.is_some() && w < r, ".netrc before the helper: {tried:?}");
+    f.env.git(f.env.dir.path(), &["config", "--global", "--unset", "credential.helper"]).ok();
+
+    // $NETRC names another file
+    fs::remove_file(&netrc).unwrap();
+    let elsewhere = f.env.path("netrc-elsewhere");
+    fs::write(&elsewhere, format!("default login {USER} password {PASSWORD}\n")).unwrap();
+    let out = f.env.hfgit_cmd(f.env.dir.path(), &["clone", &url, "c3"]).env("NETRC", &elsewhere).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(f.env.path("c3/a.bin")).unwrap(), f.a);
+
+    // the reference: git + git-lfs read ~/.netrc for both too
+    fs::write(&netrc, format!("machine 127.0.0.1 login {USER} password {PASSWORD}\n")).unwrap();
+    with_git_lfs(&f.env);
+    f.env.git(f.env.dir.path(), &["clone", "-q", &url, "g"]).ok();
+    assert_eq!(fs::read(f.env.path("g/a.bin")).unwrap(), f.a, "git-lfs with .netrc");
+}
+
+/// A Netscape-format cookie file as curl writes it, with the session cookie for 127.0.0.1 and
+/// one for another host (never sent here).
+fn cookie_file(env: &Env, name: &str, value: &str) -> std::path::PathBuf {
+    let path = env.path(name);
+    let (k, v) = value.split_once('=').unwrap();
+    fs::write(
+        &path,
+        format!(
+            "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\t{k}\t{v}\nelsewhere.example\tFALSE\t/\tFALSE\t0\tother\tnope\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn http_cookie_file_opens_a_cookie_gated_host_for_git_and_lfs() {
+    use common::lfs_server::COOKIE;
+    let f = fx("unused");
+    fs::remove_file(f.repo.join(".lfsconfig")).unwrap();
+    f.env.hfgit(&f.repo, &["commit", "-m", "no lfsconfig"]).ok();
+    let url = format!("{}/org/cookie-gated.git", f.server.url);
+    let bare = f.server.git_root.path().join("org/cookie-gated.git");
+    f.env.git(&f.repo, &["remote", "add", "origin", &url]).ok();
+
+    // no cookie: refused before anything moves
+    let r = f.env.hfgit(&f.repo, &["push"]).fails();
+    assert!(r.stderr.contains("403"), "{}", r.stderr);
+    assert!(!bare.join("refs/heads/main").exists());
+
+    // the LFS API alone gated (git through a local remote): the 403 hint names http.cookieFile
+    let lfs_only = fx("lfs-cookie-gated");
+    let r = lfs_only.push().fails();
+    assert!(r.stderr.contains("http.cookieFile"), "{}", r.stderr);
+
+    // http.cookieFile: git (libgit2) and every LFS request carry the cookie
+    let jar = cookie_file(&f.env, "cookies.txt", COOKIE);
+    f.env.git(f.env.dir.path(), &["config", "--global", "http.cookieFile", jar.to_str().unwrap()]).ok();
+    let out = f.env.hfgit(&f.repo, &["push", "--json"]).ok().json();
+    assert_eq!(out["uploaded_objects"], 2);
+    assert_eq!(f.server.get("org~cookie-gated.git", &sha256_hex(&f.a)).unwrap(), f.a);
+    assert_eq!(f.env.git(&bare, &["rev-parse", "main"]).ok().stdout, f.env.git(&f.repo, &["rev-parse", "HEAD"]).ok().stdout);
+    f.env.hfgit(f.env.dir.path(), &["clone", &url, "c"]).ok();
+    assert_eq!(fs::read(f.env.path("c/a.bin")).unwrap(), f.a);
+    let log = f.server.log();
+    assert!(log.iter().any(|l| l.method == "PUT") && log.iter().any(|l| l.method == "GET" && l.path.starts_with("/storage/")));
+    for l in &log {
+        assert!(!l.cookie.as_deref().unwrap_or("").contains("other=nope"), "a cookie of another host was sent: {l:?}");
+    }
+
+    // the reference: git + git-lfs with the same setting
+    with_git_lfs(&f.env);
+    f.env.git(f.env.dir.path(), &["clone", "-q", &url, "g"]).ok();
+    assert_eq!(fs::read(f.env.path("g/a.bin")).unwrap(), f.a, "git-lfs with http.cookieFile");
+    f.env.git(f.env.dir.path(), &["lfs", "uninstall", "--skip-repo"]).ok();
+
+    // http.<url>.cookieFile for this server wins over a global one holding a stale cookie
+    let stale = cookie_file(&f.env, "stale.txt", "sso_session=expired-session");
+    f.env.git(f.env.dir.path(), &["config", "--global", "http.cookieFile", stale.to_str().unwrap()]).ok();
+    let r = f.env.hfgit(f.env.dir.path(), &["clone", &url, "c2"]).fails();
+    assert!(r.stderr.contains("403"), "{}", r.stderr);
+    let key = format!("http.{}.cookieFile", f.server.url);
+    f.env.git(f.env.dir.path(), &["config", "--global", &key, jar.to_str().unwrap()]).ok();
+    f.env.hfgit(f.env.dir.path(), &["clone", &url, "c3"]).ok();
+    assert_eq!(fs::read(f.env.path("c3/b.bin")).unwrap(), f.b);
+}
