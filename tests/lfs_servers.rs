@@ -173,3 +173,88 @@ fn http_cookie_file_opens_a_cookie_gated_host_for_git_and_lfs() {
     f.env.hfgit(f.env.dir.path(), &["clone", &url, "c3"]).ok();
     assert_eq!(fs::read(f.env.path("c3/b.bin")).unwrap(), f.b);
 }
+
+#[test]
+fn gzip_encoded_downloads_are_asked_for_and_decoded_and_others_named() {
+    let f = fx("gzip-download");
+    f.server.put("gzip-download", &f.a);
+    f.server.put("gzip-download", &f.b);
+    f.push().ok();
+    let out = f.env.hfgit(f.env.dir.path(), &["clone", "remote.git", "c", "--json"]).ok().json();
+    assert_eq!(out["downloaded_objects"], 2, "{out}");
+    assert_eq!(fs::read(f.env.path("c/a.bin")).unwrap(), f.a, "the oid is over the decoded bytes");
+    assert_eq!(fs::read(f.env.path("c/b.bin")).unwrap(), f.b);
+    assert_eq!(f.env.git(&f.env.path("c"), &["status", "--porcelain"]).ok().stdout, "");
+    // the reference: git-lfs (Go asks for gzip and decodes it too)
+    with_git_lfs(&f.env);
+    f.env.git(f.env.dir.path(), &["clone", "-q", "remote.git", "g"]).ok();
+    assert_eq!(fs::read(f.env.path("g/a.bin")).unwrap(), f.a, "git-lfs");
+
+    // an encoding hfgit cannot decode: one request, a clear error naming it, no object stored
+    let f = fx("br-download");
+    f.server.put("br-download", &f.a);
+    f.server.put("br-download", &f.b);
+    f.push().ok();
+    let r = f.env.hfgit(f.env.dir.path(), &["clone", "remote.git", "c"]).fails();
+    assert!(r.stderr.contains("Content-Encoding `br`"), "{}", r.stderr);
+    assert_eq!(f.server.count("br-get:br-download"), 2, "one GET per object, no retries: {}", r.stderr);
+    assert!(!r.stderr.contains("does not have"), "the remote has them: {}", r.stderr);
+    assert!(!f.env.path("c").join(".git/lfs/objects").exists() || walk_files(&f.env.path("c/.git/lfs/objects")) == 0);
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    fs::read_dir(dir).map(|rd| rd.flatten().map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { 1 }).sum()).unwrap_or(0)
+}
+
+#[test]
+fn hints_blame_the_remote_only_when_it_said_it_lacks_the_objects() {
+    // the server has nothing: its batch answers 404 per object
+    let f = fx("plain");
+    f.push().ok();
+    for oid in [sha256_hex(&f.a), sha256_hex(&f.b)] {
+        f.server.forget("plain", &oid);
+    }
+    let r = f.env.hfgit(f.env.dir.path(), &["clone", "remote.git", "c", "--json"]);
+    assert_eq!(r.code, 1);
+    let out = r.json();
+    assert_eq!(out["failures"][0]["missing_on_remote"], true, "{out}");
+    assert!(
+        r.stderr.contains("the remote does not have these objects") && r.stderr.contains("pull` once someone has pushed them"),
+        "{}",
+        r.stderr
+    );
+    let r = f.env.hfgit(&f.env.path("c"), &["pull"]).fails();
+    assert!(r.stderr.contains("the remote does not have these objects"), "{}", r.stderr);
+    // and once someone pushes them, the command the hint names gets them
+    f.server.put("plain", &f.a);
+    f.server.put("plain", &f.b);
+    f.env.hfgit(&f.env.path("c"), &["pull"]).ok();
+    assert_eq!(fs::read(f.env.path("c/a.bin")).unwrap(), f.a);
+
+    // a failure that is not the remote lacking the object: the hint says to run it again
+    let f = fx("br-download");
+    f.server.put("br-download", &f.a);
+    f.server.put("br-download", &f.b);
+    f.push().ok();
+    let r = f.env.hfgit(f.env.dir.path(), &["clone", "remote.git", "c", "--json"]);
+    assert_eq!(r.json()["failures"][0]["missing_on_remote"], false);
+    assert!(r.stderr.contains("to download them again") && !r.stderr.contains("does not have"), "{}", r.stderr);
+}
+
+#[test]
+fn uploads_are_framed_as_the_action_asks_chunked_or_with_a_length_never_both() {
+    // the server checks every PUT: chunked here, Content-Length only for every other repository
+    // (all the other tests of this file and of http_faults run through the same check)
+    let f = fx("chunked-upload");
+    f.push().ok();
+    assert_eq!(f.server.get("chunked-upload", &sha256_hex(&f.a)).unwrap(), f.a);
+    assert_eq!(f.server.get("chunked-upload", &sha256_hex(&f.b)).unwrap(), f.b);
+    let f = fx("plain-length");
+    f.push().ok();
+    assert_eq!(f.server.get("plain-length", &sha256_hex(&f.a)).unwrap(), f.a);
+    // the reference: git-lfs frames them the same way
+    with_git_lfs(&f.env);
+    fs::write(f.repo.join(".lfsconfig"), format!("[lfs]\n\turl = {}\n", f.server.endpoint("chunked-upload-gitlfs"))).unwrap();
+    f.env.git(&f.repo, &["lfs", "push", "--all", "../remote.git"]).ok();
+    assert_eq!(f.server.get("chunked-upload-gitlfs", &sha256_hex(&f.a)).unwrap(), f.a, "git-lfs, chunked");
+}

@@ -16,6 +16,8 @@ pub struct LfsFailure {
     pub path: String,
     pub oid: String,
     pub error: String,
+    /// The remote said it does not have the object (fetching again helps only once it does).
+    pub missing_on_remote: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -51,13 +53,17 @@ pub fn fetch_objects(
             Ok(r) => {
                 rep.downloaded_objects = r.transferred_objects;
                 rep.downloaded_bytes = r.transferred_bytes;
-                rep.failures = r.failures.into_iter().map(|(path, oid, error)| LfsFailure { path, oid: oid.to_hex(), error }).collect();
+                rep.failures = r
+                    .failures
+                    .into_iter()
+                    .map(|f| LfsFailure { path: f.path, oid: f.oid.to_hex(), error: f.error, missing_on_remote: f.missing_on_remote })
+                    .collect();
             }
             Err(e) => {
                 rep.failures = files
                     .iter()
                     .filter(|(_, p)| !store.contains(p))
-                    .map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: e.to_string() })
+                    .map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: e.to_string(), missing_on_remote: false })
                     .collect();
             }
         }
@@ -85,7 +91,11 @@ pub fn fetch_objects(
                 rep.downloaded_bytes += p.size;
                 rep.shared_bytes += if shared { p.size } else { 0 };
             }
-            Err(e) => rep.failures.push(LfsFailure { path, oid: p.oid.to_hex(), error: e.to_string() }),
+            Err(e) => {
+                let error = e.to_string();
+                let missing_on_remote = error.starts_with(crate::lfs::http::REMOTE_LACKS);
+                rep.failures.push(LfsFailure { path, oid: p.oid.to_hex(), error, missing_on_remote })
+            }
         }
     }
     spread_failures(rep, files)
@@ -94,11 +104,15 @@ pub fn fetch_objects(
 /// Reports a failed object under every path that uses it.
 fn spread_failures(mut rep: FetchReport, files: &BTreeMap<String, Pointer>) -> FetchReport {
     let failed: std::collections::HashSet<String> = rep.failures.iter().map(|f| f.oid.clone()).collect();
-    let errors: BTreeMap<String, String> = rep.failures.iter().map(|f| (f.oid.clone(), f.error.clone())).collect();
+    let errors: BTreeMap<String, (String, bool)> =
+        rep.failures.iter().map(|f| (f.oid.clone(), (f.error.clone(), f.missing_on_remote))).collect();
     rep.failures = files
         .iter()
         .filter(|(_, p)| failed.contains(&p.oid.to_hex()))
-        .map(|(path, p)| LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error: errors[&p.oid.to_hex()].clone() })
+        .map(|(path, p)| {
+            let (error, missing_on_remote) = errors[&p.oid.to_hex()].clone();
+            LfsFailure { path: path.clone(), oid: p.oid.to_hex(), error, missing_on_remote }
+        })
         .collect();
     rep
 }

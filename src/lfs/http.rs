@@ -254,9 +254,28 @@ pub struct TransferReport {
     pub transferred_bytes: u64,
     pub skipped_objects: u64,
     pub skipped_bytes: u64,
-    /// (path, oid, message)
-    pub failures: Vec<(String, Oid, String)>,
+    pub failures: Vec<TransferFailure>,
 }
+
+/// One object that did not move.
+#[derive(Debug, Clone)]
+pub struct TransferFailure {
+    pub path: String,
+    pub oid: Oid,
+    pub error: String,
+    /// The remote said it does not have the object (an object error 404/410 in the batch, or
+    /// storage answering 404/410): fetching again helps only once someone pushes it.
+    pub missing_on_remote: bool,
+}
+
+impl TransferFailure {
+    fn new(path: String, oid: Oid, error: impl Into<String>) -> TransferFailure {
+        TransferFailure { path, oid, error: error.into(), missing_on_remote: false }
+    }
+}
+
+/// How a download that the remote cannot serve for lack of the object begins its message.
+pub const REMOTE_LACKS: &str = "the remote is missing this object";
 
 struct Job {
     path: String,
@@ -503,17 +522,19 @@ impl HttpLfs {
                 let mut jobs = Vec::new();
                 let answered: std::collections::HashSet<String> = resp.objects.iter().map(|o| o.oid.clone()).collect();
                 for (path, p) in chunk.iter().filter(|(_, p)| !answered.contains(&p.oid.to_hex())) {
-                    report.failures.push((path.clone(), p.oid, "the server's batch response left this object out".into()));
+                    report.failures.push(TransferFailure::new(path.clone(), p.oid, "the server's batch response left this object out"));
                 }
                 for o in resp.objects {
                     let p = asked[&o.oid].clone();
                     let path = paths[&o.oid].clone();
                     if let Some(e) = o.error {
-                        report.failures.push((
+                        let mut f = TransferFailure::new(
                             path,
                             p.oid,
                             format!("the server says {} ({})", crate::net::remote::escape_text(&e.message), e.code),
-                        ));
+                        );
+                        f.missing_on_remote = operation == "download" && matches!(e.code, 404 | 410);
+                        report.failures.push(f);
                         continue;
                     }
                     let actions = o.actions.unwrap_or_default();
@@ -525,7 +546,7 @@ impl HttpLfs {
                             progress.bytes(p.size);
                             progress.item_done();
                         }
-                        None => report.failures.push((path, p.oid, "the server sent no download action".into())),
+                        None => report.failures.push(TransferFailure::new(path, p.oid, "the server sent no download action")),
                         Some(action) => jobs.push(Job {
                             path,
                             pointer: p,
@@ -540,7 +561,7 @@ impl HttpLfs {
             }
             if !retry_later.is_empty() && rounds >= 3 {
                 for (path, p) in retry_later {
-                    report.failures.push((path, p.oid, "the server's actions keep expiring".into()));
+                    report.failures.push(TransferFailure::new(path, p.oid, "the server's actions keep expiring"));
                 }
                 break;
             }
@@ -587,7 +608,11 @@ impl HttpLfs {
                     report.transferred_bytes += job.pointer.size;
                 }
                 JobOutcome::Expired => retry_later.push((job.path, job.pointer)),
-                JobOutcome::Failed(m) => report.failures.push((job.path, job.pointer.oid, m)),
+                JobOutcome::Failed(m) => {
+                    let mut f = TransferFailure::new(job.path, job.pointer.oid, m);
+                    f.missing_on_remote = f.error.starts_with(REMOTE_LACKS);
+                    report.failures.push(f);
+                }
             }
         }
     }
@@ -678,11 +703,22 @@ impl HttpLfs {
                 Ok(f) => f,
                 Err(e) => return JobOutcome::Failed(format!("cannot read the local object: {e}")),
             };
-            let mut req = self.request(&self.agent, "PUT", &target, job.authenticated);
+            // The framing the action asks for: chunked when its headers say so (then no
+            // Content-Length, which would contradict it), else Content-Length only.
+            let chunked = target
+                .header
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked"));
+            let mut framed = target.clone();
+            framed.header.retain(|k, _| !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("transfer-encoding"));
+            let mut req = self.request(&self.agent, "PUT", &framed, job.authenticated);
             if !target.header.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
                 req = req.set("Content-Type", "application/octet-stream");
             }
-            req = req.set("Content-Length", &p.size.to_string());
+            req = match chunked {
+                true => req.set("Transfer-Encoding", "chunked"),
+                false => req.set("Content-Length", &p.size.to_string()),
+            };
             let mut body = Counting { inner: std::io::BufReader::with_capacity(1 << 20, file), progress };
             let failure = match call(req, Body::Reader(&mut body)) {
                 Ok(r) if (200..300).contains(&r.status()) => break,
@@ -859,18 +895,49 @@ impl HttpLfs {
                     hasher.update(&buf[..n]);
                 }
             }
-            let range: Vec<(&str, String)> = if have > 0 { vec![("Range", format!("bytes={have}-{}", p.size - 1))] } else { vec![] };
+            // Whole downloads accept gzip (decoded here, hashed decoded), as Go's client asks for
+            // it; a resumed one asks for the identity bytes its Range counts.
+            let range: Vec<(&str, String)> = match have {
+                0 => vec![("Accept-Encoding", "gzip, identity".into())],
+                _ => vec![("Range", format!("bytes={have}-{}", p.size - 1)), ("Accept-Encoding", "identity".into())],
+            };
             let failure = match self.send("GET", &job.action.href, &job.action.header, job.authenticated, &range, None) {
                 Err(e) => Failure::Retry(self.retry.backoff(attempt), e),
                 Ok(resp) if resp.status() == 416 => {
                     let _ = fs::remove_file(&part);
                     Failure::Retry(Duration::ZERO, "range not satisfiable; downloading from the start".into())
                 }
+                Ok(resp) if matches!(resp.status(), 404 | 410) => {
+                    let _ = fs::remove_file(&part);
+                    return Err(Error::failed(format!("{REMOTE_LACKS} (storage answered {})", server_message(resp))));
+                }
+                Ok(resp) if have > 0 && (200..300).contains(&resp.status()) && is_encoded(&resp) => {
+                    // asked for identity bytes from `have` on: an encoded answer cannot extend them
+                    let _ = fs::remove_file(&part);
+                    Failure::Retry(Duration::ZERO, "the server encoded a resumed download; downloading from the start".into())
+                }
                 Ok(resp) if (200..300).contains(&resp.status()) => {
+                    let encoding = resp.header("Content-Encoding").map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty());
+                    let gzip = match encoding.as_deref() {
+                        None | Some("identity") => false,
+                        Some("gzip") | Some("x-gzip") => true,
+                        Some(other) => {
+                            let _ = fs::remove_file(&part);
+                            return Err(Error::failed(format!(
+                                "the server sent the object with Content-Encoding `{}`, which hfgit cannot decode (it asked for gzip or identity)",
+                                crate::net::remote::escape_text(other)
+                            )));
+                        }
+                    };
                     let resumed = have > 0
+                        && !gzip
                         && resp.status() == 206
                         && resp.header("Content-Range").is_some_and(|v| v.trim().starts_with(&format!("bytes {have}-")));
-                    let mut resp = crate::net::http::LowSpeed::new(resp.into_reader(), self.limits);
+                    let raw = crate::net::http::LowSpeed::new(resp.into_reader(), self.limits);
+                    let mut resp: Box<dyn Read> = match gzip {
+                        true => Box::new(flate2::read::GzDecoder::new(raw)),
+                        false => Box::new(raw),
+                    };
                     if have > 0 && !resumed {
                         have = 0;
                         hasher = Sha256::new();
@@ -935,11 +1002,22 @@ impl HttpLfs {
                         }
                         None => {
                             let got = Oid::from_bytes(hasher.finalize().into());
-                            if got != p.oid {
+                            if got != p.oid && resumed {
+                                // the kept partial download may be what is damaged: start again
                                 let _ = fs::remove_file(&part);
-                                return Err(Error::failed(format!("expected OID {}, got {got} after {n} bytes written", p.oid)));
+                                Failure::Retry(
+                                    Duration::ZERO,
+                                    format!("a resumed download did not verify (got {got}); downloading from the start"),
+                                )
+                            } else if got != p.oid {
+                                let _ = fs::remove_file(&part);
+                                return Err(Error::failed(format!(
+                                    "the server sent content that does not match the object: expected OID {}, got {got} after {n} bytes",
+                                    p.oid
+                                )));
+                            } else {
+                                return local.persist_path(&part, &p.oid);
                             }
-                            return local.persist_path(&part, &p.oid);
                         }
                     }
                 }
@@ -1035,6 +1113,11 @@ fn expired(a: &Action, batch_time: Instant) -> bool {
         (None, None) => None,
     };
     left.is_some_and(|l| l <= EXPIRY_MARGIN.as_secs_f64())
+}
+
+/// The response body is content-encoded (not identity).
+fn is_encoded(resp: &Response) -> bool {
+    resp.header("Content-Encoding").map(str::trim).is_some_and(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
 }
 
 /// Go's zero `time.Time` in any zone (year 1, or year 0 east of UTC): "no expiry" to git-lfs.

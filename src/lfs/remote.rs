@@ -101,7 +101,7 @@ impl LfsRemote {
                     skipped_objects: r.skipped_objects,
                     skipped_bytes: r.skipped_bytes,
                 };
-                r.failures.iter().map(|(path, oid, m)| format!("{path} (sha256:{oid}): {m}")).collect()
+                r.failures.iter().map(|f| format!("{} (sha256:{}): {}", f.path, f.oid, f.error)).collect()
             }
             LfsRemote::Local { store, .. } => {
                 // what killed pushes left in the remote's lfs/tmp (no lock guards a remote:
@@ -218,7 +218,7 @@ impl LfsRemote {
             LfsRemote::Local { store, .. } => {
                 let src = store.object_path(&p.oid);
                 if !src.exists() {
-                    return Err(Error::failed("the remote is missing this object"));
+                    return Err(Error::failed(crate::lfs::http::REMOTE_LACKS));
                 }
                 let Some(copy) = also_to else { return local.import_verified(&src, p, progress).map(|()| false) };
                 let (verified, copied) = std::thread::scope(|s| {

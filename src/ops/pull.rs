@@ -93,7 +93,10 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         let list: Vec<String> = fetched.failures.iter().map(|f| format!("{} (sha256:{}): {}", f.path, f.oid, f.error)).collect();
         return Err(Error::with_hint(
             format!("could not download LFS objects; {branch} was not updated:\n  {}", list.join("\n  ")),
-            "the remote's LFS store is missing or has damaged objects; ask whoever pushed them to push again",
+            match fetched.failures.iter().all(|f| f.missing_on_remote) {
+                true => "the remote does not have these objects: ask whoever pushed the commits to push their LFS objects (`hfgit push`), then pull again",
+                false => "run `hfgit pull` again: partial downloads resume (if the same objects keep failing, the remote's copies may be damaged)",
+            },
         ));
     }
     if !outcome.up_to_date {

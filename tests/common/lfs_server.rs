@@ -9,6 +9,10 @@
 //! listener), `file-hop` (storage 307s to `file:///etc/passwd`), `drip` (downloads send a byte a
 //! second), `ansi-message` (the batch answers 422 with terminal escapes in its message).
 //! `cookie-gated`: every request (git, batch, storage) needs the cookie [`COOKIE`], else 403.
+//! `gzip-download`: whole-object GETs are served gzip-encoded, and refused (406) without
+//! `Accept-Encoding: gzip`; `br-download`: GETs answer `Content-Encoding: br`.
+//! `chunked-upload`: upload actions carry `Transfer-Encoding: chunked`, and storage checks the
+//! framing of every PUT (chunked there, Content-Length elsewhere, never both).
 //! Expiry words: `expired` (every action expired at a real past time), `expire-once` (the first
 //! batch's actions already expired, relative), `go-expiry` (`expires_at` is Go's zero time, as
 //! Go servers write "no expiry"), `zero-in-expiry` (`expires_in: 0`, "no expiry" too).
@@ -106,6 +110,11 @@ impl LfsServer {
 
     pub fn put(&self, repo: &str, content: &[u8]) {
         self.state.objects.lock().unwrap().insert((repo.into(), hex(content)), content.to_vec());
+    }
+
+    /// Drops an object, as a server that lost it (or never got it).
+    pub fn forget(&self, repo: &str, oid: &str) {
+        self.state.objects.lock().unwrap().remove(&(repo.to_string(), oid.to_string()));
     }
 
     pub fn get(&self, repo: &str, oid: &str) -> Option<Vec<u8>> {
@@ -625,6 +634,9 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
             // no header of its own: the client's credentials go with the request to this origin
             action["header"] = serde_json::json!({});
         }
+        if repo.contains("chunked-upload") && op == "upload" {
+            action["header"]["Transfer-Encoding"] = serde_json::json!("chunked");
+        }
         if repo.contains("expired") {
             // a real time in the past: expired
             action["expires_at"] = serde_json::json!("2001-01-01T00:00:00Z");
@@ -721,6 +733,15 @@ fn storage_put(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
     if storage_fault(s, st, repo, oid, "put") {
         return;
     }
+    // framing, strictly: chunked where the action asked for it, else Content-Length; never both
+    let te = req.headers.get("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+    let cl = req.headers.contains_key("content-length");
+    if te && cl {
+        return json(s, 400, serde_json::json!({"message": "both Content-Length and Transfer-Encoding"}));
+    }
+    if repo.contains("chunked-upload") != te || (!te && !cl) {
+        return json(s, 400, serde_json::json!({"message": format!("wrong framing: chunked {te}, Content-Length {cl}")}));
+    }
     if repo.contains("slow-storage") {
         std::thread::sleep(std::time::Duration::from_millis(40));
     }
@@ -752,6 +773,19 @@ fn storage_get(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
     }
     if repo.contains("corrupt-download") {
         data[0] ^= 0xff;
+    }
+    let accepts_gzip = req.headers.get("accept-encoding").is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip")));
+    if repo.contains("gzip-download") && !req.headers.contains_key("range") {
+        if !accepts_gzip {
+            return json(s, 406, serde_json::json!({"message": "this storage only serves gzip"}));
+        }
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&data).unwrap();
+        return respond(s, 200, &[("Content-Encoding", "gzip".into())], &z.finish().unwrap());
+    }
+    if repo.contains("br-download") {
+        bump(st, format!("br-get:{repo}"));
+        return respond(s, 200, &[("Content-Encoding", "br".into())], &data[..data.len() / 3]);
     }
     let n = bump(st, format!("getbody:{repo}:{oid}"));
     if repo.contains("truncate-first") && n == 1 {

@@ -63,6 +63,13 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     for f in &out.failures {
         eprintln!("error: {} (sha256:{}): {}", f.path, f.oid, f.error);
     }
-    eprintln!("hint: these files were left as pointer files; run `hfgit pull` once the remote has the objects");
+    let dir = ui::shell_quote(&out.dir);
+    if out.failures.iter().all(|f| f.missing_on_remote) {
+        eprintln!("hint: the remote does not have these objects; the files were left as pointer files: run `hfgit -C {dir} pull` once someone has pushed them");
+    } else {
+        eprintln!(
+            "hint: the files were left as pointer files; run `hfgit -C {dir} pull` to download them again (partial downloads resume)"
+        );
+    }
     Ok(ExitCode::from(1))
 }
