@@ -132,9 +132,11 @@ fn http_cookie_file_opens_a_cookie_gated_host_for_git_and_lfs() {
     let bare = f.server.git_root.path().join("org/cookie-gated.git");
     f.env.git(&f.repo, &["remote", "add", "origin", &url]).ok();
 
-    // no cookie: refused before anything moves
+    // no cookie: refused before anything moves, and git's 403 hints at http.cookieFile
     let r = f.env.hfgit(&f.repo, &["push"]).fails();
-    assert!(r.stderr.contains("403"), "{}", r.stderr);
+    assert!(r.stderr.contains("403") && r.stderr.contains("http.cookieFile"), "{}", r.stderr);
+    let r = f.env.hfgit(f.env.dir.path(), &["clone", &url, "nope"]).fails();
+    assert!(r.stderr.contains("403") && r.stderr.contains("http.cookieFile"), "{}", r.stderr);
     assert!(!bare.join("refs/heads/main").exists());
 
     // the LFS API alone gated (git through a local remote): the 403 hint names http.cookieFile

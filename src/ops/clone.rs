@@ -69,7 +69,7 @@ pub fn fetch_origin(
     fo.remote_callbacks(git::remote_callbacks(&url, interactive));
     let headers = git::extra_headers(repo, &url);
     fo.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
-    r.fetch(&[spec.as_str()], Some(&mut fo), None).context(format!("fetching from {}", remote::redact(&url)))?;
+    r.fetch(&[spec.as_str()], Some(&mut fo), None).map_err(|e| git::refused(e, format!("fetching from {}", remote::redact(&url))))?;
     let default = {
         let conn = r.connect_auth(git2::Direction::Fetch, Some(git::remote_callbacks(&url, interactive)), None);
         match conn {

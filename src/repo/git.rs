@@ -325,6 +325,18 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
     cb
 }
 
+/// A libgit2 error with what to do about an HTTP 403 (libgit2 names the status in its message):
+/// a host behind a sign-in cookie needs `http.cookieFile`.
+pub fn refused(e: git2::Error, what: String) -> Error {
+    if e.class() == git2::ErrorClass::Http && e.message().contains("403") {
+        return Error::with_hint(
+            format!("{what}: {}", e.message()),
+            "the server refused access (HTTP 403): if it signs you in with a cookie, save it to a file (Netscape format) and run `git config http.cookieFile <FILE>`; otherwise check that your account may use this repository",
+        );
+    }
+    Error::Git { context: what, source: e }
+}
+
 /// Request headers git (through curl) would send to `url` that libgit2 does not add by itself:
 /// the cookies of `http.cookieFile` / `http.<url>.cookieFile`. For `custom_headers` of fetch and
 /// push options.
@@ -359,7 +371,7 @@ pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: 
         // A host that creates repositories on first push (as the test forge and many others
         // do) answers 404 until then: for a push, that is a remote with no branches.
         Err(e) if missing_ok && e.class() == git2::ErrorClass::Http && e.message().contains("404") => return Ok(HashMap::new()),
-        Err(e) => return Err(e).context(format!("reading branches of {}", crate::net::remote::redact(url))),
+        Err(e) => return Err(refused(e, format!("reading branches of {}", crate::net::remote::redact(url)))),
     }
     let mut out = HashMap::new();
     for reference in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {
