@@ -246,8 +246,9 @@ http {{
                 f.write("*.bin filter=lfs diff=lfs merge=lfs -text\n")
             with open(os.path.join(g, "model.bin"), "w") as f:
                 f.write(f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n")
-            subprocess.run(["git", "-c", "filter.lfs.clean=cat", "-c", "filter.lfs.process=", "add", "-A"], cwd=g, env=env, check=True)
-            subprocess.run(["git", "-c", "filter.lfs.clean=cat", "-c", "filter.lfs.process=", "commit", "-qm", "w"], cwd=g, env=env, check=True)
+            # git-lfs's clean filter passes a pointer through unchanged
+            subprocess.run(["git", "add", "-A"], cwd=g, env=env, check=True)
+            subprocess.run(["git", "commit", "-qm", "w"], cwd=g, env=env, check=True)
             bare = os.path.join(d, "w.git")
             subprocess.run(["git", "clone", "-q", "--bare", "--no-checkout", g, bare], env={**env, "GIT_LFS_SKIP_SMUDGE": "1"}, check=True)
             hl = timed([hfgit, "clone", bare, os.path.join(d, "hc")], d, env)
