@@ -7,7 +7,11 @@ With --http, the same for push and clone over HTTP against the loopback forge (n
 http-backend + giftless) and against rudolfs, both started here (scripts/peers; rudolfs as scripts/test.sh caches it in ~/.cache/hfgit-test-peers),
 plus each server's own floor: curl uploading and downloading the same objects through the batch
 API's actions, 8 at a time.
-Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
+With --capped RATE (nginx's limit_rate, e.g. 40m = 40 MB/s per connection): a clone of one
+--size-mib object whose storage is real nginx capping every connection, as CDNs do, with a
+batch endpoint (here, in Python) whose download actions point at it; hfgit (parallel ranges)
+against git + git-lfs (one connection per object), and curl with 8 ranges at once as the floor.
+Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--capped 40m] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
 Needs git and git-lfs; builds hfgit in release mode first.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
@@ -62,6 +66,7 @@ def main():
     ap.add_argument("--workdir")
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--servers", default="giftless,rudolfs", help="with --http: which LFS servers")
+    ap.add_argument("--capped", metavar="RATE", help="clone through nginx capped at RATE per connection (limit_rate syntax, e.g. 40m)")
     a = ap.parse_args()
 
     hfgit, work, env = setup(a.workdir, "hfgit-bench-")
@@ -185,7 +190,90 @@ def main():
         down = timed(["curl", "--parallel", "--parallel-max", "8", "-K", curl_config("down.curl", actions(existing, "download"), False)], d, env)
         return up, down
 
-    if a.http:
+    def capped_case(label, rate):
+        """Clone of one object from storage capped per connection (nginx limit_rate)."""
+        import hashlib, http.server, json, socket, threading
+        d, src = case_dir("capped", [("model.bin", a.size_mib)])
+        objects = os.path.join(d, "www", "objects")
+        os.makedirs(objects)
+        path = os.path.join(src, "model.bin")
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        oid, size = h.hexdigest(), os.path.getsize(path)
+        os.link(path, os.path.join(objects, oid))
+        def free_port():
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+        np_, bp = free_port(), free_port()
+        run = os.path.join(d, "nginx")
+        os.makedirs(os.path.join(run, "tmp"))
+        user = "user root;" if os.getuid() == 0 else ""
+        with open(os.path.join(run, "nginx.conf"), "w") as f:
+            f.write(f"""{user}
+daemon off; worker_processes 2; pid {run}/nginx.pid; error_log {run}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off; sendfile on; client_body_temp_path {run}/tmp/body; proxy_temp_path {run}/tmp/proxy;
+  fastcgi_temp_path {run}/tmp/fastcgi; uwsgi_temp_path {run}/tmp/uwsgi; scgi_temp_path {run}/tmp/scgi;
+  server {{ listen 127.0.0.1:{np_}; location /objects/ {{ root {d}/www; limit_rate {rate}; }} }}
+}}
+""")
+        nginx = subprocess.Popen(["nginx", "-p", run, "-c", os.path.join(run, "nginx.conf")], stderr=subprocess.DEVNULL)
+        class Batch(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                out = [{"oid": o["oid"], "size": o["size"], "actions": {"download": {"href": f"http://127.0.0.1:{np_}/objects/{o['oid']}"}}}
+                       for o in body["objects"]]
+                data = json.dumps({"transfer": "basic", "objects": out}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.git-lfs+json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            def log_message(self, *args):
+                pass
+        batch = http.server.ThreadingHTTPServer(("127.0.0.1", bp), Batch)
+        threading.Thread(target=batch.serve_forever, daemon=True).start()
+        time.sleep(0.5)
+        try:
+            # one history, two ways to clone it: the pointer and an .lfsconfig naming the endpoint
+            g = os.path.join(d, "w")
+            subprocess.run(["git", "init", "-q", g], env=env, check=True)
+            with open(os.path.join(g, ".lfsconfig"), "w") as f:
+                f.write(f"[lfs]\n\turl = http://127.0.0.1:{bp}\n")
+            with open(os.path.join(g, ".gitattributes"), "w") as f:
+                f.write("*.bin filter=lfs diff=lfs merge=lfs -text\n")
+            with open(os.path.join(g, "model.bin"), "w") as f:
+                f.write(f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n")
+            # git-lfs's clean filter passes a pointer through unchanged
+            subprocess.run(["git", "add", "-A"], cwd=g, env=env, check=True)
+            subprocess.run(["git", "commit", "-qm", "w"], cwd=g, env=env, check=True)
+            bare = os.path.join(d, "w.git")
+            subprocess.run(["git", "clone", "-q", "--bare", "--no-checkout", g, bare], env={**env, "GIT_LFS_SKIP_SMUDGE": "1"}, check=True)
+            hl = timed([hfgit, "clone", bare, os.path.join(d, "hc")], d, env)
+            gl = timed(["git", "clone", "-q", bare, os.path.join(d, "gc")], d, env)
+            for clone in ("hc", "gc"):
+                if os.path.getsize(os.path.join(d, clone, "model.bin")) != size:
+                    sys.exit(f"{clone}/model.bin: wrong size")
+            rows.append((label + f" (nginx, {rate}B/s per connection)", "clone (capped)", gl, hl))
+            step = -(-size // 8)
+            cfg = os.path.join(d, "ranges.curl")
+            with open(cfg, "w") as f:
+                for i in range(8):
+                    if i:
+                        f.write("next\n")
+                    f.write(f'url = "http://127.0.0.1:{np_}/objects/{oid}"\nrange = "{i * step}-{min(size, (i + 1) * step) - 1}"\noutput = "/dev/null"\nsilent\nfail\n')
+            floors.append((label + f" (nginx, {rate}B/s per connection)", (0.0, 0.0), timed(["curl", "--parallel", "--parallel-max", "8", "-K", cfg], d, env)))
+        finally:
+            batch.shutdown()
+            nginx.terminate()
+            nginx.wait()
+            shutil.rmtree(d, ignore_errors=True)
+
+    if a.capped:
+        capped_case(f"1 x {a.size_mib} MiB", a.capped)
+    elif a.http:
         import socket
         def free_port():
             s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -218,7 +306,8 @@ def main():
     if not a.workdir:
         shutil.rmtree(work, ignore_errors=True)  # the servers' stores hold gigabytes
     if floors:
-        print("\nThe servers' own floor (curl through the batch API's actions, 8 transfers at a time, same run):\n")
+        print("\nThe servers' own floor (curl through the batch API's actions, 8 transfers at a time, same run;")
+        print("for --capped: one object as 8 ranges at once, download only):\n")
         print("| data | curl upload | curl download (to /dev/null) |")
         print("|---|---|---|")
         for label, (ut, _), (dt, _) in floors:

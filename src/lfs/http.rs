@@ -242,6 +242,10 @@ pub struct HttpLfs {
     limits: crate::net::http::Limits,
     auth: Mutex<AuthState>,
     concurrency: usize,
+    /// Connections open at once, whole objects and ranges together (`lfs.concurrenttransfers`).
+    slots: crate::lfs::ranged::Slots,
+    /// Objects at least this large download over several ranges at once (`hfgit.rangedDownloadThreshold`).
+    range_threshold: u64,
     retry: RetryPolicy,
     ref_name: Option<String>,
     interactive: bool,
@@ -314,6 +318,8 @@ impl HttpLfs {
             cookies: crate::net::cookies::CookieConfig::from_config(&cfg),
             auth: Mutex::new(AuthState { auth, helper: None, tried_netrc: false, tried_helper: false }),
             concurrency,
+            slots: crate::lfs::ranged::Slots::new(concurrency),
+            range_threshold: cfg.get_i64("hfgit.rangedDownloadThreshold").ok().filter(|n| *n > 0).map_or(64 << 20, |n| n as u64),
             retry: RetryPolicy::from_config(repo)?,
             ref_name,
             interactive,
@@ -593,7 +599,10 @@ impl HttpLfs {
                     self.upload_one(local, job, &crate::progress::FileProgress::new(progress, &job.path, job.pointer.size))
                 } else {
                     let fp = crate::progress::FileProgress::new(progress, &job.path, job.pointer.size);
-                    self.download_one(local, job, &fp, staging.map(|st| st.path_for(&job.pointer.oid)))
+                    self.slots.take();
+                    let r = self.download_one(local, job, &fp, staging.map(|st| st.path_for(&job.pointer.oid)));
+                    self.slots.give();
+                    r
                 };
                 if !matches!(outcome, JobOutcome::Expired) {
                     progress.item_done();
@@ -875,6 +884,21 @@ impl HttpLfs {
         let p = &job.pointer;
         let part = local.incomplete_path(&p.oid);
         fs::create_dir_all(part.parent().expect("has parent")).context("creating lfs/incomplete")?;
+        if p.size >= self.range_threshold && self.concurrency > 1 {
+            use crate::lfs::ranged;
+            let get = |start: u64, end: u64| self.range_answer(job, start, end);
+            let backoff = |a: u32| self.retry.backoff(a);
+            match ranged::download(&part, p, self.concurrency, &self.slots, self.retry.max_attempts, &backoff, &get, progress)? {
+                ranged::Outcome::Done => {
+                    // no staged copy: checkout copies (or clones) the verified object
+                    if let Some(st) = stage {
+                        let _ = fs::remove_file(st);
+                    }
+                    return local.persist_path(&part, &p.oid);
+                }
+                ranged::Outcome::NoRanges => {} // one stream, below
+            }
+        }
         let mut attempt = 0;
         loop {
             let mut have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
@@ -1064,6 +1088,29 @@ impl HttpLfs {
             );
         }
         Ok(out)
+    }
+
+    /// One range of a download, classified for [`crate::lfs::ranged::download`]: only a 206 with
+    /// exactly the asked `Content-Range` and no content encoding is a piece.
+    fn range_answer(&self, job: &Job, start: u64, end: u64) -> crate::lfs::ranged::Answer {
+        use crate::lfs::ranged::{content_range_is, Answer};
+        let headers = [("Range", format!("bytes={start}-{}", end - 1)), ("Accept-Encoding", "identity".to_string())];
+        let resp = match self.send("GET", &job.action.href, &job.action.header, job.authenticated, &headers, None) {
+            Ok(r) => r,
+            Err(e) => return Answer::Retry(None, e),
+        };
+        match resp.status() {
+            206 if !is_encoded(&resp) && content_range_is(resp.header("Content-Range"), start, end, job.pointer.size) => {
+                Answer::Partial(Box::new(crate::net::http::LowSpeed::new(resp.into_reader(), self.limits)))
+            }
+            206 => Answer::Retry(None, format!("the server answered another range than bytes {start}-{}", end - 1)),
+            200 | 416 => Answer::NoRanges,
+            404 | 410 => Answer::Fatal(format!("{REMOTE_LACKS} (storage answered {})", server_message(resp))),
+            _ => match self.storage_failure(resp, 0) {
+                Failure::Retry(w, m) => Answer::Retry(Some(w), m),
+                Failure::Fatal(m) => Answer::Fatal(m),
+            },
+        }
     }
 
     /// Uploads what the server asks for; objects it already has are skipped.

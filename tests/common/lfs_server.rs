@@ -13,6 +13,9 @@
 //! `Accept-Encoding: gzip`; `br-download`: GETs answer `Content-Encoding: br`.
 //! `chunked-upload`: upload actions carry `Transfer-Encoding: chunked`, and storage checks the
 //! framing of every PUT (chunked there, Content-Length elsewhere, never both).
+//! Range words: `range-short-once` (the first ranged GET sends one byte less than its
+//! Content-Range says), `slow-get` (bodies go out at about 6 MB/s per connection); counters
+//! `maxinflight:<repo>` say how many GETs of a repository were served at once.
 //! Expiry words: `expired` (every action expired at a real past time), `expire-once` (the first
 //! batch's actions already expired, relative), `go-expiry` (`expires_at` is Go's zero time, as
 //! Go servers write "no expiry"), `zero-in-expiry` (`expires_in: 0`, "no expiry" too).
@@ -192,6 +195,22 @@ fn respond(s: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u
     head.push_str("\r\n");
     let _ = s.write_all(head.as_bytes());
     let _ = s.write_all(body);
+}
+
+/// As [`respond`], the body in 64 KiB pieces 10 ms apart (a capped connection: about 6 MB/s).
+fn respond_slowly(s: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = s.write_all(head.as_bytes());
+    for piece in body.chunks(64 << 10) {
+        if s.write_all(piece).is_err() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 fn json(s: &mut TcpStream, status: u16, v: serde_json::Value) {
@@ -797,9 +816,30 @@ fn storage_get(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
         let _ = s.shutdown(std::net::Shutdown::Both);
         return;
     }
+    // concurrent GETs of this repository, and the most seen at once
+    let inflight = bump(st, format!("inflight:{repo}"));
+    {
+        let mut c = st.counters.lock().unwrap();
+        let max = c.entry(format!("maxinflight:{repo}")).or_insert(0);
+        *max = (*max).max(inflight);
+    }
+    struct Done<'a>(&'a State, String);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            *self.0.counters.lock().unwrap().get_mut(&self.1).unwrap() -= 1;
+        }
+    }
+    let _done = Done(st, format!("inflight:{repo}"));
     if let Some(range) = req.headers.get("range") {
         if repo.contains("range-416") {
             return respond(s, 416, &[], b"");
+        }
+        if repo.contains("range-short-once") && bump(st, format!("short:{repo}")) == 1 {
+            // announces the range asked for, sends one byte less, and ends
+            let spec = range.trim_start_matches("bytes=");
+            let (a, b) = spec.split_once('-').unwrap();
+            let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+            return respond(s, 206, &[("Content-Range", format!("bytes {a}-{b}/{}", data.len()))], &data[a..b]);
         }
         if !repo.contains("range-ignore") {
             let spec = range.trim_start_matches("bytes=");
@@ -809,8 +849,14 @@ fn storage_get(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
             if a > b {
                 return respond(s, 416, &[], b"");
             }
+            if repo.contains("slow-get") {
+                return respond_slowly(s, 206, &[("Content-Range", format!("bytes {a}-{b}/{}", data.len()))], &data[a..=b]);
+            }
             return respond(s, 206, &[("Content-Range", format!("bytes {a}-{b}/{}", data.len()))], &data[a..=b]);
         }
+    }
+    if repo.contains("slow-get") {
+        return respond_slowly(s, 200, &[], &data);
     }
     respond(s, 200, &[], &data);
 }

@@ -1,0 +1,312 @@
+//! One large object downloaded over several connections at once: the object is cut into pieces,
+//! each fetched with `Range` and written in place into the `.part` file (`pwrite`), several at a
+//! time, so a server or CDN that caps each connection is not the limit. The connections come
+//! from the transfer's shared [`Slots`] (`lfs.concurrenttransfers` for objects and ranges
+//! together). What each piece has received is recorded next to the `.part` file, so a killed
+//! download resumes piece by piece. The whole file is hashed once it is complete (it was just
+//! written, so from the page cache) and becomes an object only if it verifies.
+//!
+//! A server that ignores `Range` (answers 200 with the whole body) or refuses it (416) is told
+//! apart on the first piece; the caller then downloads in one stream as before.
+
+use crate::error::{Context, Error, Result};
+use crate::lfs::pointer::Pointer;
+use crate::progress::Progress;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// Connections a transfer may have open at once, shared by whole-object jobs and the extra
+/// ranges of large objects.
+pub struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    pub fn new(n: usize) -> Slots {
+        Slots { free: Mutex::new(n.max(1)), freed: Condvar::new() }
+    }
+
+    /// Waits for a connection.
+    pub fn take(&self) {
+        let mut free = self.free.lock().expect("slots lock");
+        while *free == 0 {
+            free = self.freed.wait(free).expect("slots lock");
+        }
+        *free -= 1;
+    }
+
+    /// A connection if one is free now.
+    pub fn try_take(&self) -> bool {
+        let mut free = self.free.lock().expect("slots lock");
+        let ok = *free > 0;
+        if ok {
+            *free -= 1;
+        }
+        ok
+    }
+
+    pub fn give(&self) {
+        *self.free.lock().expect("slots lock") += 1;
+        self.freed.notify_one();
+    }
+}
+
+/// What the server answered to one range request.
+pub enum Answer {
+    /// 206 with the asked range: its body.
+    Partial(Box<dyn Read + Send>),
+    /// The server does not do ranges (200 with the whole body, or 416).
+    NoRanges,
+    /// Worth another try after the wait (the server's, else the backoff's).
+    Retry(Option<Duration>, String),
+    /// Not worth another try.
+    Fatal(String),
+}
+
+/// How a ranged download ended.
+pub enum Outcome {
+    /// The `.part` file is complete and verified.
+    Done,
+    /// The server does not do ranges: nothing was kept; download in one stream.
+    NoRanges,
+}
+
+/// The piece plan and what each piece has received, next to the `.part` file.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct Plan {
+    oid: String,
+    size: u64,
+    piece: u64,
+    done: Vec<u64>,
+}
+
+/// The file that records a ranged download's progress.
+pub fn plan_path(part: &Path) -> PathBuf {
+    part.with_extension("part.ranges")
+}
+
+/// Piece size for `size` over up to `ranges` connections: four pieces per connection (so a slow
+/// one does not hold back the end), from 4 MiB to 64 MiB.
+fn piece_size(size: u64, ranges: usize) -> u64 {
+    (size / (ranges as u64 * 4)).clamp(4 << 20, 64 << 20)
+}
+
+fn load_plan(part: &Path, p: &Pointer, ranges: usize) -> Plan {
+    let fresh = |done_prefix: u64| {
+        let piece = piece_size(p.size, ranges);
+        let n = p.size.div_ceil(piece);
+        // a single-stream partial download already holds a prefix: keep it
+        let done = (0..n).map(|i| done_prefix.saturating_sub(i * piece).min(piece.min(p.size - i * piece))).collect();
+        Plan { oid: p.oid.to_hex(), size: p.size, piece, done }
+    };
+    let part_len = fs::metadata(part).map(|m| m.len()).ok();
+    match fs::read(plan_path(part)).ok().and_then(|b| serde_json::from_slice::<Plan>(&b).ok()) {
+        Some(plan)
+            if plan.oid == p.oid.to_hex()
+                && plan.size == p.size
+                && plan.piece > 0
+                && plan.done.len() as u64 == p.size.div_ceil(plan.piece)
+                && part_len == Some(p.size) =>
+        {
+            plan
+        }
+        _ => fresh(part_len.filter(|l| *l < p.size).unwrap_or(0)),
+    }
+}
+
+/// Downloads `p` into `part` with up to `ranges` connections (the first is the caller's own,
+/// already taken from `slots`). `get(start, end)` asks for bytes `start..end` (end exclusive).
+#[allow(clippy::too_many_arguments)] // the transfer's own settings, each used once
+pub fn download(
+    part: &Path,
+    p: &Pointer,
+    ranges: usize,
+    slots: &Slots,
+    max_attempts: u32,
+    backoff: &(dyn Fn(u32) -> Duration + Sync),
+    get: &(dyn Fn(u64, u64) -> Answer + Sync),
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    let plan = load_plan(part, p, ranges);
+    let file = OpenOptions::new().create(true).write(true).read(true).truncate(false).open(part).context("opening the partial download")?;
+    file.set_len(p.size).context("sizing the partial download")?;
+    let piece = plan.piece;
+    let len_of = |i: usize| piece.min(p.size - i as u64 * piece);
+    let done: Vec<AtomicU64> = plan.done.iter().map(|d| AtomicU64::new(*d)).collect();
+    let already: u64 = plan.done.iter().sum();
+    progress.bytes(already);
+    let queue: Mutex<Vec<usize>> = Mutex::new((0..done.len()).rev().filter(|i| done[*i].load(Ordering::Relaxed) < len_of(*i)).collect());
+    let failed: Mutex<Option<String>> = Mutex::new(None);
+    let no_ranges = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    let save = || {
+        let plan = Plan { oid: p.oid.to_hex(), size: p.size, piece, done: done.iter().map(|d| d.load(Ordering::Relaxed)).collect() };
+        let tmp = plan_path(part).with_extension("ranges.tmp");
+        if fs::write(&tmp, serde_json::to_vec(&plan).expect("a plan serialises")).is_ok() {
+            let _ = fs::rename(&tmp, plan_path(part));
+        }
+    };
+    save();
+
+    // One piece, with retries; false when the download must stop.
+    let fetch_piece = |i: usize| -> bool {
+        let start = i as u64 * piece;
+        let end = start + len_of(i);
+        let mut attempt = 0;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let from = start + done[i].load(Ordering::Relaxed);
+            if from >= end {
+                return true;
+            }
+            let wait = match get(from, end) {
+                Answer::Partial(mut body) => {
+                    let mut buf = vec![0u8; 1 << 20];
+                    let mut at = from;
+                    let mut since_save = 0u64;
+                    let err = loop {
+                        match body.read(&mut buf) {
+                            Ok(0) if at == end => break None,
+                            Ok(0) => break Some(format!("a range ended after {} of {} bytes", at - from, end - from)),
+                            Ok(k) if at + k as u64 > end => {
+                                break Some(format!("a range body is longer than the {} bytes asked", end - from))
+                            }
+                            Ok(k) => {
+                                if let Err(e) = file.write_all_at(&buf[..k], at) {
+                                    *failed.lock().expect("lock") = Some(format!("writing the partial download: {e}"));
+                                    stop.store(true, Ordering::Relaxed);
+                                    return false;
+                                }
+                                at += k as u64;
+                                since_save += k as u64;
+                                done[i].store(at - start, Ordering::Relaxed);
+                                progress.bytes(k as u64);
+                                if since_save >= 16 << 20 {
+                                    save();
+                                    since_save = 0;
+                                }
+                            }
+                            Err(e) => break Some(format!("connection lost in a range after {} bytes: {e}", at - from)),
+                        }
+                    };
+                    match err {
+                        None => {
+                            save();
+                            return true;
+                        }
+                        Some(m) => Some((backoff(attempt), m)),
+                    }
+                }
+                Answer::NoRanges => {
+                    no_ranges.store(true, Ordering::Relaxed);
+                    stop.store(true, Ordering::Relaxed);
+                    return false;
+                }
+                Answer::Retry(w, m) => Some((w.unwrap_or_else(|| backoff(attempt)), m)),
+                Answer::Fatal(m) => {
+                    *failed.lock().expect("lock") = Some(m);
+                    stop.store(true, Ordering::Relaxed);
+                    return false;
+                }
+            };
+            let (w, m) = wait.expect("every arm that goes on has a wait");
+            attempt += 1;
+            if attempt >= max_attempts {
+                *failed.lock().expect("lock") = Some(format!("a range failed after {attempt} attempts: {m}"));
+                stop.store(true, Ordering::Relaxed);
+                return false;
+            }
+            std::thread::sleep(w);
+        }
+    };
+    let worker = || {
+        while let Some(i) = queue.lock().expect("queue lock").pop() {
+            if !fetch_piece(i) {
+                break;
+            }
+        }
+    };
+
+    // The first piece on this thread alone tells whether the server does ranges at all.
+    let first = queue.lock().expect("queue lock").pop();
+    if let Some(i) = first {
+        fetch_piece(i);
+    }
+    if !stop.load(Ordering::Relaxed) {
+        std::thread::scope(|s| {
+            let mut helpers = 0;
+            loop {
+                // recruit free connections while pieces remain, up to `ranges` in all
+                while helpers + 1 < ranges && !queue.lock().expect("queue lock").is_empty() && slots.try_take() {
+                    helpers += 1;
+                    s.spawn(|| {
+                        worker();
+                        slots.give();
+                    });
+                }
+                let Some(i) = queue.lock().expect("queue lock").pop() else { break };
+                if !fetch_piece(i) {
+                    break;
+                }
+            }
+        });
+    }
+    if no_ranges.load(Ordering::Relaxed) {
+        drop(file);
+        let _ = fs::remove_file(plan_path(part));
+        let _ = fs::remove_file(part);
+        return Ok(Outcome::NoRanges);
+    }
+    if let Some(m) = failed.into_inner().expect("lock") {
+        save();
+        return Err(Error::failed(m));
+    }
+    // Every piece is in: hash the assembled file (just written, so from the page cache).
+    let mut f = File::open(part).context("reading the partial download")?;
+    let (got, n) = crate::lfs::store::hash_copy(&mut f, None, &crate::progress::Silent).context("reading the partial download")?;
+    let _ = fs::remove_file(plan_path(part));
+    if got != p.oid || n != p.size {
+        let _ = fs::remove_file(part);
+        return Err(Error::failed(format!(
+            "the server sent content that does not match the object: expected OID {}, got {got} after {n} bytes (ranged download)",
+            p.oid
+        )));
+    }
+    Ok(Outcome::Done)
+}
+
+/// `Content-Range: bytes START-LAST/TOTAL` says exactly `start..end` of `total`.
+pub fn content_range_is(value: Option<&str>, start: u64, end: u64, total: u64) -> bool {
+    value.is_some_and(|v| v.trim() == format!("bytes {start}-{}/{total}", end - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lfs::oid::Oid;
+
+    #[test]
+    fn pieces_cover_the_object_and_keep_a_single_stream_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("x.part");
+        let p = Pointer::new(Oid::from_bytes([7; 32]), 100 << 20);
+        fs::write(&part, vec![0u8; 9 << 20]).unwrap();
+        let plan = load_plan(&part, &p, 8);
+        assert_eq!(plan.piece, 4 << 20);
+        assert_eq!(plan.done.len(), 25);
+        assert_eq!(&plan.done[..3], &[4 << 20, 4 << 20, 1 << 20]);
+        assert!(plan.done[3..].iter().all(|d| *d == 0));
+        assert!(content_range_is(Some("bytes 0-99/100"), 0, 100, 100));
+        assert!(!content_range_is(Some("bytes 0-98/100"), 0, 100, 100));
+        assert!(!content_range_is(None, 0, 100, 100));
+    }
+}
