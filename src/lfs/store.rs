@@ -283,7 +283,48 @@ pub fn copy_into(src: &Path, to: &File) -> io::Result<bool> {
 }
 
 /// Reads `reader` to the end, hashing everything and copying it to `sink` when given.
-pub fn hash_copy(reader: &mut dyn Read, mut sink: Option<&mut File>, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
+pub fn hash_copy(reader: &mut dyn Read, sink: Option<&mut File>, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
+    let Some(sink) = sink else { return hash_only(reader, progress) };
+    // Reading and hashing here, writing on a second thread: the copy costs about what the hash
+    // costs, not the sum of the two. The writer gets exactly the bytes that were hashed.
+    let (to_writer, chunks) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(4);
+    let (give_back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> io::Result<()> {
+            for (buf, n) in chunks {
+                sink.write_all(&buf[..n])?;
+                let _ = give_back.send(buf);
+            }
+            Ok(())
+        });
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        let read = (|| -> io::Result<()> {
+            loop {
+                let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; BUF_SIZE]);
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                hasher.update(&buf[..n]);
+                total += n as u64;
+                progress.bytes(n as u64);
+                if to_writer.send((buf, n)).is_err() {
+                    return Ok(()); // the writer failed: its error is reported below
+                }
+            }
+        })();
+        drop(to_writer);
+        let written = writer.join().expect("the writer thread does not panic");
+        read?;
+        written?;
+        Ok((Oid::from_bytes(hasher.finalize().into()), total))
+    })
+}
+
+fn hash_only(reader: &mut dyn Read, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut total = 0u64;
@@ -295,9 +336,6 @@ pub fn hash_copy(reader: &mut dyn Read, mut sink: Option<&mut File>, progress: &
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
-        if let Some(w) = sink.as_mut() {
-            w.write_all(&buf[..n])?;
-        }
         total += n as u64;
         progress.bytes(n as u64);
     }
