@@ -16,6 +16,9 @@ pub trait Progress: Sync {
     fn file_bytes(&self, _name: &str, _n: u64) {}
     /// That file is done (or given up).
     fn file_finished(&self, _name: &str) {}
+    /// Waiting because the server asked to (a rate limit): `why`, and `seconds_left` (0: the wait
+    /// is over). Called about once a second.
+    fn waiting(&self, _why: &str, _seconds_left: u64) {}
 }
 
 /// Reports nothing.
@@ -43,6 +46,9 @@ impl Progress for FileProgress<'_> {
     }
     fn item_done(&self) {
         self.parent.item_done();
+    }
+    fn waiting(&self, why: &str, seconds_left: u64) {
+        self.parent.waiting(why, seconds_left);
     }
 }
 

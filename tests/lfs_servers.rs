@@ -260,3 +260,16 @@ fn uploads_are_framed_as_the_action_asks_chunked_or_with_a_length_never_both() {
     f.env.git(&f.repo, &["lfs", "push", "--all", "../remote.git"]).ok();
     assert_eq!(f.server.get("chunked-upload-gitlfs", &sha256_hex(&f.a)).unwrap(), f.a, "git-lfs, chunked");
 }
+
+#[test]
+fn the_hubs_ratelimit_header_is_waited_out_exactly_and_never_hammered() {
+    let f = fx("hub-ratelimit");
+    let t = std::time::Instant::now();
+    let out = f.env.hfgit(&f.repo, &["push", "../remote.git", "--create", "--json"]).ok().json();
+    assert_eq!(out["uploaded_objects"], 2);
+    assert_eq!(f.server.count("hammered:hub-ratelimit"), 0, "asked again before the window reset");
+    // one batch refused, the next after the reset it was told: no backoff guess in between
+    assert!(f.server.count("batch:hub-ratelimit") >= 2);
+    assert!(f.server.count("batch:hub-ratelimit") <= 3, "{}", f.server.count("batch:hub-ratelimit"));
+    assert!(t.elapsed() >= std::time::Duration::from_secs(2), "the push did not wait for the window");
+}

@@ -61,6 +61,7 @@ impl Ui {
             bar: Mutex::new(None),
             items: Mutex::new((0, 0)),
             files: Mutex::new(HashMap::new()),
+            wait: Mutex::new(None),
         }
     }
 }
@@ -76,6 +77,7 @@ pub struct Bar {
     bar: Mutex<Option<ProgressBar>>,
     items: Mutex<(u64, u64)>,
     files: Mutex<HashMap<String, ProgressBar>>,
+    wait: Mutex<Option<ProgressBar>>,
 }
 
 impl Progress for Bar {
@@ -139,6 +141,26 @@ impl Progress for Bar {
             pb.finish_and_clear();
             self.multi.remove(&pb);
         }
+    }
+    fn waiting(&self, why: &str, seconds_left: u64) {
+        if !self.enabled {
+            return;
+        }
+        let mut w = self.wait.lock().expect("wait lock");
+        if seconds_left == 0 {
+            if let Some(pb) = w.take() {
+                pb.finish_and_clear();
+                self.multi.remove(&pb);
+            }
+            return;
+        }
+        let pb = w.get_or_insert_with(|| {
+            let pb = self.multi.add(ProgressBar::new_spinner());
+            pb.set_style(ProgressStyle::with_template("  {msg}").expect("valid template"));
+            pb
+        });
+        pb.set_message(format!("{}: continuing in {seconds_left} s", terminal_safe(why)));
+        pb.tick();
     }
 }
 

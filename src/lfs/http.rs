@@ -199,13 +199,36 @@ fn redirect_target(url: &str, resp: &Response) -> std::result::Result<String, St
 }
 
 /// `Retry-After` as seconds or an HTTP date.
+/// How long the server asks us to wait: the Hub's `RateLimit: "api";r=0;t=<seconds>` (IETF
+/// draft; huggingface_hub sleeps exactly `t`), else `Retry-After` (seconds or an HTTP date).
 fn retry_after(resp: &Response) -> Option<Duration> {
+    if let Some(t) = resp.header("RateLimit").and_then(ratelimit_reset) {
+        return Some(Duration::from_secs(t));
+    }
     let v = resp.header("Retry-After")?.trim().to_string();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(&v).ok()?;
     Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// The `t` (seconds until the window resets) of a `RateLimit` header value.
+fn ratelimit_reset(v: &str) -> Option<u64> {
+    v.split(';').find_map(|p| p.trim().strip_prefix("t=")).and_then(|t| t.trim().parse().ok())
+}
+
+/// Sleeps `wait`, telling `progress` each second how long is left.
+fn wait_visibly(wait: Duration, why: &str, progress: &dyn Progress) {
+    let end = Instant::now() + wait;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        progress.waiting(why, left.as_secs_f64().ceil() as u64);
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+    }
 }
 
 /// The server's `message`, when its error body has one.
@@ -395,7 +418,7 @@ impl HttpLfs {
         }
     }
 
-    fn batch(&self, operation: &str, objects: &[ObjectSpec]) -> Result<(BatchResponse, Instant)> {
+    fn batch(&self, operation: &str, objects: &[ObjectSpec], progress: &dyn Progress) -> Result<(BatchResponse, Instant)> {
         let url = format!("{}/objects/batch", self.endpoint);
         let body = BatchRequest {
             operation,
@@ -439,7 +462,7 @@ impl HttpLfs {
                             let wait = retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt));
                             if wait > self.retry.max_retry_after {
                                 return Err(Error::failed(format!(
-                                    "rate limited by {}: Retry-After of {}s is too long",
+                                    "rate limited by {}: the server asks for a wait of {}s, longer than hfgit waits",
                                     redact(&url),
                                     wait.as_secs()
                                 )));
@@ -470,7 +493,7 @@ impl HttpLfs {
                     if attempt >= self.retry.max_attempts {
                         return Err(Error::failed(format!("LFS batch request to {} failed after {attempt} attempts: {m}", redact(&url))));
                     }
-                    std::thread::sleep(wait);
+                    wait_visibly(wait, &format!("{} asked to wait", redact(&url)), progress);
                 }
             }
         }
@@ -523,7 +546,7 @@ impl HttpLfs {
                 let asked: HashMap<String, Pointer> = chunk.iter().map(|(_, p)| (p.oid.to_hex(), p.clone())).collect();
                 let paths: HashMap<String, String> = chunk.iter().map(|(path, p)| (p.oid.to_hex(), path.clone())).collect();
                 let specs: Vec<ObjectSpec> = chunk.iter().map(|(_, p)| ObjectSpec { oid: p.oid.to_hex(), size: p.size }).collect();
-                let (resp, batch_time) = self.batch(operation, &specs)?;
+                let (resp, batch_time) = self.batch(operation, &specs, progress)?;
                 self.check_response(&resp, &asked)?;
                 let mut jobs = Vec::new();
                 let answered: std::collections::HashSet<String> = resp.objects.iter().map(|o| o.oid.clone()).collect();
@@ -1068,7 +1091,7 @@ impl HttpLfs {
         for chunk in objects.chunks(BATCH_SIZE) {
             let asked: HashMap<String, Pointer> = chunk.iter().map(|p| (p.oid.to_hex(), p.clone())).collect();
             let specs: Vec<ObjectSpec> = chunk.iter().map(|p| ObjectSpec { oid: p.oid.to_hex(), size: p.size }).collect();
-            let (resp, _) = self.batch("download", &specs)?;
+            let (resp, _) = self.batch("download", &specs, &crate::progress::Silent)?;
             self.check_response(&resp, &asked)?;
             let mut answered = std::collections::HashSet::new();
             for o in resp.objects {

@@ -16,6 +16,8 @@
 //! Range words: `range-short-once` (the first ranged GET sends one byte less than its
 //! Content-Range says), `slow-get` (bodies go out at about 6 MB/s per connection); counters
 //! `maxinflight:<repo>` say how many GETs of a repository were served at once.
+//! `hub-ratelimit`: the first batch starts a 2-second window answered with 429 and the Hub's
+//! `RateLimit: "api";r=0;t=N` (no Retry-After); a batch before the reset counts as `hammered:`.
 //! Expiry words: `expired` (every action expired at a real past time), `expire-once` (the first
 //! batch's actions already expired, relative), `go-expiry` (`expires_at` is Go's zero time, as
 //! Go servers write "no expiry"), `zero-in-expiry` (`expires_in: 0`, "no expiry" too).
@@ -50,6 +52,8 @@ struct State {
     other: Mutex<String>,
     other_ip: Mutex<String>,
     git_root: Mutex<std::path::PathBuf>,
+    /// `hub-ratelimit`: when each repository's rate-limit window resets.
+    resets: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 pub struct LfsServer {
@@ -611,6 +615,22 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
     }
     if repo.contains("ratelimit-batch") && n == 1 {
         return respond(s, 429, &[("Retry-After", "1".into())], b"{\"message\":\"slow down\"}");
+    }
+    if repo.contains("hub-ratelimit") {
+        // the Hub's fixed window: the first batch spends the quota; until the window resets (2 s
+        // later) every batch gets 429 with the IETF RateLimit headers and no Retry-After, and a
+        // client that asks before the reset it was told is hammering
+        let now = std::time::Instant::now();
+        let mut resets = st.resets.lock().unwrap();
+        let reset = *resets.entry(repo.to_string()).or_insert(now + std::time::Duration::from_secs(2));
+        if now < reset {
+            if n > 1 {
+                bump(st, format!("hammered:{repo}"));
+            }
+            let t = (reset - now).as_secs_f64().ceil() as u64;
+            let h = [("RateLimit", format!("\"api\";r=0;t={t}")), ("RateLimit-Policy", "\"fixed window\";\"api\";q=1000;w=300".into())];
+            return respond(s, 429, &h, b"{\"error\":\"rate limited\"}");
+        }
     }
     if repo.contains("ratelimit-long") {
         return respond(s, 429, &[("Retry-After", "100000".into())], b"{\"message\":\"come back tomorrow\"}");
