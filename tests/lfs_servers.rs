@@ -273,3 +273,40 @@ fn the_hubs_ratelimit_header_is_waited_out_exactly_and_never_hammered() {
     assert!(f.server.count("batch:hub-ratelimit") <= 3, "{}", f.server.count("batch:hub-ratelimit"));
     assert!(t.elapsed() >= std::time::Duration::from_secs(2), "the push did not wait for the window");
 }
+
+#[test]
+fn an_expired_signed_url_on_the_hub_gets_a_new_batch_not_the_same_url_again() {
+    let name = "hub-storage-403-once";
+    let f = fx(name);
+    let hub = |args: &[&str], dir: &std::path::Path| {
+        let out = f.env.hfgit_cmd(dir, args).env("HF_ENDPOINT", &f.server.url).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    hub(&["push", "../remote.git", "--create"], &f.repo);
+    assert_eq!(f.server.get(name, &sha256_hex(&f.a)).unwrap(), f.a);
+    assert_eq!(f.server.count(&format!("batch:{name}")), 2, "one new batch for the expired URLs");
+    for oid in [sha256_hex(&f.a), sha256_hex(&f.b)] {
+        assert_eq!(f.server.count(&format!("put:{name}:{oid}")), 2, "the expired URL was tried again");
+    }
+    hub(&["clone", "remote.git", "c"], f.env.dir.path());
+    assert_eq!(fs::read(f.env.path("c/a.bin")).unwrap(), f.a);
+    assert_eq!(f.server.count(&format!("batch:{name}")), 4);
+    // elsewhere a storage 403 is retried on the same URL, as git-lfs does
+    let f = fx("storage-403-once");
+    f.push().ok();
+    assert_eq!(f.server.count("batch:storage-403-once"), 1);
+}
+
+#[test]
+fn behind_a_mirror_hrefs_naming_huggingface_co_go_to_hf_endpoint() {
+    let name = "hub-mirror-hrefs";
+    let f = fx(name);
+    let run = |args: &[&str], dir: &std::path::Path| {
+        let out = f.env.hfgit_cmd(dir, args).env("HF_ENDPOINT", &f.server.url).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["push", "../remote.git", "--create"], &f.repo);
+    assert_eq!(f.server.get(name, &sha256_hex(&f.a)).unwrap(), f.a, "the upload reached the mirror");
+    run(&["clone", "remote.git", "c"], f.env.dir.path());
+    assert_eq!(fs::read(f.env.path("c/b.bin")).unwrap(), f.b);
+}

@@ -145,7 +145,13 @@ enum Failure {
     Retry(Duration, String),
     /// Give up: the message says why.
     Fatal(String),
+    /// The signed URL no longer works (a storage 403 from the Hub): ask the batch API for a new
+    /// action instead of trying the same URL again.
+    Rebatch(String),
 }
+
+/// How a transfer that needs a new action from the batch API begins its message.
+const URL_EXPIRED: &str = "the storage URL expired";
 
 /// What a request body is.
 enum Body<'a> {
@@ -265,6 +271,8 @@ pub struct HttpLfs {
     limits: crate::net::http::Limits,
     auth: Mutex<AuthState>,
     concurrency: usize,
+    /// The LFS API is the Hub's (its storage URLs are signed and expire).
+    hub: bool,
     /// Connections open at once, whole objects and ranges together (`lfs.concurrenttransfers`).
     slots: crate::lfs::ranged::Slots,
     /// Objects at least this large download over several ranges at once (`hfgit.rangedDownloadThreshold`).
@@ -341,6 +349,7 @@ impl HttpLfs {
             cookies: crate::net::cookies::CookieConfig::from_config(&cfg),
             auth: Mutex::new(AuthState { auth, helper: None, tried_netrc: false, tried_helper: false }),
             concurrency,
+            hub: credentials::is_hub_url(&endpoint),
             slots: crate::lfs::ranged::Slots::new(concurrency),
             range_threshold: cfg.get_i64("hfgit.rangedDownloadThreshold").ok().filter(|n| *n > 0).map_or(64 << 20, |n| n as u64),
             retry: RetryPolicy::from_config(repo)?,
@@ -487,7 +496,9 @@ impl HttpLfs {
                 }
             };
             match failure {
-                Failure::Fatal(m) => return Err(Error::failed(format!("LFS batch request to {} failed: {m}", redact(&url)))),
+                Failure::Fatal(m) | Failure::Rebatch(m) => {
+                    return Err(Error::failed(format!("LFS batch request to {} failed: {m}", redact(&url))))
+                }
                 Failure::Retry(wait, m) => {
                     attempt += 1;
                     if attempt >= self.retry.max_attempts {
@@ -579,8 +590,8 @@ impl HttpLfs {
                         Some(action) => jobs.push(Job {
                             path,
                             pointer: p,
-                            action,
-                            verify: actions.verify,
+                            action: self.mirrored(action),
+                            verify: actions.verify.map(|v| self.mirrored(v)),
                             authenticated: o.authenticated == Some(true),
                             batch_time,
                         }),
@@ -710,6 +721,8 @@ impl HttpLfs {
                 Some(w) => Failure::Retry(w, msg),
                 None => Failure::Retry(self.retry.backoff(attempt), msg),
             },
+            // the Hub's storage URLs are signed and expire (hub-protocol.md §9): a new batch
+            403 if self.hub => Failure::Rebatch(msg),
             403 | 408 | 500..=599 => Failure::Retry(wait.unwrap_or_else(|| self.retry.backoff(attempt)), msg),
             _ => Failure::Fatal(msg),
         }
@@ -723,7 +736,8 @@ impl HttpLfs {
         }
         if job.action.header.contains_key("chunk_size") {
             if let Err(m) = self.upload_multipart(local, job, progress) {
-                return JobOutcome::Failed(m);
+                // parts whose signed URLs expired: a new batch gives the upload new ones
+                return if m.starts_with(URL_EXPIRED) { JobOutcome::Expired } else { JobOutcome::Failed(m) };
             }
             return self.verify(job);
         }
@@ -772,6 +786,7 @@ impl HttpLfs {
             };
             match failure {
                 Failure::Fatal(m) => return JobOutcome::Failed(format!("upload refused: {m}")),
+                Failure::Rebatch(_) => return JobOutcome::Expired,
                 Failure::Retry(wait, m) => {
                     attempt += 1;
                     if attempt >= self.retry.max_attempts {
@@ -878,6 +893,8 @@ impl HttpLfs {
             match once(attempt) {
                 Ok(v) => return Ok(v),
                 Err(Failure::Fatal(m)) => return Err(format!("{what} refused: {m}")),
+                // a multipart part's URL: signed like the others; the whole upload is asked again
+                Err(Failure::Rebatch(m)) => return Err(format!("{URL_EXPIRED}: {m}")),
                 Err(Failure::Retry(wait, m)) => {
                     attempt += 1;
                     if attempt >= self.retry.max_attempts {
@@ -896,6 +913,7 @@ impl HttpLfs {
         }
         match r {
             Ok(()) => JobOutcome::Done,
+            Err(e) if e.to_string().starts_with(URL_EXPIRED) => JobOutcome::Expired,
             Err(e) => JobOutcome::Failed(e.to_string()),
         }
     }
@@ -1072,6 +1090,8 @@ impl HttpLfs {
             };
             match failure {
                 Failure::Fatal(m) => return Err(Error::failed(format!("download refused: {m}"))),
+                // the partial download stays: the new action's URL resumes it
+                Failure::Rebatch(m) => return Err(Error::failed(format!("{URL_EXPIRED}: {m}"))),
                 Failure::Retry(wait, m) => {
                     attempt += 1;
                     if attempt >= self.retry.max_attempts {
@@ -1113,6 +1133,19 @@ impl HttpLfs {
         Ok(out)
     }
 
+    /// With `HF_ENDPOINT` naming a mirror, an action the Hub wrote for `https://huggingface.co`
+    /// goes to the mirror instead, as huggingface_hub rewrites it.
+    fn mirrored(&self, mut a: Action) -> Action {
+        let endpoint = crate::net::remote::hub_endpoint();
+        let default = crate::net::remote::DEFAULT_ENDPOINT;
+        if self.hub && endpoint != default {
+            if let Some(rest) = a.href.strip_prefix(default).filter(|r| r.is_empty() || r.starts_with('/')) {
+                a.href = format!("{endpoint}{rest}");
+            }
+        }
+        a
+    }
+
     /// One range of a download, classified for [`crate::lfs::ranged::download`]: only a 206 with
     /// exactly the asked `Content-Range` and no content encoding is a piece.
     fn range_answer(&self, job: &Job, start: u64, end: u64) -> crate::lfs::ranged::Answer {
@@ -1132,6 +1165,7 @@ impl HttpLfs {
             _ => match self.storage_failure(resp, 0) {
                 Failure::Retry(w, m) => Answer::Retry(Some(w), m),
                 Failure::Fatal(m) => Answer::Fatal(m),
+                Failure::Rebatch(m) => Answer::Fatal(format!("{URL_EXPIRED}: {m}")),
             },
         }
     }

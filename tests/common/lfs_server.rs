@@ -18,6 +18,8 @@
 //! `maxinflight:<repo>` say how many GETs of a repository were served at once.
 //! `hub-ratelimit`: the first batch starts a 2-second window answered with 429 and the Hub's
 //! `RateLimit: "api";r=0;t=N` (no Retry-After); a batch before the reset counts as `hammered:`.
+//! `storage-403-once`: the first storage request per object answers 403 "Request has expired".
+//! `mirror-hrefs`: actions name `https://huggingface.co` instead of this server (a mirror).
 //! Expiry words: `expired` (every action expired at a real past time), `expire-once` (the first
 //! batch's actions already expired, relative), `go-expiry` (`expires_at` is Go's zero time, as
 //! Go servers write "no expiry"), `zero-in-expiry` (`expires_in: 0`, "no expiry" too).
@@ -668,6 +670,8 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
         } else {
             format!("{base}/storage/{repo}/{oid}")
         };
+        // `mirror-hrefs`: the Hub behind a mirror names its own host in the actions
+        let storage = if repo.contains("mirror-hrefs") { storage.replace(base, "https://huggingface.co") } else { storage };
         let mut action = serde_json::json!({"href": storage, "header": {"Authorization": format!("Bearer storage-{}", &oid[..8])}});
         if repo.contains("hop-port") {
             // no header of its own: the client's credentials go with the request to this origin
@@ -754,6 +758,11 @@ fn storage_fault(s: &mut TcpStream, st: &State, repo: &str, oid: &str, kind: &st
     }
     if let Some(code) = repo.split("status-storage-").nth(1).and_then(|c| c.get(..3)).and_then(|c| c.parse::<u16>().ok()) {
         json(s, code, serde_json::json!({"message": format!("storage says {code}")}));
+        return true;
+    }
+    if repo.contains("storage-403-once") && n == 1 {
+        // a signed URL past its expiry, as the Hub's storage answers
+        json(s, 403, serde_json::json!({"message": "Request has expired"}));
         return true;
     }
     if repo.contains("storage-500-twice") && n <= 2 {
