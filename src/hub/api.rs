@@ -117,10 +117,10 @@ pub fn clean_token(raw: &str) -> Result<Secret> {
     Ok(Secret::new(t))
 }
 
-/// A Hub repository named by a URL on the Hub's host: `{endpoint}/[datasets/|spaces/]owner/name`.
+/// A Hub repository named by a URL on the Hub's host: `{endpoint}/[datasets/|spaces/|kernels/]owner/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubRepo {
-    /// `model`, `dataset` or `space`.
+    /// `model`, `dataset`, `space` or `kernel`.
     pub kind: &'static str,
     pub owner: String,
     pub name: String,
@@ -140,9 +140,30 @@ impl HubRepo {
             [o, n] => ("model", o, n),
             ["datasets", o, n] => ("dataset", o, n),
             ["spaces", o, n] => ("space", o, n),
+            ["kernels", o, n] => ("kernel", o, n),
             _ => return None,
         };
         Some(HubRepo { kind, owner: owner.to_string(), name: name.to_string() })
+    }
+
+    /// The repo id's prefix in URLs: `datasets/`, `spaces/`, `kernels/`, or nothing for a model.
+    pub fn url_prefix(&self) -> &'static str {
+        match self.kind {
+            "dataset" => "datasets/",
+            "space" => "spaces/",
+            "kernel" => "kernels/",
+            _ => "",
+        }
+    }
+
+    /// The API's collection: `models`, `datasets`, `spaces` or `kernels`.
+    pub fn api_kind(&self) -> &'static str {
+        match self.kind {
+            "dataset" => "datasets",
+            "space" => "spaces",
+            "kernel" => "kernels",
+            _ => "models",
+        }
     }
 }
 
@@ -150,16 +171,7 @@ impl HubRepo {
 /// a private one look the same to the Hub without a token (401/404).
 pub fn explain(repo: &HubRepo, err: Error) -> Error {
     let text = err.to_string();
-    let id = format!(
-        "{}{}/{}",
-        match repo.kind {
-            "dataset" => "datasets/",
-            "space" => "spaces/",
-            _ => "",
-        },
-        repo.owner,
-        repo.name
-    );
+    let id = format!("{}{}/{}", repo.url_prefix(), repo.owner, repo.name);
     if text.contains("404") || text.contains("401") || text.contains("needs credentials") || text.contains("authentication failed") {
         let token = credentials::hf_token();
         if let Some(t) = &token {
@@ -193,11 +205,7 @@ pub fn explain(repo: &HubRepo, err: Error) -> Error {
 /// `GET {endpoint}/api/{models|datasets|spaces}/{owner}/{name}`: does the repository exist for
 /// this token? (A gated repository exists; 401 and 404 both mean "not for you".)
 pub fn repo_exists(endpoint: &str, token: Option<&Secret>, repo: &HubRepo) -> Result<bool> {
-    let kind = match repo.kind {
-        "dataset" => "datasets",
-        "space" => "spaces",
-        _ => "models",
-    };
+    let kind = repo.api_kind();
     let url = format!("{}/api/{kind}/{}/{}", endpoint.trim_end_matches('/'), repo.owner, repo.name);
     let mut req = agent().get(&url);
     if let Some(t) = token {

@@ -30,12 +30,13 @@ fn is_repo_id_part(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
 }
 
-/// `owner/name`, `datasets/owner/name`, `spaces/owner/name` → the URL prefix path.
+/// `owner/name`, `datasets/owner/name`, `spaces/owner/name`, `kernels/owner/name` → the URL
+/// prefix path.
 fn hub_repo_path(s: &str) -> Option<String> {
     let parts: Vec<&str> = s.split('/').collect();
     match parts.as_slice() {
         [o, n] if is_repo_id_part(o) && is_repo_id_part(n) => Some(format!("{o}/{n}")),
-        [t, o, n] if ["datasets", "spaces", "models"].contains(t) && is_repo_id_part(o) && is_repo_id_part(n) => {
+        [t, o, n] if ["datasets", "spaces", "kernels", "models"].contains(t) && is_repo_id_part(o) && is_repo_id_part(n) => {
             Some(if *t == "models" { format!("{o}/{n}") } else { format!("{t}/{o}/{n}") })
         }
         _ => None,
@@ -53,6 +54,10 @@ pub fn resolve_target(target: &str, cwd: &Path) -> Result<String> {
     if t.starts_with("http://") || t.starts_with("https://") || t.starts_with("file://") {
         return Ok(t.to_string());
     }
+    // git's rule: a colon before the first slash is scp-like SSH (unless it names a path here)
+    if let Some(e) = ssh_refusal(t).filter(|_| !cwd.join(t).exists()) {
+        return Err(e);
+    }
     if let Some((scheme, _)) = t.split_once("://") {
         return Err(Error::BadInput(format!("unsupported remote URL scheme `{scheme}://` (use https://, http://, file:// or a path)")));
     }
@@ -64,6 +69,35 @@ pub fn resolve_target(target: &str, cwd: &Path) -> Result<String> {
         }
     }
     Ok(normalize(&abs).to_string_lossy().into_owned())
+}
+
+/// An SSH remote (`ssh://[user@]host[:port]/path` or git's `user@host:path`): hfgit's libgit2 is
+/// built without SSH, so it is refused with the https:// form that reaches the same repository
+/// (the Hub serves git and LFS over HTTPS; `git-lfs-authenticate` is not offered there).
+fn ssh_refusal(url: &str) -> Option<Error> {
+    let (host, path) = if let Some(rest) = url.strip_prefix("ssh://").or_else(|| url.strip_prefix("git+ssh://")) {
+        let (authority, path) = rest.split_once('/')?;
+        let host = authority.rsplit('@').next()?.split(':').next()?;
+        (host.to_string(), path.to_string())
+    } else {
+        // scp-like: a colon before any slash, and something before it that is not a drive letter
+        let (before, path) = url.split_once(':')?;
+        if before.contains('/') || before.len() < 2 || path.starts_with("//") {
+            return None;
+        }
+        (before.rsplit('@').next()?.to_string(), path.to_string())
+    };
+    let path = path.trim_start_matches('/');
+    let hub = url::Url::parse(&hub_endpoint()).ok();
+    let on_hub = hub.as_ref().and_then(|u| u.host_str()).is_some_and(|h| h == host || (host == "hf.co" && h == "huggingface.co"));
+    let https = match on_hub {
+        true => format!("{}/{}", hub_endpoint(), path.strip_suffix(".git").unwrap_or(path)),
+        false => format!("https://{host}/{path}"),
+    };
+    Some(Error::with_hint(
+        format!("`{}` is an SSH remote; hfgit talks to git hosts over HTTPS (its libgit2 is built without SSH)", escape_text(url)),
+        format!("use `{https}` instead (with a token or a git credential helper for private repositories)"),
+    ))
 }
 
 /// Lexically removes `.` and `..` components.
@@ -88,6 +122,9 @@ pub fn location(url: &str) -> Result<Location> {
     }
     if url.starts_with("http://") || url.starts_with("https://") {
         return Ok(Location::Http(url.to_string()));
+    }
+    if let Some(e) = ssh_refusal(url) {
+        return Err(e);
     }
     if url.contains("://") || (url.contains(':') && !url.starts_with('/')) {
         return Err(Error::BadInput(format!("unsupported remote URL `{}`", redact(url))));
@@ -169,6 +206,16 @@ mod tests {
         assert_eq!(resolve_target("bob/mlp", dir.path()).unwrap(), "http://127.0.0.1:9/bob/mlp");
         assert_eq!(resolve_target("datasets/bob/d", dir.path()).unwrap(), "http://127.0.0.1:9/datasets/bob/d");
         assert_eq!(resolve_target("spaces/bob/s", dir.path()).unwrap(), "http://127.0.0.1:9/spaces/bob/s");
+        assert_eq!(resolve_target("kernels/bob/k", dir.path()).unwrap(), "http://127.0.0.1:9/kernels/bob/k");
+        for ssh in ["git@hf.co:bob/m", "ssh://git@hf.co/bob/m.git", "git@127.0.0.1:bob/m"] {
+            let e = resolve_target(ssh, dir.path()).unwrap_err();
+            assert!(e.to_string().contains("SSH remote"), "{ssh}: {e}");
+            assert!(e.hint().unwrap().contains("http"), "{ssh}");
+        }
+        let e = resolve_target("git@127.0.0.1:bob/m", dir.path()).unwrap_err();
+        assert!(e.hint().unwrap().contains("`http://127.0.0.1:9/bob/m`"), "{:?}", e.hint());
+        let e = resolve_target("git@git.example.com:team/m.git", dir.path()).unwrap_err();
+        assert!(e.hint().unwrap().contains("`https://git.example.com/team/m.git`"), "{:?}", e.hint());
         std::env::remove_var("HF_ENDPOINT");
         assert_eq!(resolve_target("bob/mlp", dir.path()).unwrap(), "https://huggingface.co/bob/mlp");
         assert_eq!(redact("https://u:tok@h.co/a/b"), "https://***@h.co/a/b");
