@@ -1,5 +1,6 @@
 //! The Hugging Face Hub's JSON API, as far as hfgit uses it today: who a token belongs to
-//! (`GET /api/whoami-v2`), and the token file huggingface_hub reads and writes (plain text, one
+//! (`GET /api/whoami-v2`), repository creation, the server's own upload decision (`preupload`)
+//! and model-card check (`validate-yaml`), and the token file huggingface_hub reads and writes (plain text, one
 //! line, mode 0600 in a 0700 directory), so `hfgit login` and `hf auth login` share it.
 
 use crate::error::{Context, Error, Result};
@@ -277,4 +278,70 @@ pub fn create_repo(endpoint: &str, token: &Secret, repo: &HubRepo, private: bool
         }
     }
     Err(Error::failed("the Hub kept reporting a conflicting operation"))
+}
+
+/// One file the Hub is asked about before a push: its path, first bytes and size.
+pub struct Sample<'a> {
+    pub path: &'a str,
+    pub head: &'a [u8],
+    pub size: u64,
+}
+
+fn bearer(req: ureq::Request, token: Option<&Secret>) -> ureq::Request {
+    match token {
+        Some(t) => req.set("Authorization", &format!("Bearer {}", t.expose())),
+        None => req,
+    }
+}
+
+/// `POST {endpoint}/api/{type}s/{id}/preupload/{rev}` (256 files a request, as huggingface_hub
+/// sends them): the paths the Hub itself would store through LFS. `None` when the server does
+/// not offer the endpoint (then the local rules are all there is).
+pub fn preupload(endpoint: &str, token: Option<&Secret>, repo: &HubRepo, rev: &str, files: &[Sample<'_>]) -> Result<Option<Vec<String>>> {
+    let url = format!("{}/api/{}/{}/{}/preupload/{}", endpoint.trim_end_matches('/'), repo.api_kind(), repo.owner, repo.name, rev);
+    let mut lfs = Vec::new();
+    for chunk in files.chunks(256) {
+        let body = serde_json::json!({"files": chunk.iter().map(|f| serde_json::json!({
+            "path": f.path,
+            "sample": credentials::base64_lite::encode(&f.head[..f.head.len().min(512)]),
+            "size": f.size,
+        })).collect::<Vec<_>>()});
+        let resp = match no_redirect(bearer(agent().post(&url), token).send_json(body)) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(404 | 405 | 501, _)) => return Ok(None),
+            Err(ureq::Error::Status(code, r)) => {
+                let text = crate::net::remote::escape_text(r.into_string().unwrap_or_default().trim());
+                return Err(Error::failed(format!(
+                    "the Hub's preupload check for {}/{} failed: HTTP {code} {text}",
+                    repo.owner, repo.name
+                )));
+            }
+            Err(ureq::Error::Transport(t)) => return Err(Error::failed(format!("cannot reach the Hub at {endpoint}: {}", t.kind()))),
+        };
+        let v: serde_json::Value = resp.into_json().context("reading the Hub's preupload answer")?;
+        for f in v["files"].as_array().into_iter().flatten() {
+            if f["uploadMode"] == "lfs" {
+                lfs.extend(f["path"].as_str().map(str::to_string));
+            }
+        }
+    }
+    Ok(Some(lfs))
+}
+
+/// `POST {endpoint}/api/validate-yaml` with a model card's metadata: the Hub's errors (it
+/// answers 400 with them) and warnings. `None` when the server does not offer the endpoint.
+pub fn validate_yaml(endpoint: &str, token: Option<&Secret>, repo: &HubRepo, yaml: &str) -> Result<Option<(Vec<String>, Vec<String>)>> {
+    let url = format!("{}/api/validate-yaml", endpoint.trim_end_matches('/'));
+    let body = serde_json::json!({"content": yaml, "repoType": repo.kind});
+    let resp = match no_redirect(bearer(agent().post(&url), token).send_json(body)) {
+        Ok(r) | Err(ureq::Error::Status(400, r)) => r,
+        Err(ureq::Error::Status(404 | 405 | 501, _)) => return Ok(None),
+        Err(ureq::Error::Status(code, _)) => return Err(Error::failed(format!("the Hub's model card check failed: HTTP {code}"))),
+        Err(ureq::Error::Transport(t)) => return Err(Error::failed(format!("cannot reach the Hub at {endpoint}: {}", t.kind()))),
+    };
+    let v: serde_json::Value = resp.into_json().context("reading the Hub's model card check")?;
+    let messages = |k: &str| -> Vec<String> {
+        v[k].as_array().into_iter().flatten().filter_map(|m| m["message"].as_str().map(crate::net::remote::escape_text)).collect()
+    };
+    Ok(Some((messages("errors"), messages("warnings"))))
 }

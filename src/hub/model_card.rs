@@ -53,16 +53,22 @@ pub fn render(meta: &CardMeta, name: &str) -> String {
     s
 }
 
-/// A warning when `readme` opens a front-matter block that is unterminated, not valid YAML,
-/// or not a mapping. `None` when there is no front matter or it is fine.
-pub fn front_matter_problem(readme: &str) -> Option<String> {
+/// The YAML between a README's opening `---` and its closing one: `None` without front matter,
+/// `Some(None)` when the block is never closed.
+pub fn front_matter(readme: &str) -> Option<Option<&str>> {
     let text = readme.strip_prefix('\u{feff}').unwrap_or(readme);
     let rest = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n"))?;
     let end = rest.find("\n---\n").or_else(|| rest.find("\n---\r\n")).or_else(|| rest.strip_suffix("\n---").map(|r| r.len()));
-    let Some(end) = end else {
-        return Some("README.md opens a YAML front matter block (---) that is never closed".into());
+    Some(end.map(|e| &rest[..e]))
+}
+
+/// A warning when `readme` opens a front-matter block that is unterminated, not valid YAML,
+/// or not a mapping. `None` when there is no front matter or it is fine.
+pub fn front_matter_problem(readme: &str) -> Option<String> {
+    let yaml = match front_matter(readme)? {
+        Some(y) => y,
+        None => return Some("README.md opens a YAML front matter block (---) that is never closed".into()),
     };
-    let yaml = &rest[..end];
     match yaml_rust2::YamlLoader::load_from_str(yaml) {
         Err(e) => Some(format!("README.md front matter is not valid YAML: {e}")),
         Ok(docs) => match docs.first() {

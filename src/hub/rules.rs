@@ -1,6 +1,8 @@
 //! The Hub's push rules, checked before anything is sent so its pre-receive rejection never
 //! happens: files over 10 MiB (and binary files over 1 MiB) must be LFS pointers, an LFS file
 //! may not exceed the Hub's per-file limit, and every pointer's object must be in the local store.
+//! Where the Hub offers them, its own decisions are asked too ([`ask_the_hub`]): which files it
+//! wants in LFS (`preupload`) and whether the model card's metadata passes (`validate-yaml`).
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::pointer::{Pointer, MAX_POINTER_SIZE};
@@ -59,5 +61,82 @@ pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], needed: &[(
     Err(Error::with_hint(
         format!("the Hub would reject this push:\n  {}", problems.join("\n  ")),
         "store large files through LFS (`git config hfgit.lfsThreshold 1m`, or add a `filter=lfs` rule to .gitattributes), commit again (amend or reset the commits that added them), and restore missing objects with `hfgit pull` or by re-adding the files",
+    ))
+}
+
+/// Asks the Hub what it would refuse in the commits `head` adds over `hide`, before any byte is
+/// sent: plain (non-LFS) files it wants in LFS, and model-card metadata it rejects. Servers that
+/// do not offer the endpoints leave the local rules of [`check`] as the only ones.
+pub fn ask_the_hub(
+    repo: &Repository,
+    head: git2::Oid,
+    hide: &[git2::Oid],
+    endpoint: &str,
+    token: Option<&crate::net::credentials::Secret>,
+    hub: &crate::hub::api::HubRepo,
+    rev: &str,
+) -> Result<()> {
+    let odb = repo.odb().context("opening the object database")?;
+    let mut plain: Vec<(String, Vec<u8>, u64)> = Vec::new();
+    let mut seen = HashSet::new();
+    for id in git::new_commits(repo, head, hide)? {
+        let tree = repo.find_commit(id.context("walking history")?).context("reading commit")?.tree().context("reading tree")?;
+        tree.walk(TreeWalkMode::PreOrder, |dir, e| {
+            if e.kind() != Some(ObjectType::Blob) || e.filemode() == 0o120000 || !seen.insert(e.id()) {
+                return TreeWalkResult::Ok;
+            }
+            if git::blob_pointer(repo, e.id()).is_some() {
+                return TreeWalkResult::Ok; // already LFS
+            }
+            if let Ok(obj) = odb.read(e.id()) {
+                let data = obj.data();
+                plain.push((format!("{dir}{}", e.name().unwrap_or("?")), data[..data.len().min(512)].to_vec(), data.len() as u64));
+            }
+            TreeWalkResult::Ok
+        })
+        .context("walking tree")?;
+    }
+    let samples: Vec<crate::hub::api::Sample<'_>> =
+        plain.iter().map(|(path, head, size)| crate::hub::api::Sample { path, head, size: *size }).collect();
+    let mut problems = Vec::new();
+    let mut wants_lfs = Vec::new();
+    if !samples.is_empty() {
+        if let Some(lfs) = crate::hub::api::preupload(endpoint, token, hub, rev, &samples)? {
+            for path in lfs {
+                problems.push(format!("{path}: the Hub stores this file through LFS, and it is committed as a plain file"));
+                wants_lfs.push(path);
+            }
+        }
+    }
+    let readme = repo.find_commit(head).ok().and_then(|c| c.tree().ok()).and_then(|t| t.get_path(std::path::Path::new("README.md")).ok());
+    if let Some(blob) = readme.and_then(|e| repo.find_blob(e.id()).ok()) {
+        let text = String::from_utf8_lossy(blob.content());
+        if let Some(Some(yaml)) = crate::hub::model_card::front_matter(&text) {
+            if let Some((errors, _warnings)) = crate::hub::api::validate_yaml(endpoint, token, hub, yaml)? {
+                problems.extend(errors.into_iter().map(|m| format!("README.md metadata: {m}")));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut hint = String::new();
+    if !wants_lfs.is_empty() {
+        let rules: Vec<String> =
+            wants_lfs.iter().map(|p| format!("{} filter=lfs diff=lfs merge=lfs -text", crate::lfs::track::exact_path_pattern(p))).collect();
+        hint.push_str(&format!(
+            "add to .gitattributes: {}; then rewrite the commits not yet pushed (`git reset --soft <the remote's commit>`, then `hfgit commit -m ...`)",
+            rules.join(" / ")
+        ));
+    }
+    if problems.iter().any(|p| p.starts_with("README.md metadata")) {
+        if !hint.is_empty() {
+            hint.push_str("; ");
+        }
+        hint.push_str("fix the README.md front matter as the Hub says, then commit again");
+    }
+    Err(Error::with_hint(
+        format!("the Hub would reject this push (it said so before any byte was sent):\n  {}", problems.join("\n  ")),
+        hint,
     ))
 }

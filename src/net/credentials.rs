@@ -242,8 +242,9 @@ pub fn is_hub_url(url: &str) -> bool {
     }
 }
 
-/// Minimal standard base64 (for the Basic header), to avoid a dependency for eight lines.
-mod base64_lite {
+/// Minimal standard base64 (the Basic header, the Hub's preupload samples), to avoid a
+/// dependency for eight lines.
+pub mod base64_lite {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     pub fn encode(b: &[u8]) -> String {
         let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
