@@ -15,6 +15,7 @@ pub mod diff;
 pub mod fsck;
 pub mod init;
 pub mod log;
+pub mod merge;
 pub mod pull;
 pub mod push;
 pub mod status;

@@ -10,6 +10,7 @@ pub mod fsck;
 pub mod init;
 pub mod log;
 pub mod login;
+pub mod merge;
 pub mod pull;
 pub mod push;
 pub mod restore;
