@@ -252,8 +252,24 @@ fn local_changes_in_the_way_stop_the_merge_and_change_nothing() {
     assert_eq!(fs::read(repo.join(".git/index")).unwrap(), index_before);
     assert_eq!(head(&env, &repo), ours);
     assert!(!repo.join(".git/MERGE_HEAD").exists());
-    // also for a fast-forward
-    env.hfgit(&repo, &["switch", "other"]).fails();
+    // a staged change (index differs from HEAD), even to a file the merge does not touch
+    fs::write(repo.join("pytorch_model.bin"), &data(1, 200_000)).unwrap();
+    fs::remove_file(repo.join("new.txt")).unwrap();
+    env.hfgit(&repo, &["restore", "--source", "HEAD~1", "config.json"]).ok();
+    let before = snapshot(&repo);
+    let r = env.hfgit(&repo, &["merge", "other"]).fails();
+    assert!(r.stderr.contains("the index has changes") && r.stderr.contains("config.json"), "{}", r.stderr);
+    assert_eq!(snapshot(&repo), before);
+    assert_eq!(head(&env, &repo), ours);
+    // a fast-forward is refused by the same rule as checkout
+    env.hfgit(&repo, &["restore", "config.json"]).ok();
+    env.hfgit(&repo, &["switch", "-c", "behind", "HEAD~1"]).ok();
+    fs::write(repo.join("config.json"), "mine\n").unwrap();
+    let before = snapshot(&repo);
+    let r = env.hfgit(&repo, &["merge", "main"]).fails();
+    assert!(r.stderr.contains("would be overwritten by merge") && r.stderr.contains("config.json"), "{}", r.stderr);
+    assert_eq!(snapshot(&repo), before);
+    assert_eq!(head(&env, &repo), env.git(&repo, &["rev-parse", "main~1"]).ok().stdout.trim());
 }
 
 /// Two clones of one bare remote; the other side pushes, this side committed too.

@@ -124,6 +124,7 @@ pub(crate) fn merge_locked(
         ));
     }
     let our_tree = ours.tree().context("reading tree")?;
+    refuse_staged(repo, &our_tree)?;
     let mut mopts = git2::MergeOptions::new();
     mopts.find_renames(true);
     let mut merged = repo.merge_commits(ours, &their_commit, Some(&mopts)).context(format!("merging {name}"))?;
@@ -244,6 +245,22 @@ fn refuse_busy(repo: &Repository) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Refuses a three-way merge while the index differs from HEAD (as git does): `--abort` then
+/// restores exactly what the merge touched, and no staged work is mixed into the merge.
+fn refuse_staged(repo: &Repository, head: &git2::Tree<'_>) -> Result<()> {
+    let index = repo.index().context("reading the index")?;
+    let diff = repo.diff_tree_to_index(Some(head), Some(&index), None).context("comparing the index with HEAD")?;
+    let paths: Vec<String> =
+        diff.deltas().filter_map(|d| d.new_file().path().or(d.old_file().path()).map(|p| p.display().to_string())).collect();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    Err(Error::with_hint(
+        format!("cannot merge: the index has changes to these files that are in no commit; nothing was changed:\n  {}", paths.join("\n  ")),
+        "commit them (`hfgit commit -m ...`) or unstage them (`git restore --staged <PATH>`), then merge again",
+    ))
 }
 
 /// The conflicts libgit2 found, by path; plus any path where the text merge of two pointers
