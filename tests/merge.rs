@@ -253,7 +253,7 @@ fn local_changes_in_the_way_stop_the_merge_and_change_nothing() {
     assert_eq!(head(&env, &repo), ours);
     assert!(!repo.join(".git/MERGE_HEAD").exists());
     // a staged change (index differs from HEAD), even to a file the merge does not touch
-    fs::write(repo.join("pytorch_model.bin"), &data(1, 200_000)).unwrap();
+    fs::write(repo.join("pytorch_model.bin"), data(1, 200_000)).unwrap();
     fs::remove_file(repo.join("new.txt")).unwrap();
     env.hfgit(&repo, &["restore", "--source", "HEAD~1", "config.json"]).ok();
     let before = snapshot(&repo);
@@ -360,4 +360,45 @@ fn real_git_lfs_agrees_with_hfgit_merges() {
     let fsck = env.git(&clone, &["lfs", "fsck"]).ok();
     assert!(fsck.stdout.contains("OK"), "{}{}", fsck.stdout, fsck.stderr);
     assert_eq!(env.git(&clone, &["status", "--porcelain"]).ok().stdout, "");
+}
+
+/// A commit to merge whose tree has a `.git` directory: refused before any byte is written, with
+/// no merge state left, and so is its fast-forward.
+#[test]
+fn a_hostile_tree_is_refused_before_anything_is_written() {
+    let env = Env::new();
+    let (repo, _) = forked(&env);
+    fs::write(repo.join("config.json"), "{\"epoch\": 1}\n").unwrap();
+    env.hfgit(&repo, &["commit", "-m", "ours"]).ok();
+    let git_in = |args: &[&str], input: &str| {
+        let mut c = env.command("git", &repo);
+        c.args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let blob = git_in(&["hash-object", "-w", "--stdin"], "[core]\n\tfsmonitor = touch /tmp/pwned\n");
+    let inner = git_in(&["mktree"], &format!("100644 blob {blob}\tconfig\n"));
+    let base = env.git(&repo, &["rev-parse", "other^{tree}"]).ok().stdout;
+    let mut entries = env.git(&repo, &["ls-tree", base.trim()]).ok().stdout;
+    entries.push_str(&format!("040000 tree {inner}\t.git\n"));
+    let tree = git_in(&["mktree"], &entries);
+    let bad = env.git(&repo, &["commit-tree", &tree, "-p", "other", "-m", "hostile"]).ok().stdout.trim().to_string();
+    let before = snapshot(&repo);
+    let config_before = fs::read(repo.join(".git/config")).unwrap();
+    let ours = head(&env, &repo);
+    for args in [vec!["merge", bad.as_str()], vec!["merge", bad.as_str(), "--ff-only"]] {
+        let r = env.hfgit(&repo, &args).fails();
+        assert!(r.stderr.contains(".git") && r.stderr.contains(&bad[..12]), "{}", r.stderr);
+        assert_eq!(snapshot(&repo), before);
+        assert_eq!(fs::read(repo.join(".git/config")).unwrap(), config_before);
+        assert!(!repo.join(".git/MERGE_HEAD").exists());
+        assert_eq!(head(&env, &repo), ours);
+    }
+    env.hfgit(&repo, &["switch", "other"]).ok();
+    env.hfgit(&repo, &["merge", &bad]).fails();
+    assert_eq!(fs::read(repo.join(".git/config")).unwrap(), config_before);
+    assert_eq!(head(&env, &repo), env.git(&repo, &["rev-parse", "other"]).ok().stdout.trim());
 }

@@ -81,27 +81,17 @@ pub fn default_message(repo: &Repository, rev: &str) -> Result<String> {
 }
 
 /// `hfgit merge <REV>`: merges commit `theirs` (named `name` in messages and markers) into HEAD.
+/// `held`: the repository lock, when the caller (pull) already holds it.
 pub fn merge(
     repo: &Repository,
     theirs: git2::Oid,
     name: &str,
     opts: &MergeOptions<'_>,
     src: &Source<'_>,
+    held: Option<&git::RepoLock>,
     progress: &dyn Progress,
 ) -> Result<MergeOutcome> {
-    let _lock = git::lock(repo)?;
-    merge_locked(repo, theirs, name, opts, src, progress)
-}
-
-/// [`merge`] for a caller that already holds the repository lock (pull).
-pub(crate) fn merge_locked(
-    repo: &Repository,
-    theirs: git2::Oid,
-    name: &str,
-    opts: &MergeOptions<'_>,
-    src: &Source<'_>,
-    progress: &dyn Progress,
-) -> Result<MergeOutcome> {
+    let _lock = if held.is_none() { Some(git::lock(repo)?) } else { None };
     refuse_busy(repo)?;
     let head = git::head_commit(repo)?;
     let their_commit = repo.find_commit(theirs).context("reading the commit to merge")?;

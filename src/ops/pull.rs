@@ -102,7 +102,7 @@ pub fn pull(
             let src = Source { remote: Some(&name), cwd: &workdir, interactive };
             let message = format!("Merge branch '{remote_branch}' of {}", remote::redact(&url));
             let opts = MergeOptions { message: Some(&message), no_commit: false, ff_only: false };
-            let m = crate::ops::merge::merge_locked(repo, new, &format!("{name}/{remote_branch}"), &opts, &src, progress)?;
+            let m = crate::ops::merge::merge(repo, new, &format!("{name}/{remote_branch}"), &opts, &src, Some(&_lock), progress)?;
             outcome.new = m.commit.clone().unwrap_or_else(|| o.to_string());
             outcome.files_changed = m.files_changed;
             outcome.downloaded_objects = m.downloaded_objects;

@@ -54,7 +54,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     };
     let theirs = checkout::commit_of(&repo, &rev)?;
     let opts = MergeOptions { message: message.as_deref(), no_commit, ff_only };
-    let out = merge::merge(&repo, theirs, &rev, &opts, &src, &ui.progress())?;
+    let out = merge::merge(&repo, theirs, &rev, &opts, &src, None, &ui.progress())?;
     report(&out, json, ui)
 }
 
