@@ -114,7 +114,6 @@ pub fn merge(
         ));
     }
     let our_tree = ours.tree().context("reading tree")?;
-    refuse_staged(repo, &our_tree)?;
     let mut mopts = git2::MergeOptions::new();
     mopts.find_renames(true);
     let mut merged = repo.merge_commits(ours, &their_commit, Some(&mopts)).context(format!("merging {name}"))?;
@@ -158,6 +157,7 @@ pub fn merge(
         report.push(Conflict { path: path.clone(), lfs, markers: textual && c.our.is_some() && c.their.is_some() });
     }
     let work_tree = repo.find_tree(work.write_tree_to(repo).context("writing the merged tree")?).context("reading the merged tree")?;
+    refuse_staged(repo, &our_tree, &work_tree)?;
     let moved = move_work_tree(repo, Some(&our_tree), theirs, &work_tree, src, None, "merge", progress)?;
     out.files_changed = moved.files_changed;
     out.downloaded_objects = moved.downloaded_objects;
@@ -168,7 +168,11 @@ pub fn merge(
         Some(m) => m.to_string(),
         None => default_message(repo, name)?,
     };
-    write_merge_state(repo, theirs, &message, &report)?;
+    // A merge that stops leaves its state, as git does; one committed now needs none, so a run
+    // killed before the commit is completed by running it again.
+    if !conflicts.is_empty() || opts.no_commit {
+        write_merge_state(repo, theirs, &message, &report)?;
+    }
     if !conflicts.is_empty() {
         // the conflicts into the index: stages 1, 2, 3 replace the work-tree entry
         let mut index = repo.index().context("reading the index")?;
@@ -238,12 +242,20 @@ fn refuse_busy(repo: &Repository) -> Result<()> {
 }
 
 /// Refuses a three-way merge while the index differs from HEAD (as git does): `--abort` then
-/// restores exactly what the merge touched, and no staged work is mixed into the merge.
-fn refuse_staged(repo: &Repository, head: &git2::Tree<'_>) -> Result<()> {
+/// restores exactly what the merge touched, and no staged work is mixed into the merge. An entry
+/// already as the merge will have it (an interrupted run wrote it) is not a difference.
+fn refuse_staged(repo: &Repository, head: &git2::Tree<'_>, result: &git2::Tree<'_>) -> Result<()> {
     let index = repo.index().context("reading the index")?;
     let diff = repo.diff_tree_to_index(Some(head), Some(&index), None).context("comparing the index with HEAD")?;
-    let paths: Vec<String> =
-        diff.deltas().filter_map(|d| d.new_file().path().or(d.old_file().path()).map(|p| p.display().to_string())).collect();
+    let result = tree_files(Some(result))?;
+    let paths: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| {
+            let path = d.new_file().path().or(d.old_file().path())?.to_str()?.to_string();
+            let staged = (d.status() != git2::Delta::Deleted).then(|| (d.new_file().id(), d.new_file().mode() as i32));
+            (result.get(&path).copied() != staged).then_some(path)
+        })
+        .collect();
     if paths.is_empty() {
         return Ok(());
     }
