@@ -94,13 +94,14 @@ pub fn check_ref_name(kind: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn refuse_unmerged(repo: &Repository) -> Result<()> {
+/// Refuses while the index has unmerged paths, naming them.
+pub fn refuse_unmerged(repo: &Repository) -> Result<()> {
     let index = repo.index().context("reading the index")?;
     let unmerged = git::unmerged_paths(&index);
     if !unmerged.is_empty() {
         return Err(Error::with_hint(
             format!("cannot check out: these paths are unmerged:\n  {}", unmerged.join("\n  ")),
-            "resolve them (then `git add <PATH>` and `hfgit commit`), or abandon the merge with `git merge --abort`",
+            "pick a side with `hfgit checkout --ours|--theirs <PATH>` (or edit and `git add <PATH>`) and `hfgit commit`, or abandon the merge with `hfgit merge --abort`",
         ));
     }
     Ok(())
@@ -108,20 +109,20 @@ fn refuse_unmerged(repo: &Repository) -> Result<()> {
 
 /// Makes sure every object of `wanted` is in the local store, downloading the missing ones from
 /// the remote (verified). Fails naming each missing object, having changed nothing else.
-fn bring_objects(
+/// Returns the objects and bytes downloaded.
+pub fn bring_objects(
     repo: &Repository,
     wanted: &BTreeMap<String, Pointer>,
     src: &Source<'_>,
     ref_name: Option<String>,
     what: &str,
     progress: &dyn Progress,
-    out: &mut CheckoutOutcome,
-) -> Result<()> {
+) -> Result<(u64, u64)> {
     let store = crate::lfs::store::Store::for_git_dir(repo.path());
     let missing: BTreeMap<String, Pointer> =
         wanted.iter().filter(|(_, p)| !store.contains(p)).map(|(k, v)| (k.clone(), v.clone())).collect();
     if missing.is_empty() {
-        return Ok(());
+        return Ok((0, 0));
     }
     let list = |why: &dyn Fn(&str) -> String| -> String {
         missing.iter().map(|(path, p)| format!("{path} (sha256:{}){}", p.oid, why(path))).collect::<Vec<_>>().join("\n  ")
@@ -139,8 +140,6 @@ fn bring_objects(
     let (remote_name, url) = remote::remote_url(repo, name, src.cwd, false)?;
     let lfs = LfsRemote::for_remote(repo, remote_name.as_deref(), &url, Operation::Download, ref_name, src.interactive)?;
     let fetched = fetch::fetch_objects(repo, &lfs, &missing, progress, None);
-    out.downloaded_objects = fetched.downloaded_objects;
-    out.downloaded_bytes = fetched.downloaded_bytes;
     if !fetched.failures.is_empty() {
         let errors: HashMap<&str, &str> = fetched.failures.iter().map(|f| (f.path.as_str(), f.error.as_str())).collect();
         return Err(Error::with_hint(
@@ -152,7 +151,56 @@ fn bring_objects(
             "push them from a repository that has them, or name another remote with `--remote`",
         ));
     }
-    Ok(())
+    Ok((fetched.downloaded_objects, fetched.downloaded_bytes))
+}
+
+/// What [`move_work_tree`] did.
+#[derive(Debug, Default, Serialize)]
+pub struct Moved {
+    pub files_changed: u64,
+    pub downloaded_objects: u64,
+    pub downloaded_bytes: u64,
+    pub files_written: u64,
+    /// Bytes written as clones sharing the store object's extents.
+    pub shared_bytes: u64,
+}
+
+/// Brings the work tree and index from `old` to `new_tree` (commit `new`'s, or a tree made for
+/// it), in checkout's order: the tree's paths are checked, its LFS objects are brought into the
+/// store (verified), local changes to the paths that differ stop everything (naming them and
+/// `command`), and only then are those paths written. Moving HEAD is the caller's job, last.
+#[allow(clippy::too_many_arguments)]
+pub fn move_work_tree(
+    repo: &Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: git2::Oid,
+    new_tree: &git2::Tree<'_>,
+    src: &Source<'_>,
+    ref_name: Option<String>,
+    command: &str,
+    progress: &dyn Progress,
+) -> Result<Moved> {
+    checkout::verify_tree(repo, new_tree, new)?;
+    let sel = Selection::from_config(repo)?;
+    let wanted = checkout::selected_pointers(repo, new_tree, &sel)?;
+    let (downloaded_objects, downloaded_bytes) = bring_objects(repo, &wanted, src, ref_name, &new.to_string()[..12], progress)?;
+    let (touched, local) = paths_to_move(repo, old, new_tree, progress)?;
+    let mut moved = Moved { files_changed: touched.len() as u64, downloaded_objects, downloaded_bytes, files_written: 0, shared_bytes: 0 };
+    if !touched.is_empty() {
+        if !local.is_empty() {
+            return Err(Error::with_hint(
+                format!(
+                    "your local changes to these files would be overwritten by {command}; nothing was changed:\n  {}",
+                    local.join("\n  ")
+                ),
+                format!("commit them (`hfgit commit -m ...`) or move them away, then run `hfgit {command}` again"),
+            ));
+        }
+        let m = checkout::checkout_paths(repo, new, new_tree, &sel, &touched, progress)?;
+        moved.files_written = m.files_written;
+        moved.shared_bytes = m.bytes_shared;
+    }
+    Ok(moved)
 }
 
 /// `hfgit checkout <REV>` (and `switch`): moves the work tree and HEAD to `target`. With
@@ -190,32 +238,18 @@ pub fn checkout(
         ..Default::default()
     };
     let new_tree = repo.find_commit(new).context("reading the commit")?.tree().context("reading tree")?;
-    checkout::verify_tree(repo, &new_tree, new)?;
-    let sel = Selection::from_config(repo)?;
-    let wanted = checkout::selected_pointers(repo, &new_tree, &sel)?;
-    let what = new.to_string()[..12].to_string();
-    bring_objects(repo, &wanted, src, attach.as_ref().map(|b| format!("refs/heads/{b}")), &what, progress, &mut out)?;
-
     let old_tree = match &head {
         Some(c) => Some(c.tree().context("reading tree")?),
         None => None,
     };
-    let (touched, local) = paths_to_move(repo, old_tree.as_ref(), &new_tree, progress)?;
-    out.files_changed = touched.len() as u64;
-    if !touched.is_empty() {
-        if !local.is_empty() {
-            return Err(Error::with_hint(
-                format!(
-                    "your local changes to these files would be overwritten by checkout; nothing was changed:\n  {}",
-                    local.join("\n  ")
-                ),
-                "commit them (`hfgit commit -m ...`) or move them away, then check out again",
-            ));
-        }
-        let m = checkout::checkout_paths(repo, new, &new_tree, &sel, &touched, progress)?;
-        out.files_written += m.files_written;
-        out.shared_bytes += m.bytes_shared;
-    }
+    let ref_name = attach.as_ref().map(|b| format!("refs/heads/{b}"));
+    let moved = move_work_tree(repo, old_tree.as_ref(), new, &new_tree, src, ref_name, "checkout", progress)?;
+    out.files_changed = moved.files_changed;
+    out.downloaded_objects = moved.downloaded_objects;
+    out.downloaded_bytes = moved.downloaded_bytes;
+    out.files_written = moved.files_written;
+    out.shared_bytes = moved.shared_bytes;
+    let sel = Selection::from_config(repo)?;
     // HEAD last: until here, a re-run starts from the old HEAD and finishes the job.
     match &attach {
         Some(b) => {
@@ -293,7 +327,8 @@ pub fn restore(
     let sel = Selection::from_config(repo)?;
     let wanted: BTreeMap<String, Pointer> =
         checkout::selected_pointers(repo, &tree, &sel)?.into_iter().filter(|(p, _)| chosen.contains(p)).collect();
-    bring_objects(repo, &wanted, src, None, &format!("from {}", &source.to_string()[..12]), progress, &mut out)?;
+    (out.downloaded_objects, out.downloaded_bytes) =
+        bring_objects(repo, &wanted, src, None, &format!("from {}", &source.to_string()[..12]), progress)?;
     if !force {
         let index = repo.index().context("reading the index")?;
         let scan = worktree::scan(repo, &index, ScanMode::Status, progress)?;

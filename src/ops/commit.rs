@@ -133,13 +133,7 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
     let id = repo.commit(Some("HEAD"), &author, &committer, &message, &tree, &parents).context("creating the commit")?;
     if !merged.is_empty() {
         // the merge is recorded: clear its state as `git commit` does
-        for f in ["MERGE_HEAD", "MERGE_MSG", "MERGE_MODE", "AUTO_MERGE"] {
-            match std::fs::remove_file(repo.path().join(f)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).context(format!("removing .git/{f}")),
-            }
-        }
+        git::clear_merge_state(repo)?;
     }
     Ok(CommitOutcome {
         commit: id.to_string(),
@@ -166,7 +160,7 @@ fn check_state(repo: &Repository, index: &git2::Index) -> Result<Vec<git2::Oid>>
     if !unmerged.is_empty() {
         return Err(Error::with_hint(
             format!("cannot commit: these paths are unmerged (a merge left conflicts):\n  {}", unmerged.join("\n  ")),
-            "resolve each one (put the content you want in the file, then `git add <PATH>`), or abandon the merge with `git merge --abort`",
+            "resolve each one (`hfgit checkout --ours|--theirs <PATH>`, or put the content you want in the file and `git add <PATH>`), or abandon the merge with `hfgit merge --abort`",
         ));
     }
     use git2::RepositoryState as S;

@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod fsck;
 pub mod init;
 pub mod log;
+pub mod merge;
 pub mod prune;
 pub mod pull;
 pub mod push;

@@ -1,5 +1,5 @@
-//! `hfgit pull`: fetch, fast-forward the current branch, download and write the LFS content it
-//! needs. Objects are fetched and verified before anything in the work tree or HEAD moves; a
+//! `hfgit pull`: fetch, fast-forward the current branch (or with `--merge`, merge its upstream
+//! when they have diverged), download and write the LFS content it needs. Objects are fetched and verified before anything in the work tree or HEAD moves; a
 //! local change that the update would overwrite stops it with nothing lost. Files are written
 //! through temp files and renames and the branch moves last, so a pull killed at any point
 //! leaves each file old or new, never torn, and the next pull finishes the job.
@@ -10,6 +10,8 @@ use crate::lfs::fetch;
 use crate::lfs::remote::LfsRemote;
 use crate::lfs::select::Selection;
 use crate::net::remote;
+use crate::ops::checkout::Source;
+use crate::ops::merge::{MergeOptions, MergeOutcome};
 use crate::ops::status::paths_to_move;
 use crate::progress::Progress;
 use crate::repo::checkout;
@@ -30,9 +32,27 @@ pub struct PullOutcome {
     pub files_written: u64,
     /// Bytes of written files that share the store object's extents (copy-on-write filesystems).
     pub shared_bytes: u64,
+    /// With `--merge` on diverged history: what the merge did (its commit, or its conflicts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeOutcome>,
 }
 
-pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, progress: &dyn Progress) -> Result<PullOutcome> {
+/// What pull does when the branch and its upstream have diverged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullMode {
+    /// Refuse (the default): only fast-forwards.
+    FastForwardOnly,
+    /// Merge the upstream into the branch (`hfgit merge`'s rules).
+    Merge,
+}
+
+pub fn pull(
+    repo: &Repository,
+    remote_name: Option<&str>,
+    mode: PullMode,
+    interactive: bool,
+    progress: &dyn Progress,
+) -> Result<PullOutcome> {
     let _lock = git::lock(repo)?;
     let branch = git::current_branch(repo)?;
     let cfg = repo.config().context("reading git config")?;
@@ -63,6 +83,7 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
         downloaded_bytes: 0,
         files_written: 0,
         shared_bytes: 0,
+        merge: None,
     };
     let sel = Selection::from_config(repo)?;
     let lfs = LfsRemote::for_remote(repo, Some(&name), &url, Operation::Download, Some(merge.clone()), interactive)?;
@@ -74,12 +95,24 @@ pub fn pull(repo: &Repository, remote_name: Option<&str>, interactive: bool, pro
             outcome.up_to_date = true;
             outcome.new = o.to_string();
         } else if !repo.graph_descendant_of(new, o).unwrap_or(false) {
-            return Err(Error::with_hint(
-                format!("{branch} and {name}/{remote_branch} have diverged; hfgit pull only fast-forwards"),
-                format!(
-                    "merge or rebase with git (`git pull --rebase {name} {remote_branch}`), then run `hfgit pull` again to get LFS content"
-                ),
-            ));
+            if mode == PullMode::FastForwardOnly {
+                return Err(Error::with_hint(
+                    format!("{branch} and {name}/{remote_branch} have diverged; hfgit pull only fast-forwards unless told to merge; nothing was changed"),
+                    format!("merge them with `hfgit pull --merge` (or `hfgit merge {name}/{remote_branch}`)"),
+                ));
+            }
+            let workdir = git::workdir(repo)?;
+            let src = Source { remote: Some(&name), cwd: &workdir, interactive };
+            let message = format!("Merge branch '{remote_branch}' of {}", remote::redact(&url));
+            let opts = MergeOptions { message: Some(&message), no_commit: false, ff_only: false };
+            let m = crate::ops::merge::merge(repo, new, &format!("{name}/{remote_branch}"), &opts, &src, Some(&_lock), progress)?;
+            outcome.new = m.commit.clone().unwrap_or_else(|| o.to_string());
+            outcome.files_changed = m.files_changed;
+            outcome.downloaded_objects = m.downloaded_objects;
+            outcome.downloaded_bytes = m.downloaded_bytes;
+            outcome.files_written = m.files_written;
+            outcome.merge = Some(m);
+            return Ok(outcome);
         }
     }
     let target_tree =

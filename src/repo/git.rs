@@ -103,6 +103,19 @@ pub fn merge_heads(repo: &Repository) -> Result<Vec<git2::Oid>> {
         .collect()
 }
 
+/// Removes the files that say a merge is in progress (`MERGE_HEAD`, `MERGE_MSG`, `MERGE_MODE`,
+/// `AUTO_MERGE`), as `git commit` and `git merge --abort` do; absent ones are fine.
+pub fn clear_merge_state(repo: &Repository) -> Result<()> {
+    for f in ["MERGE_HEAD", "MERGE_MSG", "MERGE_MODE", "AUTO_MERGE"] {
+        match fs::remove_file(repo.path().join(f)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context(format!("removing .git/{f}")),
+        }
+    }
+    Ok(())
+}
+
 /// The commit HEAD points at, or `None` on an unborn branch.
 pub fn head_commit(repo: &Repository) -> Result<Option<git2::Commit<'_>>> {
     match repo.head() {

@@ -1,5 +1,6 @@
 use crate::ui::{self, Ui};
 use hfgit::ops::checkout::{self, CheckoutOutcome, Resolved, Source};
+use hfgit::ops::merge::{self, Side};
 use hfgit::Result;
 use std::process::ExitCode;
 
@@ -12,10 +13,15 @@ use std::process::ExitCode;
 ///
 /// `hfgit checkout <REV> -- <PATH>...`: the chosen files (or directories) as REV has them, and
 /// their index entries; HEAD does not move (like `hfgit restore --source <REV>`).
+///
+/// `hfgit checkout --ours|--theirs <PATH>...`: during a merge, each unmerged path as that side
+/// has it, with content, and the path resolved in the index (unlike git, which leaves it
+/// unmerged), so `hfgit commit` can conclude the merge.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The commit, branch or tag
-    rev: String,
+    /// The commit, branch or tag (with --ours/--theirs: the first path)
+    #[arg(required = true)]
+    rev: Option<String>,
     /// Paths to bring back from REV (after `--`)
     #[arg(last = true, value_name = "PATH")]
     paths: Vec<String>,
@@ -25,16 +31,45 @@ pub struct Args {
     /// With paths: overwrite them even when they have changes in no commit
     #[arg(short, long)]
     force: bool,
+    /// Take our side of each unmerged PATH (and resolve it)
+    #[arg(long, conflicts_with_all = ["theirs", "force"])]
+    ours: bool,
+    /// Take their side (the merged commit's) of each unmerged PATH (and resolve it)
+    #[arg(long, conflicts_with = "force")]
+    theirs: bool,
     /// Print a JSON summary on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { rev, paths, remote, force, json } = args;
+    let Args { rev, paths, remote, force, ours, theirs, json } = args;
     let repo = super::open_repo()?;
     let cwd = super::cwd()?;
     let src = Source { remote: remote.as_deref(), cwd: &cwd, interactive: ui.interactive() };
+    let rev = rev.expect("clap requires REV");
+    if ours || theirs {
+        let side = if ours { Side::Ours } else { Side::Theirs };
+        let all: Vec<String> = std::iter::once(rev).chain(paths).collect();
+        let rel = all.iter().map(|p| checkout::repo_path(&repo, &cwd, p)).collect::<Result<Vec<_>>>()?;
+        let out = merge::pick_side(&repo, side, &rel, &src, &ui.progress())?;
+        if json {
+            ui::print_json(&out);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let which = if ours { "ours" } else { "theirs" };
+        for p in &out.resolved {
+            ui.status(format!("{p}: took {which}, resolved (marked as merged in the index)"));
+        }
+        println!(
+            "{} path(s) resolved; LFS: downloaded {} object(s) ({}), wrote {} file(s)",
+            out.resolved.len(),
+            out.downloaded_objects,
+            ui::bytes(out.downloaded_bytes),
+            out.files_written
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if !paths.is_empty() {
         let source = checkout::commit_of(&repo, &rev)?;
         let rel = paths.iter().map(|p| checkout::repo_path(&repo, &cwd, p)).collect::<Result<Vec<_>>>()?;

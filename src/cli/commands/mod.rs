@@ -12,6 +12,7 @@ pub mod fsck;
 pub mod init;
 pub mod log;
 pub mod login;
+pub mod merge;
 pub mod prune;
 pub mod pull;
 pub mod push;

@@ -33,10 +33,10 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         println!("No commits yet");
     }
     if st.merging {
-        println!("A merge is in progress (commit to conclude it, or `git merge --abort`)");
+        println!("A merge is in progress (commit to conclude it, or `hfgit merge --abort`)");
     }
     for p in &st.unmerged {
-        println!("U  {p}  (unmerged: resolve, then `git add {p}`)");
+        println!("U  {p}  (unmerged: `hfgit checkout --ours|--theirs {p}`, or edit it and `git add {p}`)");
     }
     if st.changes.is_empty() && st.unmerged.is_empty() {
         match st.not_downloaded.len() {
