@@ -279,6 +279,14 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         }
         return Some(());
     }
+    if path_only.starts_with("/api/") && path_only.contains("/preupload/") && req.method == "POST" {
+        preupload(&mut s, st, &req);
+        return Some(());
+    }
+    if path_only == "/api/validate-yaml" && req.method == "POST" {
+        validate_yaml(&mut s, st, &req);
+        return Some(());
+    }
     if path_only == "/api/repos/create" && req.method == "POST" {
         create_repo(&mut s, st, &req, &base);
         return Some(());
@@ -888,6 +896,56 @@ fn storage_get(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
         return respond_slowly(s, 200, &[], &data);
     }
     respond(s, 200, &[], &data);
+}
+
+/// Binary files at least this large go to LFS in the Hub's preupload answer: stricter than
+/// hfgit's own 1 MiB rule, as the Hub's real threshold is undocumented and may be lower.
+pub const PREUPLOAD_BINARY_LFS: u64 = 64 * 1024;
+
+/// `POST /api/{type}s/{id}/preupload/{rev}`: the Hub's upload decision per file, from its size
+/// and whether its sample (base64 of the first 512 bytes) holds a NUL.
+fn preupload(s: &mut TcpStream, st: &State, req: &Request) {
+    bump(st, "preupload".into());
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let files: Vec<serde_json::Value> = body["files"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            let size = f["size"].as_u64().unwrap_or(0);
+            let binary = unb64(f["sample"].as_str().unwrap_or("")).contains(&0);
+            let lfs = size > 10 * 1024 * 1024 || (binary && size >= PREUPLOAD_BINARY_LFS);
+            serde_json::json!({"path": f["path"], "uploadMode": if lfs { "lfs" } else { "regular" }, "shouldIgnore": false})
+        })
+        .collect();
+    json(s, 200, serde_json::json!({ "files": files }));
+}
+
+/// `POST /api/validate-yaml`: `license` must be one the Hub knows (a few, here).
+fn validate_yaml(s: &mut TcpStream, st: &State, req: &Request) {
+    bump(st, "validate-yaml".into());
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let content = body["content"].as_str().unwrap_or("");
+    let known = ["mit", "apache-2.0", "cc-by-4.0", "openrail", "other"];
+    let bad: Vec<&str> = content.lines().filter_map(|l| l.strip_prefix("license:")).map(str::trim).filter(|l| !known.contains(l)).collect();
+    if bad.is_empty() {
+        return json(s, 200, serde_json::json!({"errors": [], "warnings": []}));
+    }
+    let errors: Vec<serde_json::Value> =
+        bad.iter().map(|l| serde_json::json!({"message": format!("\"license\" must be one of {known:?}, not {l:?}")})).collect();
+    json(s, 400, serde_json::json!({"errors": errors, "warnings": []}))
+}
+
+fn unb64(t: &str) -> Vec<u8> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let vals: Vec<u32> = t.bytes().filter_map(|c| T.iter().position(|x| *x == c).map(|p| p as u32)).collect();
+    let mut out = Vec::new();
+    for q in vals.chunks(4) {
+        let n = q.iter().enumerate().fold(0u32, |n, (i, v)| n | v << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..q.len()]);
+    }
+    out
 }
 
 /// The `Authorization` value of Basic credentials, as a client sends them.
