@@ -210,3 +210,49 @@ fn the_test_hub_enforces_the_hubs_pre_receive_rules_on_plain_git() {
         env.git(&plain, &["reset", "-q", "--hard", "HEAD~1"]).ok();
     }
 }
+
+/// Before any byte is sent, the Hub itself is asked (where it offers it): `preupload` says which
+/// files it stores through LFS (here stricter than hfgit's own rule), `validate-yaml` checks the
+/// model card's metadata. Following the hint makes the push go through.
+#[test]
+fn the_hubs_own_preupload_and_yaml_checks_refuse_before_any_byte_is_sent() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let repo = env.init("m");
+    env.hfgit(&repo, &["add", "--set", "hidden_size=8"]).ok();
+    env.hfgit(&repo, &["commit", "-m", "config"]).ok();
+    let mut vocab = data(960, 100 * 1024);
+    vocab[10] = 0; // binary
+    fs::write(repo.join("vocab.bin"), &vocab).unwrap();
+    env.git(&repo, &["config", "hfgit.lfsThreshold", "10m"]).ok();
+    env.hfgit(&repo, &["commit", "-m", "vocab"]).ok();
+    assert!(!env.git(&repo, &["cat-file", "-p", "HEAD:vocab.bin"]).ok().stdout.starts_with("version "), "hfgit kept it plain");
+    let before = server.log().len();
+    let r = hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).fails();
+    assert!(r.stderr.contains("vocab.bin") && r.stderr.contains("through LFS"), "{}", r.stderr);
+    assert!(server.count("preupload") >= 1);
+    let sent = server.log()[before..].iter().any(|l| l.path.contains("/objects/batch") || (l.path.contains("receive-pack") && l.method == "POST"));
+    assert!(!sent, "bytes were sent before the Hub's answer was heard");
+    // the hint's commands, as given
+    assert!(r.stderr.contains("/vocab.bin filter=lfs diff=lfs merge=lfs -text"), "{}", r.stderr);
+    let reset = r.stderr.split("`git reset --soft ").nth(1).and_then(|t| t.split('`').next()).expect("a reset command").to_string();
+    let mut attrs = fs::read_to_string(repo.join(".gitattributes")).unwrap();
+    attrs.push_str("/vocab.bin filter=lfs diff=lfs merge=lfs -text\n");
+    fs::write(repo.join(".gitattributes"), attrs).unwrap();
+    env.git(&repo, &["reset", "--soft", &reset]).ok();
+    env.hfgit(&repo, &["commit", "-m", "vocab through LFS"]).ok();
+
+    // now the model card: a license the Hub does not know
+    let card = fs::read_to_string(repo.join("README.md")).unwrap_or_default();
+    fs::write(repo.join("README.md"), format!("---\nlicense: not-a-license\n---\n{card}")).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "card"]).ok();
+    let r = hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).fails();
+    assert!(r.stderr.contains("README.md metadata") && r.stderr.contains("not-a-license"), "{}", r.stderr);
+    assert!(server.count("validate-yaml") >= 1);
+    fs::write(repo.join("README.md"), format!("---\nlicense: mit\n---\n{card}")).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "card fixed"]).ok();
+    hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).ok();
+    let bare = server.git_root.path().join("alice/pre-hub.git");
+    let blob = env.git(&bare, &["cat-file", "-p", "main:vocab.bin"]).ok().stdout;
+    assert!(blob.starts_with("version https://git-lfs.github.com/spec/v1"), "{blob}");
+}

@@ -79,8 +79,9 @@ pub fn ask_the_hub(
     let odb = repo.odb().context("opening the object database")?;
     let mut plain: Vec<(String, Vec<u8>, u64)> = Vec::new();
     let mut seen = HashSet::new();
-    for id in git::new_commits(repo, head, hide)? {
-        let tree = repo.find_commit(id.context("walking history")?).context("reading commit")?.tree().context("reading tree")?;
+    let new: Vec<git2::Oid> = git::new_commits(repo, head, hide)?.collect::<std::result::Result<_, _>>().context("walking history")?;
+    for id in &new {
+        let tree = repo.find_commit(*id).context("reading commit")?.tree().context("reading tree")?;
         tree.walk(TreeWalkMode::PreOrder, |dir, e| {
             if e.kind() != Some(ObjectType::Blob) || e.filemode() == 0o120000 || !seen.insert(e.id()) {
                 return TreeWalkResult::Ok;
@@ -124,8 +125,23 @@ pub fn ask_the_hub(
     if !wants_lfs.is_empty() {
         let rules: Vec<String> =
             wants_lfs.iter().map(|p| format!("{} filter=lfs diff=lfs merge=lfs -text", crate::lfs::track::exact_path_pattern(p))).collect();
+        // where the unpushed history starts: its parent (or no commit at all for a new root)
+        let newset: HashSet<git2::Oid> = new.iter().copied().collect();
+        let bases: HashSet<Option<git2::Oid>> = new
+            .iter()
+            .filter_map(|id| repo.find_commit(*id).ok())
+            .flat_map(|c| match c.parent_count() {
+                0 => vec![None],
+                _ => c.parent_ids().filter(|p| !newset.contains(p)).map(Some).collect(),
+            })
+            .collect();
+        let reset = match bases.into_iter().collect::<Vec<_>>().as_slice() {
+            [Some(p)] => format!("`git reset --soft {}`", &p.to_string()[..12]),
+            [None] => "`git update-ref -d HEAD`".to_string(),
+            _ => "`git reset --soft <the commit the remote has>`".to_string(),
+        };
         hint.push_str(&format!(
-            "add to .gitattributes: {}; then rewrite the commits not yet pushed (`git reset --soft <the remote's commit>`, then `hfgit commit -m ...`)",
+            "add to .gitattributes: {}; then make the unpushed commits again: {reset}, then `hfgit commit -m ...`",
             rules.join(" / ")
         ));
     }
