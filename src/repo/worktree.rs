@@ -33,7 +33,8 @@ pub struct FileState {
     pub blob: git2::Oid,
     /// Set when the file is stored through LFS.
     pub lfs: Option<Pointer>,
-    /// An LFS file that no `filter=lfs` rule covers (it is over the size threshold).
+    /// An LFS file that no `filter=lfs` rule covers (it is over the size threshold, or a binary
+    /// file over 1 MiB).
     pub needs_rule: bool,
     /// The work tree holds the content (false: it holds the pointer text only).
     pub materialized: bool,
@@ -327,6 +328,11 @@ fn plan(
         }
     }
     if !is_lfs {
+        // A binary file over 1 MiB goes to LFS (with a rule) at commit, not refused at push:
+        // the Hub refuses it outside LFS. A committed one left unchanged stays as it is (above).
+        if track::hub_needs_lfs_as_binary(&c.abs, size)? {
+            return Ok(Plan::Lfs { needs_rule: true });
+        }
         return Ok(Plan::Plain);
     }
     Ok(Plan::Lfs { needs_rule: !attr })

@@ -92,6 +92,9 @@ pub struct Weights {
     pub file: File,
     pub format: Format,
     pub tensors: Vec<Tensor>,
+    /// A model's weights by name (always for safetensors; for a checkpoint, a state dict of
+    /// tensors only, see [`torch::Checkpoint::state_dict`]).
+    pub state_dict: bool,
 }
 
 impl Weights {
@@ -106,9 +109,9 @@ impl Weights {
         let n = file.read_at(&mut head, 0)?;
         if safetensors::sniff(&head[..n]) {
             let st = safetensors::read(&file)?;
-            return Ok(Weights { file, format: Format::SafeTensors, tensors: st.tensors });
+            return Ok(Weights { file, format: Format::SafeTensors, tensors: st.tensors, state_dict: true });
         }
         let ck = torch::read(&file)?;
-        Ok(Weights { file, format: ck.format, tensors: ck.tensors })
+        Ok(Weights { file, format: ck.format, tensors: ck.tensors, state_dict: ck.state_dict })
     }
 }
