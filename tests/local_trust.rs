@@ -17,7 +17,7 @@ fn add_dir_stores_symlinks_as_symlinks_and_never_their_targets() {
     std::os::unix::fs::symlink(env.path("secret.txt"), dir.join("abs-link")).unwrap();
     std::os::unix::fs::symlink("../config.txt", dir.join("sub/rel-link")).unwrap();
     std::os::unix::fs::symlink(env.path(""), dir.join("dir-link")).unwrap();
-    env.hfgit(&repo, &["add", "../model"]).ok();
+    env.hfgit(&repo, &["add", "../model", "--as", "model"]).ok();
     for (name, target) in [("abs-link", env.path("secret.txt")), ("dir-link", env.path(""))] {
         let p = repo.join("model").join(name);
         assert!(fs::symlink_metadata(&p).unwrap().file_type().is_symlink(), "{name} is not a symlink in the work tree");
