@@ -292,3 +292,141 @@ fn files_the_hub_refuses_outside_lfs_go_to_lfs_at_commit_and_the_hub_accepts_the
     assert_eq!(server.get("alice~gguf-hub.git", &sha256_hex(&gguf)).as_deref(), Some(&gguf[..]));
     assert_eq!(server.get("alice~gguf-hub.git", &sha256_hex(&text)).as_deref(), Some(&text[..]));
 }
+
+fn reference(name: &str) -> serde_json::Value {
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(fixture("reference.json")).unwrap()).unwrap();
+    r["files"][name].clone()
+}
+
+/// Loads safetensors files with the `safetensors` package: per file, its metadata and each
+/// tensor's dtype, shape and SHA-256 of its C-order bytes (as reference.json holds them).
+fn load_safetensors(paths: &[&Path]) -> serde_json::Value {
+    let code = "import sys, json, hashlib\nfrom safetensors import safe_open\nfrom safetensors.numpy import load_file\n\
+        out = {}\nfor p in sys.argv[1:]:\n    with safe_open(p, 'np') as f: meta = f.metadata()\n\
+        \x20   t = load_file(p)\n\
+        \x20   out[p] = {'metadata': meta, 'tensors': {k: {'shape': list(v.shape), 'sha256': hashlib.sha256(v.tobytes()).hexdigest()} for k, v in t.items()}}\n\
+        print(json.dumps(out))";
+    let args: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
+    serde_json::from_str(&py(code, &args)).unwrap()
+}
+
+#[test]
+fn a_sharded_checkpoint_converts_to_sharded_safetensors_that_load_tensor_for_tensor() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let r = env.hfgit(&repo, &["add", &fixture("sharded"), "--safetensors"]).ok();
+    assert!(r.stderr.contains("wrote model.safetensors.index.json"), "{}", r.stderr);
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(repo.join("model.safetensors.index.json")).unwrap()).unwrap();
+    let input: serde_json::Value = serde_json::from_slice(&fs::read(fixture("sharded/pytorch_model.bin.index.json")).unwrap()).unwrap();
+    assert_eq!(index["metadata"]["total_size"], input["metadata"]["total_size"]);
+    // every tensor is mapped, to the shard of the same number
+    let want: serde_json::Map<String, serde_json::Value> = input["weight_map"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().replace("pytorch_model", "model").replace(".bin", ".safetensors").into()))
+        .collect();
+    assert_eq!(index["weight_map"], serde_json::Value::Object(want));
+    for k in 1..=3 {
+        let out = repo.join(format!("model-0000{k}-of-00003.safetensors"));
+        let loaded = load_safetensors(&[&out]);
+        let got = &loaded[out.to_str().unwrap()];
+        assert_eq!(got["metadata"], serde_json::json!({"format": "pt"}));
+        let reference = reference(&format!("sharded/pytorch_model-0000{k}-of-00003.bin"));
+        let mut names: Vec<&String> = got["tensors"].as_object().unwrap().keys().collect();
+        names.sort();
+        assert_eq!(names, reference.as_object().unwrap().keys().collect::<Vec<_>>(), "shard {k}");
+        for (name, t) in reference.as_object().unwrap() {
+            assert_eq!(got["tensors"][name]["sha256"], t["sha256"], "{name}");
+            assert_eq!(got["tensors"][name]["shape"], t["shape"], "{name}");
+        }
+    }
+    // the index file itself names the same conversion
+    let repo2 = env.init("m2");
+    env.hfgit(&repo2, &["add", &fixture("sharded/pytorch_model.bin.index.json"), "--safetensors", "--as", "st"]).ok();
+    assert_eq!(
+        fs::read(repo2.join("st/model.safetensors.index.json")).unwrap(),
+        fs::read(repo.join("model.safetensors.index.json")).unwrap()
+    );
+    for k in 1..=3 {
+        let name = format!("model-0000{k}-of-00003.safetensors");
+        assert_eq!(fs::read(repo2.join("st").join(&name)).unwrap(), fs::read(repo.join(&name)).unwrap());
+    }
+
+    // an index that lies about its shards, or names a path, changes nothing
+    let bad = env.path("bad");
+    fs::create_dir_all(&bad).unwrap();
+    for k in 1..=3 {
+        let name = format!("pytorch_model-0000{k}-of-00003.bin");
+        fs::copy(fixture(&format!("sharded/{name}")), bad.join(name)).unwrap();
+    }
+    let before = snapshot(&repo2);
+    let cases = [
+        (r#"{"embed.weight": "pytorch_model-00002-of-00003.bin"}"#, "does not hold it"),
+        (r#"{"embed.weight": "../pytorch_model-00001-of-00003.bin"}"#, "not a file name beside the index"),
+        (r#"{"layers.0.bias": "pytorch_model-00002-of-00003.bin"}"#, "holds layers.0.weight, which"),
+    ];
+    for (map, why) in cases {
+        fs::write(bad.join("pytorch_model.bin.index.json"), format!("{{\"metadata\": {{}}, \"weight_map\": {map}}}")).unwrap();
+        let r = env.hfgit(&repo2, &["add", bad.to_str().unwrap(), "--safetensors"]).fails();
+        assert!(r.stderr.contains(why), "{why}: {}", r.stderr);
+        assert_eq!(snapshot(&repo2), before, "{why}");
+    }
+    let r = env.hfgit(&repo2, &["add", &fixture("mlp_f32.pt"), "--safetensors", "--max-shard-size", "5TB"]).fails();
+    assert!(r.stderr.contains("`5TB` is not a size"), "{}", r.stderr);
+    let r = env.hfgit(&repo2, &["add", &fixture("mlp_f32.pt"), "--max-shard-size", "5GB"]).fails();
+    assert!(r.stderr.contains("add --safetensors"), "{}", r.stderr);
+    let r = env.hfgit(&repo2, &["add", env.path("").to_str().unwrap(), "--safetensors"]).fails();
+    assert!(r.stderr.contains("pytorch_model.bin.index.json"), "{}", r.stderr);
+    assert_eq!(snapshot(&repo2), before);
+}
+
+#[test]
+fn max_shard_size_splits_a_single_checkpoint_as_huggingface_hub_does() {
+    let env = Env::new();
+    let repo = env.init("m");
+    env.hfgit(&repo, &["add", &fixture("mlp_f32.pt"), "--safetensors", "--max-shard-size", "200KB"]).ok();
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(repo.join("model.safetensors.index.json")).unwrap()).unwrap();
+    // huggingface_hub's own split of the same tensors, in the checkpoint's order
+    let theirs = py(
+        "import json, sys\nimport numpy as np\nfrom safetensors.numpy import load_file\n\
+         from huggingface_hub.serialization import split_state_dict_into_shards_factory\n\
+         t = load_file(sys.argv[1])\nsd = {k: t[k] for k in ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']}\n\
+         s = split_state_dict_into_shards_factory(sd, get_storage_size=lambda a: a.nbytes, filename_pattern='model{suffix}.safetensors', max_shard_size='200KB')\n\
+         print(json.dumps({'metadata': s.metadata, 'weight_map': s.tensor_to_filename}))",
+        &[&fixture("mlp_f32.safetensors")],
+    );
+    assert_eq!(index, serde_json::from_str::<serde_json::Value>(&theirs).unwrap());
+    let shards = [repo.join("model-00001-of-00002.safetensors"), repo.join("model-00002-of-00002.safetensors")];
+    let loaded = load_safetensors(&[&shards[0], &shards[1]]);
+    let reference = reference("mlp_f32.pt");
+    for (name, t) in reference.as_object().unwrap() {
+        let file = index["weight_map"][name].as_str().unwrap();
+        assert_eq!(loaded[repo.join(file).to_str().unwrap()]["tensors"][name]["sha256"], t["sha256"], "{name}");
+    }
+    assert!(!repo.join("model.safetensors").exists());
+    // under the default 5GB it stays one file
+    let repo2 = env.init("m2");
+    env.hfgit(&repo2, &["add", &fixture("mlp_f32.pt"), "--safetensors"]).ok();
+    assert_eq!(files(&repo2), [".gitattributes", "README.md", "model.safetensors"]);
+}
+
+#[test]
+fn tied_weights_are_written_once_with_the_alias_in_the_metadata() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let r = env.hfgit(&repo, &["add", &fixture("sharded/tied.pt"), "--safetensors"]).ok();
+    assert!(r.stderr.contains("tied: lm_head.weight is the same tensor as embed.weight"), "{}", r.stderr);
+    let out = repo.join("model.safetensors");
+    let loaded = load_safetensors(&[&out]);
+    let got = &loaded[out.to_str().unwrap()];
+    assert_eq!(got["metadata"], serde_json::json!({"format": "pt", "lm_head.weight": "embed.weight"}));
+    let reference = reference("sharded/tied.pt");
+    let mut names: Vec<&String> = got["tensors"].as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["embed.weight", "norm.weight"]);
+    assert_eq!(got["tensors"]["embed.weight"]["sha256"], reference["lm_head.weight"]["sha256"]);
+    assert_eq!(got["tensors"]["norm.weight"]["sha256"], reference["norm.weight"]["sha256"]);
+    // written once: the file holds 24x8 + 8 floats, not 2x24x8 + 8
+    assert!(fs::metadata(&out).unwrap().len() < (24 * 8 * 2) * 4, "the tied tensor was written twice");
+}

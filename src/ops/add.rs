@@ -11,10 +11,12 @@ use crate::error::{Context, Error, Result};
 use crate::ops::config_json::{self, ChangedKey, Setting};
 use crate::repo::{checkout, git};
 use crate::weights::scan::{scan_file, FileReport};
-use crate::weights::{safetensors, Weights};
+use crate::weights::tensor::Tensor;
+use crate::weights::{safetensors, shard, Weights};
 use git2::Repository;
 use globset::{GlobSet, GlobSetBuilder};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -34,6 +36,8 @@ pub struct AddOptions<'a> {
     pub delete: &'a [String],
     /// Let the `pytorch_model.bin` rename replace a different existing file.
     pub force: bool,
+    /// With `--safetensors`: the largest shard (transformers' size syntax; default `5GB`).
+    pub max_shard_size: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +53,10 @@ pub struct AddOutcome {
     pub scans: Vec<FileReport>,
     /// Work-tree files removed by `--delete`.
     pub deleted: Vec<String>,
+    /// Index files written for sharded safetensors (`model.safetensors.index.json`).
+    pub indexes: Vec<String>,
+    /// (name dropped, name kept) for each tied tensor written once by `--safetensors`.
+    pub tied: Vec<(String, String)>,
     /// (`*.pt`/`*.pth` file, why it kept its name instead of becoming `pytorch_model.bin`).
     pub kept_names: Vec<(String, String)>,
     /// Keys of the existing config.json that `--config` changed (old and new value).
@@ -235,7 +243,17 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     // 1. Validate everything.
     let mut copies: BTreeMap<PathBuf, Source> = BTreeMap::new(); // dest (relative) -> source
     let mut in_place = Vec::new();
-    let mut conversions: Vec<(PathBuf, PathBuf, Weights)> = Vec::new(); // dest, source, reader
+    let mut conversions = Conversions::default();
+    let max_shard = match opts.max_shard_size {
+        Some(_) if !opts.safetensors => {
+            return Err(Error::BadInput("--max-shard-size sizes the shards --safetensors writes: add --safetensors".into()))
+        }
+        Some(s) => shard::parse_size(s).map_err(|e| Error::BadInput(format!("--max-shard-size: {e}")))?,
+        None => shard::parse_size(shard::DEFAULT_MAX_SHARD_SIZE).expect("the default parses"),
+    };
+    if max_shard == 0 {
+        return Err(Error::BadInput("--max-shard-size must be more than 0 bytes".into()));
+    }
     let mut named: Vec<(String, PathBuf)> = Vec::new(); // files given without --as: (name, content)
     let mut dir_dests: Vec<PathBuf> = Vec::new(); // where each copied directory's contents go
     for src in opts.paths {
@@ -247,29 +265,20 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         let at = located(src, &canon, link)?;
         let name = || at.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())));
         if opts.safetensors {
-            if meta.is_dir() {
-                return Err(Error::BadInput(format!("--safetensors converts checkpoint files; {} is a directory", src.display())));
-            }
-            let weights =
-                Weights::open(&canon).map_err(|e| Error::BadInput(format!("cannot convert {} to safetensors: {e}", src.display())))?;
-            if weights.format == crate::weights::Format::SafeTensors {
-                return Err(Error::BadInput(format!("{} is already safetensors; add it without --safetensors", src.display())));
-            }
-            let dest = match opts.as_name {
-                Some(n) => checked_dest(n)?,
-                None => {
-                    let lone = weights.state_dict && opts.paths.len() == 1;
-                    let name = safetensors_name(name()?, lone).ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())))?;
-                    match at.strip_prefix(&wd_canon) {
-                        Ok(rel) => rel.with_file_name(name),
-                        Err(_) => PathBuf::from(name),
-                    }
-                }
+            let before: Vec<PathBuf> = conversions.dests().cloned().collect();
+            let index = if meta.is_dir() {
+                Some(canon.join(SHARDED_INDEX))
+            } else {
+                canon.to_str().filter(|n| n.ends_with(".index.json")).map(|_| canon.clone())
             };
-            if conversions.iter().any(|(d, _, _): &(PathBuf, PathBuf, Weights)| d == &dest) || copies.contains_key(&dest) {
-                return Err(Error::BadInput(format!("two inputs would both be stored as {}", dest.display())));
+            match index {
+                Some(index) => conversions.add_sharded(src, &index, &at, &wd_canon, opts, meta.is_dir())?,
+                None => conversions.add_single(src, &canon, &at, &wd_canon, opts, max_shard)?,
             }
-            conversions.push((dest, canon, weights));
+            let added: Vec<&PathBuf> = conversions.dests().skip(before.len()).collect();
+            if let Some(d) = added.iter().find(|d| before.contains(d) || copies.contains_key(**d)) {
+                return Err(Error::BadInput(format!("two inputs would both be stored as {}", d.display())));
+            }
             continue;
         }
         if let Ok(rel) = at.strip_prefix(&wd_canon) {
@@ -375,7 +384,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         }
         config = Some(config_json::render(&current));
     }
-    for dest in copies.keys().chain(conversions.iter().map(|c| &c.0)) {
+    for dest in copies.keys().chain(conversions.dests()) {
         if let Ok(m) = fs::symlink_metadata(workdir.join(dest)) {
             if m.is_dir() {
                 return Err(Error::BadInput(format!("{} is a directory in the work tree", dest.display())));
@@ -386,7 +395,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     if let Some(globs) = &delete {
         let keep = |p: &Path| {
             copies.contains_key(p)
-                || conversions.iter().any(|c| c.0 == p)
+                || conversions.dests().any(|d| d == p)
                 || p == Path::new(".gitattributes")
                 || (config.is_some() && p == Path::new("config.json"))
         };
@@ -422,28 +431,34 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         copied.push((src.path().display().to_string(), dest.display().to_string()));
     }
     let mut converted = Vec::new();
-    let total: u64 = conversions.iter().flat_map(|c| c.2.tensors.iter()).map(|t| t.byte_len()).sum();
-    if !conversions.is_empty() {
-        progress.begin("Converting", total, conversions.len() as u64);
+    let outputs = &conversions.outputs;
+    let total: u64 = outputs.iter().flat_map(|o| o.tensors.iter()).map(|t| t.byte_len()).sum();
+    if !outputs.is_empty() {
+        progress.begin("Converting", total, outputs.len() as u64);
     }
-    for (dest, src, weights) in &conversions {
-        let abs = checkout::prepare_dest(&workdir, &rel_str(dest)?)?;
+    for out in outputs {
+        let (src, weights) = &conversions.sources[out.source];
+        let abs = checkout::prepare_dest(&workdir, &rel_str(&out.dest)?)?;
         let bytes = std::cell::Cell::new(0);
         store.write_via_temp(&abs, &|f| {
-            let mut out = f.try_clone().context(format!("writing {}", abs.display()))?;
-            let n = safetensors::write(&weights.file, &weights.tensors, &mut out, &mut |n| progress.bytes(n))
+            let mut to = f.try_clone().context(format!("writing {}", abs.display()))?;
+            let n = safetensors::write_with_metadata(&weights.file, &out.tensors, &out.metadata, &mut to, &mut |n| progress.bytes(n))
                 .map_err(|e| Error::failed(format!("converting {}: {e}", src.display())))?;
             bytes.set(n);
             // temp files are created 0600; give the result a normal file's mode
             use std::os::unix::fs::PermissionsExt;
             f.set_permissions(fs::Permissions::from_mode(0o644)).context(format!("writing {}", abs.display()))
         })?;
-        let bytes = bytes.get();
-        converted.push((src.display().to_string(), dest.display().to_string(), weights.tensors.len(), bytes));
+        converted.push((src.display().to_string(), out.dest.display().to_string(), out.tensors.len(), bytes.get()));
         progress.item_done();
     }
-    if !conversions.is_empty() {
+    if !outputs.is_empty() {
         progress.end();
+    }
+    // the index last: it names shards that are all in place
+    for (dest, bytes) in &conversions.indexes {
+        let abs = checkout::prepare_dest(&workdir, &rel_str(dest)?)?;
+        crate::lfs::track::write_atomic(&store, &abs, bytes)?;
     }
     if let Some(bytes) = &config {
         crate::lfs::track::write_atomic(&store, &workdir.join("config.json"), bytes)?;
@@ -486,6 +501,8 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         converted,
         scans,
         deleted,
+        indexes: conversions.indexes.iter().map(|(d, _)| d.display().to_string()).collect(),
+        tied: conversions.tied,
         kept_names,
         config_overridden,
         config_kept,
@@ -544,6 +561,163 @@ fn deletions(repo: &Repository, workdir: &Path, dest: &Path, globs: &GlobSet, ke
         }
     }
     Ok(out)
+}
+
+/// The index transformers writes next to a sharded PyTorch checkpoint.
+const SHARDED_INDEX: &str = "pytorch_model.bin.index.json";
+
+/// What `--safetensors` writes: safetensors files, each some tensors of one source with its
+/// metadata, and index files for sharded ones (written last).
+#[derive(Default)]
+struct Conversions {
+    /// (source path, its reader).
+    sources: Vec<(PathBuf, Weights)>,
+    outputs: Vec<Output>,
+    indexes: Vec<(PathBuf, Vec<u8>)>,
+    /// (name dropped, name kept) of tied tensors.
+    tied: Vec<(String, String)>,
+}
+
+struct Output {
+    dest: PathBuf,
+    source: usize,
+    tensors: Vec<Tensor>,
+    metadata: Map<String, Value>,
+}
+
+/// Opens a checkpoint to convert, refusing what is not one (or is safetensors already).
+fn open_checkpoint(shown: &Path, path: &Path) -> Result<Weights> {
+    let weights = Weights::open(path).map_err(|e| Error::BadInput(format!("cannot convert {} to safetensors: {e}", shown.display())))?;
+    if weights.format == crate::weights::Format::SafeTensors {
+        return Err(Error::BadInput(format!("{} is already safetensors; add it without --safetensors", shown.display())));
+    }
+    Ok(weights)
+}
+
+impl Conversions {
+    fn dests(&self) -> impl Iterator<Item = &PathBuf> {
+        self.outputs.iter().map(|o| &o.dest).chain(self.indexes.iter().map(|i| &i.0))
+    }
+
+    /// The tensors of source `source` to write, tied ones once, and the metadata naming each
+    /// alias dropped (safetensors' `save_model` records `{alias: kept}` so loaders restore it).
+    fn untied(&mut self, source: usize) -> (Vec<Tensor>, BTreeMap<String, String>) {
+        let tensors = &self.sources[source].1.tensors;
+        let (keep, aliases) = shard::untie(tensors);
+        self.tied.extend(aliases.iter().map(|(a, k)| (a.clone(), k.clone())));
+        (keep.iter().map(|&i| tensors[i].clone()).collect(), aliases)
+    }
+
+    fn push_output(&mut self, dest: PathBuf, source: usize, tensors: Vec<Tensor>, aliases: &BTreeMap<String, String>) {
+        let mut metadata = safetensors::pt_metadata();
+        for (alias, kept) in aliases {
+            if tensors.iter().any(|t| &t.name == kept) {
+                metadata.insert(alias.clone(), Value::String(kept.clone()));
+            }
+        }
+        self.outputs.push(Output { dest, source, tensors, metadata });
+    }
+
+    /// One checkpoint: `model.safetensors` (see [`safetensors_name`]) or `--as NAME`, or, when
+    /// its tensors exceed `max_shard` bytes, `<stem>-0000k-of-0000n.safetensors` shards and
+    /// `<stem>.safetensors.index.json` beside where that file would be.
+    fn add_single(&mut self, src: &Path, canon: &Path, at: &Path, wd_canon: &Path, opts: &AddOptions<'_>, max_shard: u64) -> Result<()> {
+        let weights = open_checkpoint(src, canon)?;
+        let dest = match opts.as_name {
+            Some(n) => checked_dest(n)?,
+            None => {
+                let lone = weights.state_dict && opts.paths.len() == 1;
+                let name = at.file_name().and_then(|n| n.to_str()).and_then(|n| safetensors_name(n, lone));
+                let name = name.ok_or_else(|| Error::BadInput(format!("cannot add {}", src.display())))?;
+                match at.strip_prefix(wd_canon) {
+                    Ok(rel) => rel.with_file_name(name),
+                    Err(_) => PathBuf::from(name),
+                }
+            }
+        };
+        let source = self.sources.len();
+        self.sources.push((canon.to_path_buf(), weights));
+        let (tensors, aliases) = self.untied(source);
+        let sizes: Vec<(usize, u64)> = tensors.iter().enumerate().map(|(i, t)| (i, t.byte_len())).collect();
+        let shards = shard::split(&sizes, max_shard);
+        if shards.len() == 1 {
+            self.push_output(dest, source, tensors, &aliases);
+            return Ok(());
+        }
+        let file = dest.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let stem = file.strip_suffix(".safetensors").unwrap_or(file).to_string();
+        let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut weight_map = BTreeMap::new();
+        let n = shards.len();
+        for (k, members) in shards.into_iter().enumerate() {
+            let name = shard::shard_name(&stem, k + 1, n);
+            let part: Vec<Tensor> = members.iter().map(|&i| tensors[i].clone()).collect();
+            weight_map.extend(part.iter().map(|t| (t.name.clone(), name.clone())));
+            self.push_output(dir.join(&name), source, part, &aliases);
+        }
+        let total = tensors.iter().map(|t| t.byte_len()).sum();
+        self.indexes.push((dir.join(format!("{stem}.safetensors.index.json")), shard::index(total, &weight_map)));
+        Ok(())
+    }
+
+    /// A sharded checkpoint (its index, or the directory holding `pytorch_model.bin.index.json`):
+    /// each `pytorch_model-0000k-of-0000n.bin` becomes `model-0000k-of-0000n.safetensors` and the
+    /// index `model.safetensors.index.json`, in the directory's place in the work tree, at the
+    /// root for one outside it, or under `--as DIR`. Every tensor must be where the index says.
+    fn add_sharded(&mut self, src: &Path, index: &Path, at: &Path, wd_canon: &Path, opts: &AddOptions<'_>, is_dir: bool) -> Result<()> {
+        if opts.max_shard_size.is_some() {
+            return Err(Error::BadInput(format!(
+                "{} is sharded already; its shards are kept as they are (drop --max-shard-size)",
+                src.display()
+            )));
+        }
+        let text = fs::read_to_string(index).map_err(|e| {
+            let hint = if is_dir { format!(" (a directory converts when it holds {SHARDED_INDEX})") } else { String::new() };
+            Error::BadInput(format!("cannot read {}: {e}{hint}", index.display()))
+        })?;
+        let map = shard::read_index(&text).map_err(|e| Error::BadInput(format!("{}: {e}", index.display())))?;
+        let index_name = index.file_name().and_then(|n| n.to_str()).unwrap_or(SHARDED_INDEX);
+        let stem = index_name.strip_suffix(".bin.index.json").unwrap_or("model");
+        let stem = if stem == "pytorch_model" { "model" } else { stem };
+        let dir = index.parent().expect("an index file has a directory");
+        let dest_dir = match opts.as_name {
+            Some(n) => dir_dest(n)?,
+            None => {
+                let in_tree = if is_dir { at.to_path_buf() } else { at.parent().map(Path::to_path_buf).unwrap_or_default() };
+                in_tree.strip_prefix(wd_canon).map(Path::to_path_buf).unwrap_or_default()
+            }
+        };
+        let mut by_file: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (tensor, file) in &map {
+            by_file.entry(file.as_str()).or_default().push(tensor.as_str());
+        }
+        let mut weight_map = BTreeMap::new();
+        let mut total = 0;
+        for (file, names) in by_file {
+            if file.is_empty() || file.contains('/') || file == "." || file == ".." {
+                return Err(Error::BadInput(format!("{}: shard {file:?} is not a file name beside the index", index.display())));
+            }
+            let path = dir.join(file);
+            let weights = open_checkpoint(&path, &path)?;
+            for name in &names {
+                if !weights.tensors.iter().any(|t| t.name == *name) {
+                    return Err(Error::BadInput(format!("{}: the index puts {name} in {file}, which does not hold it", index.display())));
+                }
+            }
+            if let Some(extra) = weights.tensors.iter().find(|t| !names.contains(&t.name.as_str())) {
+                return Err(Error::BadInput(format!("{file} holds {}, which {} does not map to it", extra.name, index.display())));
+            }
+            let source = self.sources.len();
+            self.sources.push((path, weights));
+            let (tensors, aliases) = self.untied(source);
+            let out = shard::safetensors_shard_name(file);
+            weight_map.extend(tensors.iter().map(|t| (t.name.clone(), out.clone())));
+            total += tensors.iter().map(|t| t.byte_len()).sum::<u64>();
+            self.push_output(dest_dir.join(&out), source, tensors, &aliases);
+        }
+        self.indexes.push((dest_dir.join(format!("{stem}.safetensors.index.json")), shard::index(total, &weight_map)));
+        Ok(())
+    }
 }
 
 /// What a destination is made from.

@@ -1,5 +1,5 @@
 //! Understanding weights files: a non-executing pickle interpreter, PyTorch checkpoint and
-//! safetensors readers, a pickle import scanner, safetensors conversion and tensor diffs, and
+//! safetensors readers, a pickle import scanner, safetensors conversion (sharded too) and tensor diffs, and
 //! the pickle policy push applies to the commits it sends.
 //!
 //! The readers use nothing but ground (`progress`); only `policy` reads commits (`repo`, `lfs`).
@@ -13,6 +13,7 @@ pub mod pickle;
 pub mod policy;
 pub mod safetensors;
 pub mod scan;
+pub mod shard;
 pub mod tensor;
 pub mod torch;
 pub mod trace;

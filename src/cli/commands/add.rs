@@ -46,13 +46,20 @@ pub struct Args {
     /// Set a config.json key (VALUE parsed as JSON if valid, else a string; a.b=1 nests)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    /// Store PyTorch checkpoints as safetensors (model.safetensors) instead of pickles
+    /// Store PyTorch checkpoints as safetensors (model.safetensors) instead of pickles; a sharded
+    /// checkpoint (its directory or pytorch_model.bin.index.json) becomes
+    /// model-0000k-of-0000n.safetensors + model.safetensors.index.json; tied tensors are written
+    /// once (the alias recorded in the metadata)
     #[arg(long)]
     safetensors: bool,
+    /// With --safetensors, split a single checkpoint into shards of at most SIZE (5GB, 500MB,
+    /// 2GiB: transformers' syntax)
+    #[arg(long, value_name = "SIZE")]
+    max_shard_size: Option<String>,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { paths, as_name, include, exclude, delete, force, config, sets, safetensors } = args;
+    let Args { paths, as_name, include, exclude, delete, force, config, sets, safetensors, max_shard_size } = args;
     let repo = super::open_repo()?;
     let out = hfgit::ops::add::add(
         &repo,
@@ -66,6 +73,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             exclude: &exclude,
             delete: &delete,
             force,
+            max_shard_size: max_shard_size.as_deref(),
         },
         &ui.progress(),
     )?;
@@ -83,6 +91,12 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     }
     for (src, dest, tensors, bytes) in &out.converted {
         ui.status(format!("converted {src} to {dest} ({tensors} tensors, {})", crate::ui::bytes(*bytes)));
+    }
+    for p in &out.indexes {
+        ui.status(format!("wrote {p}"));
+    }
+    for (alias, kept) in &out.tied {
+        ui.status(format!("tied: {alias} is the same tensor as {kept}, stored once as {kept} (the alias is in the metadata)"));
     }
     super::scan::report_to_stderr(&out.scans, ui);
     for c in &out.config_overridden {
