@@ -188,24 +188,25 @@ fn a_trainer_checkpoint_keeps_its_names_and_a_lone_state_dict_is_renamed() {
     let ckpt = env.path("checkpoint-500");
     fs::create_dir_all(&ckpt).unwrap();
     let model = fs::read(fixture("mlp_f32.pt")).unwrap();
-    // a real PyTorch checkpoint that nests and holds an int, as an optimizer state does
-    let optimizer = fs::read(fixture("views_p4.pt")).unwrap();
     fs::write(ckpt.join("pytorch_model.bin"), &model).unwrap();
-    fs::write(ckpt.join("optimizer.pt"), &optimizer).unwrap();
-    fs::write(ckpt.join("scheduler.pt"), data(3, 1000)).unwrap(); // not readable as a state dict
-    fs::write(ckpt.join("rng_state.pth"), data(4, 500)).unwrap();
+    // what the Trainer saves besides the model, made by PyTorch (fixtures/trainer/)
+    for name in ["optimizer.pt", "scheduler.pt", "rng_state.pth"] {
+        fs::copy(fixture(&format!("trainer/{name}")), ckpt.join(name)).unwrap();
+    }
+    let optimizer = fs::read(fixture("trainer/optimizer.pt")).unwrap();
     fs::write(ckpt.join("trainer_state.json"), "{\"global_step\": 500}\n").unwrap();
+    fs::write(ckpt.join("training_args.bin"), data(4, 500)).unwrap();
     // `hfgit add checkpoint-500/*`
     let mut names: Vec<String> = fs::read_dir(&ckpt).unwrap().map(|e| e.unwrap().path().to_str().unwrap().to_string()).collect();
     names.sort();
     let mut args = vec!["add"];
     args.extend(names.iter().map(String::as_str));
     let r = env.hfgit(&repo, &args).ok();
-    assert!(r.stderr.contains("kept the name optimizer.pt") && r.stderr.contains("not a model state dict"), "{}", r.stderr);
-    assert_eq!(
-        files(&repo),
-        [".gitattributes", "README.md", "optimizer.pt", "pytorch_model.bin", "rng_state.pth", "scheduler.pt", "trainer_state.json"]
-    );
+    for name in ["optimizer.pt", "scheduler.pt", "rng_state.pth"] {
+        assert!(r.stderr.contains(&format!("kept the name {name} (not renamed pytorch_model.bin: not a model state dict")), "{}", r.stderr);
+    }
+    let want = ["optimizer.pt", "pytorch_model.bin", "rng_state.pth", "scheduler.pt", "trainer_state.json", "training_args.bin"];
+    assert_eq!(files(&repo), [&[".gitattributes", "README.md"][..], &want].concat());
     assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), model, "the model weights were replaced");
     assert_eq!(fs::read(repo.join("optimizer.pt")).unwrap(), optimizer);
 

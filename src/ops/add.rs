@@ -254,7 +254,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     if max_shard == 0 {
         return Err(Error::BadInput("--max-shard-size must be more than 0 bytes".into()));
     }
-    let mut named: Vec<(String, PathBuf)> = Vec::new(); // files given without --as: (name, content)
+    let mut named: Vec<(String, PathBuf, &Path)> = Vec::new(); // files given without --as: (name, content, as given)
     let mut dir_dests: Vec<PathBuf> = Vec::new(); // where each copied directory's contents go
     for src in opts.paths {
         let cannot = |e: std::io::Error| Error::BadInput(format!("cannot add {}: {e}", src.display()));
@@ -301,7 +301,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         } else if let Some(n) = opts.as_name {
             insert_copy(&mut copies, checked_dest(n)?, Source::File(canon))?;
         } else {
-            named.push((name()?.to_string(), canon));
+            named.push((name()?.to_string(), canon, src.as_path()));
         }
     }
     if (!opts.include.is_empty() || !opts.exclude.is_empty() || delete.is_some()) && dir_dests.is_empty() {
@@ -312,13 +312,13 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     // Files named on the command line keep their name, but a lone model state dict `*.pt` /
     // `*.pth` becomes `pytorch_model.bin`.
     let mut kept_names = Vec::new();
-    let candidates = named.iter().filter(|(n, _)| is_torch_name(n)).count();
+    let candidates = named.iter().filter(|(n, _, _)| is_torch_name(n)).count();
     let weights_files = if candidates == 0 {
         0
     } else {
         named
             .iter()
-            .map(|(n, p)| (n.as_str(), p.as_path()))
+            .map(|(n, p, _)| (n.as_str(), p.as_path()))
             .chain(copies.iter().filter_map(|(d, s)| match s {
                 Source::File(p) => Some((d.to_str().unwrap_or_default(), p.as_path())),
                 Source::Link(..) => None,
@@ -326,7 +326,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
             .filter(|(n, p)| is_model_weights(p, n))
             .count()
     };
-    for (name, content) in named {
+    for (name, content, given) in named {
         let mut dest = PathBuf::from(&name);
         if is_torch_name(&name) {
             if !Weights::open(&content).is_ok_and(|w| w.state_dict) {
@@ -345,7 +345,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
                         format!(
                             "{name} is a model state dict, stored as pytorch_model.bin by convention, but the work tree has a different pytorch_model.bin; nothing was changed"
                         ),
-                        format!("keep both with `hfgit add {} --as {name}`, or replace pytorch_model.bin with `--force`", content.display()),
+                        format!("keep both with `hfgit add {} --as {name}`, or replace pytorch_model.bin with `--force`", given.display()),
                     ));
                 }
             }
