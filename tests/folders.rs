@@ -130,6 +130,13 @@ fn a_save_pretrained_folder_lands_at_the_root_and_loads_by_name() {
     assert!(r.stderr.contains("--include") && r.stderr.contains("DIR"), "{}", r.stderr);
     let r = env.hfgit(&repo, &["add", "../my_model", "--exclude", "a[b"]).fails();
     assert!(r.stderr.contains("invalid --exclude pattern `a[b`"), "{}", r.stderr);
+    // a name git refuses (`.GIT` is `.git` on a case-insensitive disk) stops the whole add first
+    let hostile = env.path("hostile");
+    fs::create_dir_all(hostile.join(".GIT/hooks")).unwrap();
+    fs::write(hostile.join("a.txt"), "a\n").unwrap();
+    fs::write(hostile.join(".GIT/hooks/post-checkout"), "#!/bin/sh\n").unwrap();
+    let r = env.hfgit(&repo, &["add", "../hostile"]).fails();
+    assert!(r.stderr.contains(".GIT/hooks/post-checkout") && r.stderr.contains("nothing was changed"), "{}", r.stderr);
     assert_eq!(snapshot(&repo), before);
 }
 

@@ -9,7 +9,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::ops::config_json::{self, ChangedKey, Setting};
-use crate::repo::{checkout, git};
+use crate::repo::{checkout, git, path_rules};
 use crate::weights::scan::{scan_file, FileReport};
 use crate::weights::tensor::Tensor;
 use crate::weights::{safetensors, shard, Weights};
@@ -385,6 +385,11 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         config = Some(config_json::render(&current));
     }
     for dest in copies.keys().chain(conversions.dests()) {
+        // every name is one git can check out everywhere, before a byte is written
+        let rel = rel_str(dest)?;
+        let mode = if matches!(copies.get(dest), Some(Source::Link(..))) { 0o120000 } else { 0o100644 };
+        path_rules::check_path(rel.as_bytes(), mode)
+            .map_err(|why| Error::BadInput(format!("cannot add `{rel}`: its path has {why}; nothing was changed")))?;
         if let Ok(m) = fs::symlink_metadata(workdir.join(dest)) {
             if m.is_dir() {
                 return Err(Error::BadInput(format!("{} is a directory in the work tree", dest.display())));
