@@ -94,6 +94,13 @@ fn a_save_pretrained_folder_lands_at_the_root_and_loads_by_name() {
     );
     assert_eq!(loaded.trim(), "['embed.weight', 'head.bias'] [8.0, 9.0, 10.0, 11.0] [1, -2]");
 
+    // --set edits the folder's config.json as it comes in
+    let r = env.hfgit(&repo, &["add", "../my_model", "--include", "config.json", "--set", "hidden_size=6"]).ok();
+    assert!(r.stderr.contains("wrote config.json"), "{}", r.stderr);
+    let cfg: serde_json::Value = serde_json::from_slice(&fs::read(repo.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg, serde_json::json!({"model_type": "mlp", "hidden_size": 6}));
+    assert_eq!(fs::read_to_string(dir.join("config.json")).unwrap(), "{\"model_type\": \"mlp\", \"hidden_size\": 4}\n");
+
     // --as SUBDIR, with --include / --exclude (relative to the folder, `*` crossing `/`)
     env.hfgit(&repo, &["add", "../my_model", "--as", "copy", "--include", "*.json", "--include", "sub/", "--exclude", "tok*"]).ok();
     let copy: Vec<String> = files(&repo).into_iter().filter_map(|f| f.strip_prefix("copy/").map(str::to_string)).collect();

@@ -356,9 +356,17 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     let (mut config_overridden, mut config_kept) = (Vec::new(), Vec::new());
     if opts.config.is_some() || !opts.sets.is_empty() {
         let settings: Vec<Setting> = opts.sets.iter().map(|s| config_json::parse_setting(s)).collect::<Result<_>>()?;
-        let path = workdir.join("config.json");
+        // a config.json brought in (a save_pretrained folder's) is the base --config/--set edit,
+        // replacing the work tree's as any copy does
+        let (path, what) = match copies.remove(Path::new("config.json")) {
+            Some(Source::File(p)) => (p, "the config.json brought in"),
+            Some(Source::Link(..)) => {
+                return Err(Error::BadInput("config.json brought in is a symlink: --config/--set cannot edit it".into()))
+            }
+            None => (workdir.join("config.json"), "the existing config.json"),
+        };
         let mut current = match fs::read_to_string(&path) {
-            Ok(t) => config_json::parse_object(&t, "the existing config.json")?,
+            Ok(t) => config_json::parse_object(&t, what)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(e).context(format!("reading {}", path.display())),
         };
@@ -378,9 +386,6 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         }
         for s in &settings {
             config_json::apply(&mut current, s)?;
-        }
-        if copies.contains_key(Path::new("config.json")) {
-            return Err(Error::BadInput("config.json is both copied in and written from --config/--set".into()));
         }
         config = Some(config_json::render(&current));
     }
