@@ -306,6 +306,22 @@ fn files_the_hub_refuses_outside_lfs_go_to_lfs_at_commit_and_the_hub_accepts_the
     assert!(o.status.success(), "push failed: {}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(server.get("alice~gguf-hub.git", &sha256_hex(&gguf)).as_deref(), Some(&gguf[..]));
     assert_eq!(server.get("alice~gguf-hub.git", &sha256_hex(&text)).as_deref(), Some(&text[..]));
+
+    // a binary committed plain before (by plain git) and unchanged is left as it is, even
+    // when its stat data moved; changed, it goes to LFS
+    let repo2 = env.init("m2");
+    let legacy = data(17, 1_500_000);
+    fs::write(repo2.join("legacy.dat"), &legacy).unwrap();
+    env.git(&repo2, &["add", "-A"]).ok();
+    env.git(&repo2, &["commit", "-qm", "by plain git"]).ok();
+    env.command("touch", &repo2).args(["-d", "@1600000000", "legacy.dat"]).status().unwrap();
+    assert_eq!(env.hfgit(&repo2, &["status", "--json"]).ok().json()["changes"], serde_json::json!([]));
+    let mut changed = legacy.clone();
+    changed[0] ^= 1;
+    fs::write(repo2.join("legacy.dat"), &changed).unwrap();
+    let out = env.hfgit(&repo2, &["commit", "-m", "changed", "--json"]).ok().json();
+    assert_eq!(out["binary_rules_added"], serde_json::json!(["legacy.dat"]));
+    assert_eq!(env.git(&repo2, &["show", "HEAD:legacy.dat"]).ok().stdout, pointer_text(&changed));
 }
 
 fn reference(name: &str) -> serde_json::Value {

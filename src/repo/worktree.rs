@@ -329,9 +329,13 @@ fn plan(
     }
     if !is_lfs {
         // A binary file over 1 MiB goes to LFS (with a rule) at commit, not refused at push:
-        // the Hub refuses it outside LFS. A committed one left unchanged stays as it is (above).
+        // the Hub refuses it outside LFS. One committed plain and unchanged (its stat data
+        // matched above, or its bytes are the indexed blob) stays as it is.
         if track::hub_needs_lfs_as_binary(&c.abs, size)? {
-            return Ok(Plan::Lfs { needs_rule: true });
+            let unchanged = entry.is_some_and(|e| git2::Oid::hash_file(ObjectType::Blob, &c.abs).is_ok_and(|id| id == e.id));
+            if !unchanged {
+                return Ok(Plan::Lfs { needs_rule: true });
+            }
         }
         return Ok(Plan::Plain);
     }
