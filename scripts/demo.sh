@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job, end to end and offline: build hfgit, make a staging repository with a small
-# generated model, commit, push to a local bare remote, change the config, commit and push
-# again, then show the history with plain git (and git-lfs when it is installed).
+# The main job, end to end and offline: build hfgit, make a staging repository with a real
+# PyTorch checkpoint (fixtures/, made by fixtures/make_fixtures.py), scan it, commit, push to a
+# local bare remote, commit a second epoch and show its tensor diff, change the config, commit
+# and push again, then show the history with plain git (and git-lfs when it is installed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
@@ -13,13 +14,13 @@ cd "$WORK"
 export GIT_AUTHOR_NAME="${GIT_AUTHOR_NAME:-hfgit demo}" GIT_AUTHOR_EMAIL="${GIT_AUTHOR_EMAIL:-demo@example.com}"
 export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
 
-echo "== a small model: 784->128->10 MLP weights (float32, random) in model.pt"
-python3 - <<'PY' 2>/dev/null || head -c $(( (784*128 + 128 + 128*10 + 10) * 4 )) /dev/urandom > model.pt
-import os
-n = 784*128 + 128 + 128*10 + 10
-open("model.pt", "wb").write(os.urandom(n * 4))
-PY
-ls -l model.pt
+echo "== a small model: the 784->128->10 MLP's state dict, saved by PyTorch (fixtures/mlp_f32.pt)"
+cp "$ROOT/fixtures/mlp_f32.pt" model.pt
+cp "$ROOT/fixtures/mlp_f32_step.pt" model-epoch2.pt
+ls -l model.pt model-epoch2.pt
+
+echo "== hfgit scan: the imports its pickle would perform"
+"$HFGIT" scan model.pt
 
 echo "== hfgit init / add / commit"
 "$HFGIT" init mnist-mlp --remote ./mnist-mlp.git
@@ -29,7 +30,13 @@ echo "== hfgit init / add / commit"
 echo "== hfgit push --create (local bare remote)"
 "$HFGIT" -C mnist-mlp push --create
 
-echo "== change the config, commit, push again (no LFS bytes move)"
+echo "== epoch 2: the tensors that changed, then commit"
+cp model-epoch2.pt mnist-mlp/pytorch_model.bin
+"$HFGIT" -C mnist-mlp diff
+"$HFGIT" -C mnist-mlp commit -m "MLP trained for 2 epochs"
+"$HFGIT" -C mnist-mlp diff HEAD~1 HEAD
+
+echo "== change the config, commit, push again"
 "$HFGIT" -C mnist-mlp add --set hidden_size=256 --set training.epochs=2
 "$HFGIT" -C mnist-mlp commit -m "Record training config"
 "$HFGIT" -C mnist-mlp push
@@ -44,7 +51,7 @@ if command -v git-lfs >/dev/null 2>&1; then
       clone -q mnist-mlp.git plain-clone
   git -C plain-clone lfs install --local >/dev/null
   git -C plain-clone lfs ls-files -l
-  cmp plain-clone/pytorch_model.bin model.pt && echo "weights in the git clone are byte-identical to model.pt"
+  cmp plain-clone/pytorch_model.bin model-epoch2.pt && echo "weights in the git clone are byte-identical to model-epoch2.pt"
 fi
 
 cat <<EOT

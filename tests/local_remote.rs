@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 fn staged(env: &Env, name: &str) -> (PathBuf, Vec<u8>) {
     let repo = env.init(name);
     let w = data(100, 2_000_000);
-    fs::write(env.path("model.pt"), &w).unwrap();
-    env.hfgit(&repo, &["add", "../model.pt", "--set", "hidden_size=128"]).ok();
+    fs::write(env.path("pytorch_model.bin"), &w).unwrap();
+    env.hfgit(&repo, &["add", "../pytorch_model.bin", "--set", "hidden_size=128"]).ok();
     env.hfgit(&repo, &["commit", "-m", "first"]).ok();
     (repo, w)
 }

@@ -17,7 +17,7 @@ fn add_dir_stores_symlinks_as_symlinks_and_never_their_targets() {
     std::os::unix::fs::symlink(env.path("secret.txt"), dir.join("abs-link")).unwrap();
     std::os::unix::fs::symlink("../config.txt", dir.join("sub/rel-link")).unwrap();
     std::os::unix::fs::symlink(env.path(""), dir.join("dir-link")).unwrap();
-    env.hfgit(&repo, &["add", "../model"]).ok();
+    env.hfgit(&repo, &["add", "../model", "--as", "model"]).ok();
     for (name, target) in [("abs-link", env.path("secret.txt")), ("dir-link", env.path(""))] {
         let p = repo.join("model").join(name);
         assert!(fs::symlink_metadata(&p).unwrap().file_type().is_symlink(), "{name} is not a symlink in the work tree");
@@ -50,8 +50,8 @@ fn a_linked_worktree_keeps_lfs_content_in_the_common_store() {
     let env = Env::new();
     let repo = env.init("r");
     let w1 = data(7, 300_000);
-    fs::write(env.path("model.pt"), &w1).unwrap();
-    env.hfgit(&repo, &["add", "../model.pt"]).ok();
+    fs::write(env.path("pytorch_model.bin"), &w1).unwrap();
+    env.hfgit(&repo, &["add", "../pytorch_model.bin"]).ok();
     env.hfgit(&repo, &["commit", "-m", "first"]).ok();
     env.git(&repo, &["worktree", "add", "-b", "exp", "../wt"]).ok();
     let wt = env.path("wt");
@@ -74,8 +74,8 @@ fn fsck_checks_every_pointer_even_when_two_share_an_oid() {
     let env = Env::new();
     let repo = env.init("r");
     let w = data(9, 200_000);
-    fs::write(env.path("model.pt"), &w).unwrap();
-    env.hfgit(&repo, &["add", "../model.pt"]).ok();
+    fs::write(env.path("pytorch_model.bin"), &w).unwrap();
+    env.hfgit(&repo, &["add", "../pytorch_model.bin"]).ok();
     env.hfgit(&repo, &["commit", "-m", "weights"]).ok();
     // a second pointer with the same oid but a size the object does not have, made with plumbing
     let lie = format!("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n", sha256_hex(&w), w.len() + 1);

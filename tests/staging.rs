@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 const HUB_PATTERNS: usize = 35;
 
@@ -56,7 +57,8 @@ fn init_remote_stores_the_resolved_url() {
 fn add_copies_weights_under_conventional_names_and_merges_config() {
     let env = Env::new();
     let repo = env.init("m");
-    let w = data(1, 50_000);
+    // a real state dict (fixtures/make_fixtures.py): only a model's weights are renamed
+    let w = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mlp_f32.pt")).unwrap();
     fs::write(env.path("model.pt"), &w).unwrap();
     fs::write(env.path("opt.pth"), data(2, 10)).unwrap();
     fs::write(env.path("tok.json"), b"{}").unwrap();
@@ -93,10 +95,10 @@ fn add_copies_weights_under_conventional_names_and_merges_config() {
     assert!(cfg.ends_with("}\n"));
     env.hfgit(&repo, &["add", "../opt.pth", "--as", "weights/optimizer.pt"]).ok();
     assert_eq!(fs::read(repo.join("weights/optimizer.pt")).unwrap(), data(2, 10));
-    // a directory is copied recursively
+    // a directory is copied recursively (its contents, here under --as)
     fs::create_dir_all(env.path("tokenizer/sub")).unwrap();
     fs::write(env.path("tokenizer/sub/vocab.txt"), "a\nb\n").unwrap();
-    env.hfgit(&repo, &["add", "../tokenizer"]).ok();
+    env.hfgit(&repo, &["add", "../tokenizer", "--as", "tokenizer"]).ok();
     assert_eq!(fs::read_to_string(repo.join("tokenizer/sub/vocab.txt")).unwrap(), "a\nb\n");
 }
 
@@ -237,8 +239,8 @@ fn lfs_files_become_canonical_pointers_and_objects_in_git_lfs_layout() {
 fn git_status_is_clean_after_commit_with_and_without_git_lfs() {
     for env in [Env::new(), Env::with_git_lfs()] {
         let repo = env.init("m");
-        fs::write(env.path("model.pt"), data(3, 200_000)).unwrap();
-        env.hfgit(&repo, &["add", "../model.pt", "--set", "hidden_size=128"]).ok();
+        fs::write(env.path("pytorch_model.bin"), data(3, 200_000)).unwrap();
+        env.hfgit(&repo, &["add", "../pytorch_model.bin", "--set", "hidden_size=128"]).ok();
         env.hfgit(&repo, &["commit", "-m", "c1"]).ok();
         assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
         // a modified weights file, committed right away (same second): still clean
@@ -254,8 +256,8 @@ fn a_config_only_commit_does_not_read_the_weights_again() {
     let env = Env::new();
     let repo = env.init("m");
     let weights = data(5, 4_000_000);
-    fs::write(env.path("model.pt"), &weights).unwrap();
-    env.hfgit(&repo, &["add", "../model.pt", "--set", "hidden_size=128"]).ok();
+    fs::write(env.path("pytorch_model.bin"), &weights).unwrap();
+    env.hfgit(&repo, &["add", "../pytorch_model.bin", "--set", "hidden_size=128"]).ok();
     let first = env.hfgit(&repo, &["commit", "-m", "c1", "--json"]).ok().json();
     assert!(first["bytes_hashed"].as_u64().unwrap() >= weights.len() as u64);
     env.hfgit(&repo, &["add", "--set", "hidden_size=256"]).ok();

@@ -85,3 +85,23 @@ fn pickle_protocols_3_and_5_match_pytorch() {
     check_against_reference("small_p3.pt");
     check_against_reference("small_p5.pt");
 }
+
+#[test]
+fn shards_tied_weights_and_trainer_states_match_pytorch_and_only_models_are_state_dicts() {
+    for k in 1..=3 {
+        check_against_reference(&format!("sharded/pytorch_model-0000{k}-of-00003.bin"));
+    }
+    for name in ["sharded/tied.pt", "trainer/optimizer.pt", "trainer/scheduler.pt"] {
+        check_against_reference(name);
+    }
+    // a model state dict is a mapping of names to tensors; an optimizer's or a scheduler's is not
+    for (name, state_dict) in [
+        ("sharded/tied.pt", true),
+        ("mlp_legacy.pt", true),
+        ("trainer/optimizer.pt", false),
+        ("trainer/scheduler.pt", false),
+        ("views_p4.pt", false),
+    ] {
+        assert_eq!(Weights::open(&fixture(name)).unwrap().state_dict, state_dict, "{name}");
+    }
+}

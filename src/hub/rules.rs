@@ -7,12 +7,12 @@
 use crate::error::{Context, Error, Result};
 use crate::lfs::pointer::{Pointer, MAX_POINTER_SIZE};
 use crate::lfs::store::Store;
+use crate::lfs::track;
 use crate::repo::git;
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::HashSet;
 
 const MAX_PLAIN: u64 = 10 * 1024 * 1024;
-const MAX_PLAIN_BINARY: u64 = 1024 * 1024;
 /// The Hub's hard limit per file (hub-docs storage-limits: 500 GB).
 const MAX_LFS: u64 = 500_000_000_000;
 
@@ -35,9 +35,9 @@ pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], needed: &[(
             }
             if size > MAX_PLAIN {
                 problems.push(format!("{path}: {size} bytes, not stored in LFS (the Hub refuses plain files over 10 MiB)"));
-            } else if size > MAX_PLAIN_BINARY {
+            } else if size > track::HUB_MAX_PLAIN_BINARY {
                 if let Ok(obj) = odb.read(e.id()) {
-                    if obj.data().iter().take(8000).any(|b| *b == 0) {
+                    if track::looks_binary(obj.data()) {
                         problems.push(format!(
                             "{path}: binary file of {size} bytes, not stored in LFS (the Hub refuses binary files over 1 MiB)"
                         ));

@@ -54,6 +54,30 @@ pub const LFS_ATTRS: &str = "filter=lfs diff=lfs merge=lfs -text";
 /// Default size above which an unmatched file still goes to LFS (the Hub's 10 MiB rule).
 pub const DEFAULT_THRESHOLD: u64 = 10 * 1024 * 1024;
 
+/// The Hub refuses a binary file larger than this outside LFS (hub-docs storage-limits), so
+/// such a file goes to LFS whatever the threshold.
+pub const HUB_MAX_PLAIN_BINARY: u64 = 1024 * 1024;
+
+/// How many leading bytes decide whether a file is binary, as git and the Hub decide it.
+const BINARY_SNIFF: u64 = 8000;
+
+/// Whether `head` (a file's first bytes) makes it binary: a NUL byte in the first 8000.
+pub fn looks_binary(head: &[u8]) -> bool {
+    head.iter().take(BINARY_SNIFF as usize).any(|b| *b == 0)
+}
+
+/// Whether the file at `path` is a binary file over [`HUB_MAX_PLAIN_BINARY`] bytes.
+pub fn hub_needs_lfs_as_binary(path: &Path, size: u64) -> Result<bool> {
+    if size <= HUB_MAX_PLAIN_BINARY {
+        return Ok(false);
+    }
+    let mut head = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, BINARY_SNIFF), &mut head))
+        .context(format!("reading {}", path.display()))?;
+    Ok(looks_binary(&head))
+}
+
 pub fn default_gitattributes() -> String {
     HUB_MODEL_PATTERNS.iter().map(|p| format!("{p} {LFS_ATTRS}\n")).collect()
 }

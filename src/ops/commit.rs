@@ -42,6 +42,9 @@ pub struct CommitOutcome {
     pub bytes_hashed: u64,
     /// Paths that got an exact-path LFS rule in `.gitattributes`.
     pub rules_added: Vec<String>,
+    /// Of those, the ones under the size threshold: binary files over 1 MiB, which the Hub
+    /// refuses outside LFS.
+    pub binary_rules_added: Vec<String>,
     /// Things the user should know (e.g. model card metadata the Hub would reject).
     pub warnings: Vec<String>,
     /// The pickle scan of each pickle-based file added or modified.
@@ -64,6 +67,9 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
 
     // Large files no rule covers get an exact-path rule, in this same commit.
     let rules_added: Vec<String> = scan.files.iter().filter(|f| f.needs_rule).map(|f| f.path.clone()).collect();
+    let threshold = track::threshold(repo)?;
+    let binary_rules_added: Vec<String> =
+        scan.files.iter().filter(|f| f.needs_rule && f.meta.len() <= threshold).map(|f| f.path.clone()).collect();
     if !rules_added.is_empty() {
         track::append_rules(&crate::lfs::store::Store::for_git_dir(repo.path()), &workdir, &rules_added)?;
         for f in scan.files.iter_mut().filter(|f| f.needs_rule) {
@@ -147,6 +153,7 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
         lfs_bytes_shared: scan.shared_bytes,
         bytes_hashed: scan.hashed_bytes,
         rules_added,
+        binary_rules_added,
         warnings,
         scans,
     })

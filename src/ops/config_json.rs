@@ -74,6 +74,16 @@ pub fn apply(into: &mut Map<String, Value>, s: &Setting) -> Result<()> {
     Ok(())
 }
 
+/// The value at a dotted key path, if every step is an object holding it.
+pub fn lookup<'a>(m: &'a Map<String, Value>, key: &[String]) -> Option<&'a Value> {
+    let (last, parents) = key.split_last()?;
+    let mut cur = m;
+    for p in parents {
+        cur = cur.get(p)?.as_object()?;
+    }
+    cur.get(last)
+}
+
 /// The file's bytes: 2-space pretty JSON plus a newline.
 pub fn render(m: &Map<String, Value>) -> Vec<u8> {
     let mut s = serde_json::to_string_pretty(m).expect("a JSON map always serialises");

@@ -146,7 +146,7 @@ fn weights_of(repo: &Repository, c: Option<&Content>) -> Result<Option<Weights>>
 }
 
 fn empty() -> Weights {
-    Weights { file: tempfile::tempfile().expect("temp file"), format: weights::Format::SafeTensors, tensors: Vec::new() }
+    Weights { file: tempfile::tempfile().expect("temp file"), format: weights::Format::SafeTensors, tensors: Vec::new(), state_dict: true }
 }
 
 /// True when `path` is one of `only` or under one of them (a directory); every path is when

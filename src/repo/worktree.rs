@@ -33,7 +33,8 @@ pub struct FileState {
     pub blob: git2::Oid,
     /// Set when the file is stored through LFS.
     pub lfs: Option<Pointer>,
-    /// An LFS file that no `filter=lfs` rule covers (it is over the size threshold).
+    /// An LFS file that no `filter=lfs` rule covers (it is over the size threshold, or a binary
+    /// file over 1 MiB).
     pub needs_rule: bool,
     /// The work tree holds the content (false: it holds the pointer text only).
     pub materialized: bool,
@@ -327,6 +328,15 @@ fn plan(
         }
     }
     if !is_lfs {
+        // A binary file over 1 MiB goes to LFS (with a rule) at commit, not refused at push:
+        // the Hub refuses it outside LFS. One committed plain and unchanged (its stat data
+        // matched above, or its bytes are the indexed blob) stays as it is.
+        if track::hub_needs_lfs_as_binary(&c.abs, size)? {
+            let unchanged = entry.is_some_and(|e| git2::Oid::hash_file(ObjectType::Blob, &c.abs).is_ok_and(|id| id == e.id));
+            if !unchanged {
+                return Ok(Plan::Lfs { needs_rule: true });
+            }
+        }
         return Ok(Plan::Plain);
     }
     Ok(Plan::Lfs { needs_rule: !attr })

@@ -215,7 +215,7 @@ mod tests {
             });
             base += n * 4;
         }
-        Weights { file: f, format: crate::weights::Format::SafeTensors, tensors }
+        Weights { file: f, format: crate::weights::Format::SafeTensors, tensors, state_dict: true }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Understanding weights files: a non-executing pickle interpreter, PyTorch checkpoint and
-//! safetensors readers, a pickle import scanner, safetensors conversion and tensor diffs, and
+//! safetensors readers, a pickle import scanner, safetensors conversion (sharded too) and tensor diffs, and
 //! the pickle policy push applies to the commits it sends.
 //!
 //! The readers use nothing but ground (`progress`); only `policy` reads commits (`repo`, `lfs`).
@@ -13,6 +13,7 @@ pub mod pickle;
 pub mod policy;
 pub mod safetensors;
 pub mod scan;
+pub mod shard;
 pub mod tensor;
 pub mod torch;
 pub mod trace;
@@ -92,6 +93,9 @@ pub struct Weights {
     pub file: File,
     pub format: Format,
     pub tensors: Vec<Tensor>,
+    /// A model's weights by name (always for safetensors; for a checkpoint, a state dict of
+    /// tensors only, see [`torch::Checkpoint::state_dict`]).
+    pub state_dict: bool,
 }
 
 impl Weights {
@@ -106,9 +110,9 @@ impl Weights {
         let n = file.read_at(&mut head, 0)?;
         if safetensors::sniff(&head[..n]) {
             let st = safetensors::read(&file)?;
-            return Ok(Weights { file, format: Format::SafeTensors, tensors: st.tensors });
+            return Ok(Weights { file, format: Format::SafeTensors, tensors: st.tensors, state_dict: true });
         }
         let ck = torch::read(&file)?;
-        Ok(Weights { file, format: ck.format, tensors: ck.tensors })
+        Ok(Weights { file, format: ck.format, tensors: ck.tensors, state_dict: ck.state_dict })
     }
 }

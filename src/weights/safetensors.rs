@@ -141,9 +141,25 @@ pub fn header(tensors: &[Tensor], metadata: &Map<String, Value>) -> Result<(Vec<
 /// `{"format": "pt"}`. Contiguous tensors are copied file-to-file (the kernel's copy path when
 /// it has one); others are gathered. `progress` receives byte counts.
 pub fn write(src: &File, tensors: &[Tensor], out: &mut File, progress: &mut dyn FnMut(u64)) -> Result<u64, FormatError> {
+    write_with_metadata(src, tensors, &pt_metadata(), out, progress)
+}
+
+/// `{"format": "pt"}`, the metadata transformers writes and expects.
+pub fn pt_metadata() -> Map<String, Value> {
     let mut meta = Map::new();
     meta.insert("format".into(), Value::String("pt".into()));
-    let (header, order) = header(tensors, &meta)?;
+    meta
+}
+
+/// [`write`] with the given `__metadata__` (string values, as the format requires).
+pub fn write_with_metadata(
+    src: &File,
+    tensors: &[Tensor],
+    meta: &Map<String, Value>,
+    out: &mut File,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, FormatError> {
+    let (header, order) = header(tensors, meta)?;
     out.write_all(&(header.len() as u64).to_le_bytes())?;
     out.write_all(&header)?;
     let mut written = 8 + header.len() as u64;

@@ -19,6 +19,9 @@ const MAX_DEPTH: usize = 64;
 pub struct Checkpoint {
     pub tensors: Vec<Tensor>,
     pub format: super::Format,
+    /// The object is a model state dict: a mapping of names to tensors and nothing else (not
+    /// an optimizer, scheduler or Trainer state, which nest or hold other values).
+    pub state_dict: bool,
 }
 
 /// The globals PyTorch's `weights_only` unpickler allows by default
@@ -260,7 +263,8 @@ fn read_zip(file: &File) -> Result<Checkpoint, FormatError> {
         located.insert(key, stored_entry(&mut zip, i, file_len)?);
     }
     let tensors = collect_tensors(&pk, &Storages { located }, file_len)?;
-    Ok(Checkpoint { tensors, format: super::Format::TorchZip })
+    let state_dict = is_state_dict(&pk, &tensors);
+    Ok(Checkpoint { tensors, format: super::Format::TorchZip, state_dict })
 }
 
 /// The file offset and length of a stored (uncompressed) zip entry.
@@ -351,7 +355,8 @@ fn read_legacy(file: &File) -> Result<Checkpoint, FormatError> {
         offset += 8 + len;
     }
     let tensors = collect_tensors(&pk, &Storages { located }, file_len)?;
-    Ok(Checkpoint { tensors, format: super::Format::TorchLegacy })
+    let state_dict = is_state_dict(&pk, &tensors);
+    Ok(Checkpoint { tensors, format: super::Format::TorchLegacy, state_dict })
 }
 
 fn key_string(pk: &Pickle, id: Id) -> Option<String> {
@@ -414,6 +419,15 @@ fn collect_tensors(pk: &Pickle, storages: &Storages, file_len: u64) -> Result<Ve
         )));
     }
     Ok(out)
+}
+
+/// Whether the pickle's root is a non-empty dict whose every value is a tensor, under its own
+/// key (`tensors` are what [`walk`] found, in the dict's order).
+fn is_state_dict(pk: &Pickle, tensors: &[Tensor]) -> bool {
+    let Node::Dict(items) = pk.node(pk.root) else { return false };
+    !items.is_empty()
+        && items.len() == tensors.len()
+        && items.iter().zip(tensors).all(|((k, _), t)| matches!(pk.node(*k), Node::Str(s) if *s == t.name))
 }
 
 fn join(prefix: &str, key: &str) -> String {

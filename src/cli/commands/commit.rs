@@ -34,7 +34,13 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     }
     super::scan::report_to_stderr(&out.scans, ui);
     for p in &out.rules_added {
-        ui.warn(format!("{p} is over hfgit.lfsThreshold: added an LFS rule for it to .gitattributes"));
+        if out.binary_rules_added.contains(p) {
+            ui.warn(format!(
+                "{p} is a binary file over 1 MiB, which the Hub refuses outside LFS: added an LFS rule for it to .gitattributes"
+            ));
+        } else {
+            ui.warn(format!("{p} is over hfgit.lfsThreshold: added an LFS rule for it to .gitattributes"));
+        }
     }
     if json {
         ui::print_json(&out);
