@@ -231,7 +231,8 @@ fn the_hubs_own_preupload_and_yaml_checks_refuse_before_any_byte_is_sent() {
     let r = hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).fails();
     assert!(r.stderr.contains("vocab.bin") && r.stderr.contains("through LFS"), "{}", r.stderr);
     assert!(server.count("preupload") >= 1);
-    let sent = server.log()[before..].iter().any(|l| l.path.contains("/objects/batch") || (l.path.contains("receive-pack") && l.method == "POST"));
+    let sent =
+        server.log()[before..].iter().any(|l| l.path.contains("/objects/batch") || (l.path.contains("receive-pack") && l.method == "POST"));
     assert!(!sent, "bytes were sent before the Hub's answer was heard");
     // the hint's commands, as given
     assert!(r.stderr.contains("/vocab.bin filter=lfs diff=lfs merge=lfs -text"), "{}", r.stderr);
