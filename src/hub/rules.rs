@@ -14,9 +14,9 @@ const MAX_PLAIN_BINARY: u64 = 1024 * 1024;
 /// The Hub's hard limit per file (hub-docs storage-limits: 500 GB).
 const MAX_LFS: u64 = 500_000_000_000;
 
-pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], needed: &[(String, Pointer)], local: &Store) -> Result<()> {
+pub fn check(repo: &Repository, tips: &[git2::Oid], hide: &[git2::Oid], needed: &[(String, Pointer)], local: &Store) -> Result<()> {
     let mut problems = Vec::new();
-    let walk = git::new_commits(repo, head, hide)?;
+    let walk = git::new_commits(repo, tips, hide)?;
     let odb = repo.odb().context("opening the object database")?;
     let mut seen = HashSet::new();
     for id in walk {
