@@ -210,3 +210,44 @@ fn the_test_hub_enforces_the_hubs_pre_receive_rules_on_plain_git() {
         env.git(&plain, &["reset", "-q", "--hard", "HEAD~1"]).ok();
     }
 }
+
+/// Tags and branches are the Hub's revisions: pushed with their LFS objects, cloned back with
+/// `--revision`; the Hub's rules hold for every ref pushed, not only the current branch.
+#[test]
+fn tags_and_branches_are_hub_revisions() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, w1) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/revs-hub", "--create"], true).ok();
+    let v1 = env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout.trim().to_string();
+    env.hfgit(&repo, &["tag", "-m", "first release", "v1.0"]).ok();
+    env.hfgit(&repo, &["switch", "-c", "exp"]).ok();
+    let w2 = data(952, 1_050_000);
+    fs::write(repo.join("pytorch_model.bin"), &w2).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "experiment"]).ok();
+    env.hfgit(&repo, &["switch", "main"]).ok();
+    let r = hf(&env, &server, &repo, &["push", "alice/revs-hub", "exp", "v1.0", "--json"], true).ok().json();
+    assert_eq!(r["uploaded_objects"], 1, "{r}");
+    assert_eq!(r["totals"]["created"], 2);
+    assert_eq!(server.get("alice~revs-hub.git", &sha256_hex(&w2)).unwrap(), w2);
+    let bare = server.git_root.path().join("alice/revs-hub.git");
+    assert_eq!(env.git(&bare, &["rev-parse", "v1.0^{commit}"]).ok().stdout.trim(), v1);
+
+    hf(&env, &server, env.dir.path(), &["clone", "alice/revs-hub", "c-tag", "--revision", "v1.0"], false).ok();
+    assert_eq!(env.git(&env.path("c-tag"), &["rev-parse", "HEAD"]).ok().stdout.trim(), v1);
+    assert_eq!(fs::read(env.path("c-tag/pytorch_model.bin")).unwrap(), w1);
+    hf(&env, &server, env.dir.path(), &["clone", "alice/revs-hub", "c-exp", "--revision", "exp"], false).ok();
+    assert_eq!(fs::read(env.path("c-exp/pytorch_model.bin")).unwrap(), w2);
+
+    // a branch the Hub would refuse (a plain binary over 1 MiB) is stopped before anything moves
+    env.hfgit(&repo, &["switch", "-c", "bad"]).ok();
+    let mut blob = data(953, 2_000_000);
+    blob[0] = 0;
+    fs::write(repo.join("blob.raw"), &blob).unwrap();
+    env.git(&repo, &["add", "blob.raw"]).ok();
+    env.git(&repo, &["commit", "-qm", "plain binary"]).ok();
+    env.hfgit(&repo, &["switch", "main"]).ok();
+    let r = hf(&env, &server, &repo, &["push", "alice/revs-hub", "bad"], true).fails();
+    assert!(r.stderr.contains("blob.raw") && r.stderr.contains("Hub would reject"), "{}", r.stderr);
+    assert_eq!(env.git(&bare, &["rev-parse", "-q", "--verify", "refs/heads/bad"]).code, 1, "the refused branch reached the Hub");
+}

@@ -49,6 +49,8 @@ enum Command {
     Login(commands::login::LoginArgs),
     Logout(commands::login::LogoutArgs),
     Whoami(commands::login::WhoamiArgs),
+    #[command(hide = true)]
+    LfsPrePush(commands::lfs_pre_push::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Login(a) => commands::login::login(a, &ui),
         Command::Logout(a) => commands::login::logout(a, &ui),
         Command::Whoami(a) => commands::login::whoami(a, &ui),
+        Command::LfsPrePush(a) => commands::lfs_pre_push::run(a, &ui),
     };
     match result {
         Ok(code) => code,

@@ -135,6 +135,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
             // never store credentials typed into the URL
             r.remote("origin", &crate::net::credentials::split_url_credentials(&url).0).context("adding remote origin")?;
             save_selection(&r, opts)?;
+            crate::repo::hooks::install_pre_push(&r)?;
             fs::write(staging.join(".git").join(MARKER), b"").context("marking the clone as unfinished")
         })?;
         Repository::open(&dir).context(format!("opening {}", dir.display()))?

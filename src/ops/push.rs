@@ -27,6 +27,9 @@ pub struct PushOptions<'a> {
     pub tags: bool,
     /// Push every local branch.
     pub all: bool,
+    /// Check (and upload what the remote lacks of) the LFS objects of every local branch and
+    /// tag and every remote ref, even when nothing moves (`git lfs push --all`).
+    pub all_objects: bool,
     pub create: bool,
     pub force: bool,
     /// Create a Hub repository as private.
@@ -90,6 +93,8 @@ pub struct PushOutcome {
     pub pickle_warnings: Vec<crate::weights::scan::FileReport>,
     pub refs: Vec<RefOutcome>,
     pub totals: Totals,
+    /// What went wrong without stopping the push.
+    pub warnings: Vec<String>,
 }
 
 impl PushOutcome {
@@ -250,7 +255,10 @@ fn specs(repo: &Repository, opts: &PushOptions<'_>) -> Result<Vec<Spec>> {
             let at = repo.head().ok().and_then(|h| h.target()).map(|id| id.to_string()[..12].to_string()).unwrap_or_default();
             return Err(Error::with_hint(
                 format!("HEAD is detached at {at}; there is no branch to push"),
-                format!("name where it goes: `hfgit push {} HEAD:refs/heads/<name>`", opts.remote),
+                format!(
+                    "name where it goes: `hfgit push {} HEAD:refs/heads/<name>`, or switch to a branch first (`hfgit switch <branch>`)",
+                    opts.remote
+                ),
             ));
         }
         let branch = git::current_branch(repo)?;
@@ -446,27 +454,59 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         pickle_warnings: Vec::new(),
         refs: Vec::new(),
         totals: Totals::default(),
+        warnings: Vec::new(),
     };
     let sending = |a: Action| matches!(a, Action::Created | Action::Updated | Action::Forced);
     let new_tips = tips(&mut plan.iter().filter(|p| sending(p.action)).filter_map(|p| p.new));
+    // Everything the remote's refs already reach is assumed to have its objects there...
+    let hide = tips(&mut refs.values().copied());
+    let mut needed = match new_tips.is_empty() {
+        true => BTreeMap::new(),
+        false => pointers_to_send(repo, &new_tips, &hide)?,
+    };
+    let new_objects = needed.len();
     if !new_tips.is_empty() {
-        // Everything the remote's refs already reach is assumed to have its objects there.
-        let hide = tips(&mut refs.values().copied());
-        let needed: Vec<(String, Pointer)> = pointers_to_send(repo, &new_tips, &hide)?.into_values().collect();
+        let new_objects: Vec<(String, Pointer)> = needed.values().cloned().collect();
         outcome.pickle_warnings = match checked_all {
             Some(all) if hide.is_empty() && new_tips == sources => all,
             _ => crate::weights::policy::check(repo, &new_tips, &hide, &store, opts.allow_unsafe_pickle)?,
         };
         if hub.is_some() {
-            crate::hub::rules::check(repo, &new_tips, &hide, &needed, &store)?;
+            crate::hub::rules::check(repo, &new_tips, &hide, &new_objects, &store)?;
         }
-        let ref_name = plan.iter().find(|p| sending(p.action)).map(|p| p.dst.clone());
-        let lfs = LfsRemote::for_remote(repo, name.as_deref(), &url, Operation::Upload, ref_name, opts.interactive)?;
-        let sum = lfs.upload_all(&store, needed, progress)?;
-        outcome.uploaded_objects = sum.uploaded_objects;
-        outcome.uploaded_bytes = sum.uploaded_bytes;
-        outcome.skipped_objects = sum.skipped_objects;
-        outcome.skipped_bytes = sum.skipped_bytes;
+    }
+    // ...but a plain `git push` (no hook) may have left it without them: the objects of what
+    // the pushed refs already hold there (with `all_objects`, of every ref on either side) that
+    // this repository has are checked too, in the same batch, and sent when missing.
+    let repair = match opts.all_objects {
+        true => {
+            let local = repo.references().context("listing refs")?.flatten().filter_map(|r| r.resolve().ok()?.target());
+            tips(&mut local.chain(refs.values().copied()))
+        }
+        false => tips(&mut plan.iter().filter(|p| !matches!(p.action, Action::Rejected | Action::Deleted)).filter_map(|p| p.old)),
+    };
+    if !repair.is_empty() {
+        for (oid, (path, p)) in pointers_to_send(repo, &repair, &[])? {
+            if store.contains(&p) {
+                needed.entry(oid).or_insert((path, p));
+            }
+        }
+    }
+    if !needed.is_empty() {
+        let ref_name = plan.iter().find(|p| sending(p.action)).or(plan.first()).map(|p| p.dst.clone());
+        let upload = LfsRemote::for_remote(repo, name.as_deref(), &url, Operation::Upload, ref_name, opts.interactive)
+            .and_then(|lfs| lfs.upload_all(&store, needed.into_values().collect(), progress));
+        match upload {
+            Ok(sum) => {
+                outcome.uploaded_objects = sum.uploaded_objects;
+                outcome.uploaded_bytes = sum.uploaded_bytes;
+                outcome.skipped_objects = sum.skipped_objects;
+                outcome.skipped_bytes = sum.skipped_bytes;
+            }
+            // only the repair check failed: nothing new depends on it, so the push goes on
+            Err(e) if new_objects == 0 => outcome.warnings.push(format!("could not check the LFS objects already on the remote: {e}")),
+            Err(e) => return Err(e),
+        }
     }
 
     let to_send: Vec<&Planned> = plan.iter().filter(|p| sending(p.action) || p.action == Action::Deleted).collect();
@@ -498,9 +538,6 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
             }
         }
     }
-    if let Some(p) = plan.first() {
-        outcome.new = p.new.map(|o| o.to_string());
-    }
     for p in plan {
         let t = &mut outcome.totals;
         *match p.action {
@@ -527,6 +564,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
 /// names it. Returns the refs the remote refused, with its reason.
 fn send_refs(repo: &Repository, url: &str, plan: &[&Planned], interactive: bool) -> Result<HashMap<String, String>> {
     const NS: &str = "refs/hfgit/push/";
+    git::clear_refs(repo, NS)?;
     let mut specs = Vec::new();
     for (i, p) in plan.iter().enumerate() {
         match p.new {
@@ -554,11 +592,50 @@ fn send_refs(repo: &Repository, url: &str, plan: &[&Planned], interactive: bool)
         let names: Vec<&str> = plan.iter().map(|p| short_name(&p.dst)).collect();
         r.push(&specs, Some(&mut po)).context(format!("pushing {} to {}", names.join(", "), remote::redact(url)))
     })();
-    for i in 0..plan.len() {
-        if let Ok(mut r) = repo.find_reference(&format!("{NS}{i}")) {
-            r.delete().context("removing a temporary ref")?;
-        }
-    }
+    git::clear_refs(repo, NS)?;
     result?;
     Ok(refused.into_inner())
+}
+
+/// `git push`'s pre-push hook (`hfgit lfs-pre-push <remote> <url>`): uploads the LFS objects of
+/// the commits git is about to send — `lines` as git writes them on the hook's stdin
+/// (`<local ref> <local sha> <remote ref> <remote sha>`) — that the remote lacks, so git sends
+/// the refs only after the objects are there. What the remote's refs (and this repository's
+/// remote-tracking refs for it) already reach is taken as there, as git-lfs does.
+pub fn pre_push(
+    repo: &Repository,
+    remote: &str,
+    url: &str,
+    lines: &str,
+    interactive: bool,
+    progress: &dyn Progress,
+) -> Result<crate::lfs::remote::UploadSummary> {
+    let name = repo.find_remote(remote).ok().map(|_| remote.to_string());
+    let (mut sent, mut hide, mut first_ref) = (Vec::new(), Vec::new(), None);
+    for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+        let bad = || Error::BadInput(format!("not a pre-push line from git: {:?}", crate::net::remote::escape_text(line)));
+        let [_, local, dst, old] = line.split_whitespace().collect::<Vec<_>>()[..] else { return Err(bad()) };
+        let (local, old) = (git2::Oid::from_str(local).map_err(|_| bad())?, git2::Oid::from_str(old).map_err(|_| bad())?);
+        if !old.is_zero() {
+            hide.push(old);
+        }
+        if !local.is_zero() {
+            sent.push(local);
+            first_ref.get_or_insert_with(|| dst.to_string());
+        }
+    }
+    if let Some(n) = &name {
+        let known = repo.references_glob(&format!("refs/remotes/{n}/*")).context("listing remote-tracking refs")?;
+        hide.extend(known.flatten().filter_map(|r| r.resolve().ok()?.target()));
+    }
+    let (sent, hide) = (commits_of(repo, sent.into_iter()), commits_of(repo, hide.into_iter()));
+    if sent.is_empty() {
+        return Ok(Default::default());
+    }
+    let needed: Vec<(String, Pointer)> = pointers_to_send(repo, &sent, &hide)?.into_values().collect();
+    if needed.is_empty() {
+        return Ok(Default::default());
+    }
+    let lfs = LfsRemote::for_remote(repo, name.as_deref(), url, Operation::Upload, first_ref, interactive)?;
+    lfs.upload_all(&Store::for_git_dir(repo.path()), needed, progress)
 }

@@ -304,6 +304,27 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
     cb
 }
 
+/// Removes every ref under `ns` (a namespace of hfgit's own, `refs/hfgit/...`), and the `*.lock`
+/// files a killed hfgit left there: the caller holds the repository lock, and nothing but
+/// hfgit writes that namespace, so no live writer holds them.
+pub fn clear_refs(repo: &Repository, ns: &str) -> Result<()> {
+    let dir = repo.path().join(ns);
+    if dir.is_dir() {
+        for e in walkdir::WalkDir::new(&dir).into_iter().flatten() {
+            if e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(".lock") {
+                fs::remove_file(e.path()).context(format!("removing stale {}", e.path().display()))?;
+            }
+        }
+    }
+    for r in repo.references_glob(&format!("{ns}*")).context("listing refs")?.flatten() {
+        if let Some(name) = r.name() {
+            let name = name.to_string();
+            repo.find_reference(&name).and_then(|mut r| r.delete()).context("removing a temporary ref")?;
+        }
+    }
+    Ok(())
+}
+
 /// The branches and tags a remote has (`refs/heads/*` → commit, `refs/tags/*` → the tag object
 /// or commit it names), with their history fetched so that fast-forward checks can be made
 /// locally. Nothing outside hfgit's own namespace changes (no tag is auto-followed into
@@ -311,15 +332,7 @@ pub fn remote_callbacks(url: &str, interactive: bool) -> git2::RemoteCallbacks<'
 /// null pointer when a remote has no refs at all.)
 pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: bool) -> Result<HashMap<String, git2::Oid>> {
     const NS: &str = "refs/hfgit/ls-remote/";
-    let clear = |repo: &Repository| -> Result<()> {
-        for r in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {
-            if let Some(name) = r.name() {
-                let name = name.to_string();
-                repo.find_reference(&name).and_then(|mut r| r.delete()).context("removing a temporary ref")?;
-            }
-        }
-        Ok(())
-    };
+    let clear = |repo: &Repository| clear_refs(repo, NS);
     clear(repo)?;
     let mut r = repo.remote_anonymous(url).context("preparing the remote")?;
     let mut fo = git2::FetchOptions::new();

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod diff;
 pub mod fsck;
 pub mod init;
+pub mod lfs_pre_push;
 pub mod log;
 pub mod login;
 pub mod pull;

@@ -22,6 +22,10 @@ pub struct Args {
     /// Push every local branch
     #[arg(long, conflicts_with_all = ["refspecs", "tags"])]
     all: bool,
+    /// Also upload every LFS object of every branch and tag (here and on the remote) that the
+    /// remote lacks, even when no ref moves
+    #[arg(long)]
+    all_objects: bool,
     /// Create the remote repository when it does not exist
     #[arg(long)]
     create: bool,
@@ -40,7 +44,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { remote, refspecs, tags, all, create, private, force, json, allow_unsafe_pickle } = args;
+    let Args { remote, refspecs, tags, all, all_objects, create, private, force, json, allow_unsafe_pickle } = args;
     let repo = super::open_repo()?;
     let out = hfgit::ops::push::push(
         &repo,
@@ -49,6 +53,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             refspecs: &refspecs,
             tags,
             all,
+            all_objects,
             create,
             force,
             private,
@@ -59,6 +64,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         &ui.progress(),
     )?;
     super::scan::report_to_stderr(&out.pickle_warnings, ui);
+    for w in &out.warnings {
+        ui.warn(w);
+    }
     if json {
         ui::print_json(&out);
     } else {
