@@ -223,22 +223,22 @@ fn the_hubs_own_preupload_and_yaml_checks_refuse_before_any_byte_is_sent() {
     env.hfgit(&repo, &["commit", "-m", "config"]).ok();
     let mut vocab = data(960, 100 * 1024);
     vocab[10] = 0; // binary
-    fs::write(repo.join("vocab.bin"), &vocab).unwrap();
+    fs::write(repo.join("vocab.idx"), &vocab).unwrap();
     env.git(&repo, &["config", "hfgit.lfsThreshold", "10m"]).ok();
     env.hfgit(&repo, &["commit", "-m", "vocab"]).ok();
-    assert!(!env.git(&repo, &["cat-file", "-p", "HEAD:vocab.bin"]).ok().stdout.starts_with("version "), "hfgit kept it plain");
+    assert!(!env.git(&repo, &["cat-file", "-p", "HEAD:vocab.idx"]).ok().stdout.starts_with("version "), "hfgit kept it plain");
     let before = server.log().len();
     let r = hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).fails();
-    assert!(r.stderr.contains("vocab.bin") && r.stderr.contains("through LFS"), "{}", r.stderr);
+    assert!(r.stderr.contains("vocab.idx") && r.stderr.contains("through LFS"), "{}", r.stderr);
     assert!(server.count("preupload") >= 1);
     let sent =
         server.log()[before..].iter().any(|l| l.path.contains("/objects/batch") || (l.path.contains("receive-pack") && l.method == "POST"));
     assert!(!sent, "bytes were sent before the Hub's answer was heard");
     // the hint's commands, as given
-    assert!(r.stderr.contains("/vocab.bin filter=lfs diff=lfs merge=lfs -text"), "{}", r.stderr);
+    assert!(r.stderr.contains("/vocab.idx filter=lfs diff=lfs merge=lfs -text"), "{}", r.stderr);
     let reset = r.stderr.split("`git reset --soft ").nth(1).and_then(|t| t.split('`').next()).expect("a reset command").to_string();
     let mut attrs = fs::read_to_string(repo.join(".gitattributes")).unwrap();
-    attrs.push_str("/vocab.bin filter=lfs diff=lfs merge=lfs -text\n");
+    attrs.push_str("/vocab.idx filter=lfs diff=lfs merge=lfs -text\n");
     fs::write(repo.join(".gitattributes"), attrs).unwrap();
     env.git(&repo, &["reset", "--soft", &reset]).ok();
     env.hfgit(&repo, &["commit", "-m", "vocab through LFS"]).ok();
@@ -254,6 +254,47 @@ fn the_hubs_own_preupload_and_yaml_checks_refuse_before_any_byte_is_sent() {
     env.hfgit(&repo, &["commit", "-m", "card fixed"]).ok();
     hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).ok();
     let bare = server.git_root.path().join("alice/pre-hub.git");
-    let blob = env.git(&bare, &["cat-file", "-p", "main:vocab.bin"]).ok().stdout;
+    let blob = env.git(&bare, &["cat-file", "-p", "main:vocab.idx"]).ok().stdout;
     assert!(blob.starts_with("version https://git-lfs.github.com/spec/v1"), "{blob}");
+}
+
+/// Tags and branches are the Hub's revisions: pushed with their LFS objects, cloned back with
+/// `--revision`; the Hub's rules hold for every ref pushed, not only the current branch.
+#[test]
+fn tags_and_branches_are_hub_revisions() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, w1) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/revs-hub", "--create"], true).ok();
+    let v1 = env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout.trim().to_string();
+    env.hfgit(&repo, &["tag", "-m", "first release", "v1.0"]).ok();
+    env.hfgit(&repo, &["switch", "-c", "exp"]).ok();
+    let w2 = data(952, 1_050_000);
+    fs::write(repo.join("pytorch_model.bin"), &w2).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "experiment"]).ok();
+    env.hfgit(&repo, &["switch", "main"]).ok();
+    let r = hf(&env, &server, &repo, &["push", "alice/revs-hub", "exp", "v1.0", "--json"], true).ok().json();
+    assert_eq!(r["uploaded_objects"], 1, "{r}");
+    assert_eq!(r["totals"]["created"], 2);
+    assert_eq!(server.get("alice~revs-hub.git", &sha256_hex(&w2)).unwrap(), w2);
+    let bare = server.git_root.path().join("alice/revs-hub.git");
+    assert_eq!(env.git(&bare, &["rev-parse", "v1.0^{commit}"]).ok().stdout.trim(), v1);
+
+    hf(&env, &server, env.dir.path(), &["clone", "alice/revs-hub", "c-tag", "--revision", "v1.0"], false).ok();
+    assert_eq!(env.git(&env.path("c-tag"), &["rev-parse", "HEAD"]).ok().stdout.trim(), v1);
+    assert_eq!(fs::read(env.path("c-tag/pytorch_model.bin")).unwrap(), w1);
+    hf(&env, &server, env.dir.path(), &["clone", "alice/revs-hub", "c-exp", "--revision", "exp"], false).ok();
+    assert_eq!(fs::read(env.path("c-exp/pytorch_model.bin")).unwrap(), w2);
+
+    // a branch the Hub would refuse (a plain binary over 1 MiB) is stopped before anything moves
+    env.hfgit(&repo, &["switch", "-c", "bad"]).ok();
+    let mut blob = data(953, 2_000_000);
+    blob[0] = 0;
+    fs::write(repo.join("blob.raw"), &blob).unwrap();
+    env.git(&repo, &["add", "blob.raw"]).ok();
+    env.git(&repo, &["commit", "-qm", "plain binary"]).ok();
+    env.hfgit(&repo, &["switch", "main"]).ok();
+    let r = hf(&env, &server, &repo, &["push", "alice/revs-hub", "bad"], true).fails();
+    assert!(r.stderr.contains("blob.raw") && r.stderr.contains("Hub would reject"), "{}", r.stderr);
+    assert_eq!(env.git(&bare, &["rev-parse", "-q", "--verify", "refs/heads/bad"]).code, 1, "the refused branch reached the Hub");
 }

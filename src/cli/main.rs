@@ -53,6 +53,8 @@ enum Command {
     Login(commands::login::LoginArgs),
     Logout(commands::login::LogoutArgs),
     Whoami(commands::login::WhoamiArgs),
+    #[command(hide = true)]
+    LfsPrePush(commands::lfs_pre_push::Args),
 }
 
 /// SIGINT and SIGTERM end hfgit after removing its temp files (exit 130 / 143, as a shell
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
         Command::Login(a) => commands::login::login(a, &ui),
         Command::Logout(a) => commands::login::logout(a, &ui),
         Command::Whoami(a) => commands::login::whoami(a, &ui),
+        Command::LfsPrePush(a) => commands::lfs_pre_push::run(a, &ui),
     };
     match result {
         Ok(code) => code,

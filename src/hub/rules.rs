@@ -16,9 +16,9 @@ const MAX_PLAIN: u64 = 10 * 1024 * 1024;
 /// The Hub's hard limit per file (hub-docs storage-limits: 500 GB).
 const MAX_LFS: u64 = 500_000_000_000;
 
-pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], needed: &[(String, Pointer)], local: &Store) -> Result<()> {
+pub fn check(repo: &Repository, tips: &[git2::Oid], hide: &[git2::Oid], needed: &[(String, Pointer)], local: &Store) -> Result<()> {
     let mut problems = Vec::new();
-    let walk = git::new_commits(repo, head, hide)?;
+    let walk = git::new_commits(repo, tips, hide)?;
     let odb = repo.odb().context("opening the object database")?;
     let mut seen = HashSet::new();
     for id in walk {
@@ -64,12 +64,12 @@ pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], needed: &[(
     ))
 }
 
-/// Asks the Hub what it would refuse in the commits `head` adds over `hide`, before any byte is
+/// Asks the Hub what it would refuse in the commits `tips` add over `hide`, before any byte is
 /// sent: plain (non-LFS) files it wants in LFS, and model-card metadata it rejects. Servers that
 /// do not offer the endpoints leave the local rules of [`check`] as the only ones.
 pub fn ask_the_hub(
     repo: &Repository,
-    head: git2::Oid,
+    tips: &[git2::Oid],
     hide: &[git2::Oid],
     endpoint: &str,
     token: Option<&crate::net::credentials::Secret>,
@@ -79,7 +79,7 @@ pub fn ask_the_hub(
     let odb = repo.odb().context("opening the object database")?;
     let mut plain: Vec<(String, Vec<u8>, u64)> = Vec::new();
     let mut seen = HashSet::new();
-    let new: Vec<git2::Oid> = git::new_commits(repo, head, hide)?.collect::<std::result::Result<_, _>>().context("walking history")?;
+    let new: Vec<git2::Oid> = git::new_commits(repo, tips, hide)?.collect::<std::result::Result<_, _>>().context("walking history")?;
     for id in &new {
         let tree = repo.find_commit(*id).context("reading commit")?.tree().context("reading tree")?;
         tree.walk(TreeWalkMode::PreOrder, |dir, e| {
@@ -109,7 +109,11 @@ pub fn ask_the_hub(
             }
         }
     }
-    let readme = repo.find_commit(head).ok().and_then(|c| c.tree().ok()).and_then(|t| t.get_path(std::path::Path::new("README.md")).ok());
+    let readme = tips
+        .first()
+        .and_then(|head| repo.find_commit(*head).ok())
+        .and_then(|c| c.tree().ok())
+        .and_then(|t| t.get_path(std::path::Path::new("README.md")).ok());
     if let Some(blob) = readme.and_then(|e| repo.find_blob(e.id()).ok()) {
         let text = String::from_utf8_lossy(blob.content());
         if let Some(Some(yaml)) = crate::hub::model_card::front_matter(&text) {
@@ -125,20 +129,19 @@ pub fn ask_the_hub(
     if !wants_lfs.is_empty() {
         let rules: Vec<String> =
             wants_lfs.iter().map(|p| format!("{} filter=lfs diff=lfs merge=lfs -text", crate::lfs::track::exact_path_pattern(p))).collect();
-        // where the unpushed history starts: its parent (or no commit at all for a new root)
-        let newset: HashSet<git2::Oid> = new.iter().copied().collect();
-        let bases: HashSet<Option<git2::Oid>> = new
-            .iter()
-            .filter_map(|id| repo.find_commit(*id).ok())
-            .flat_map(|c| match c.parent_count() {
-                0 => vec![None],
-                _ => c.parent_ids().filter(|p| !newset.contains(p)).map(Some).collect(),
+        // the oldest unpushed commit that brought one of them in: going back to its parent (or
+        // to no commit, for a root) lets the next commit store them through LFS
+        let oldest = new.iter().rev().filter_map(|id| repo.find_commit(*id).ok()).find(|c| {
+            let (Ok(tree), parent) = (c.tree(), c.parents().next().and_then(|p| p.tree().ok())) else { return false };
+            wants_lfs.iter().any(|path| {
+                let here = tree.get_path(std::path::Path::new(path)).ok().map(|e| e.id());
+                here.is_some() && here != parent.as_ref().and_then(|t| t.get_path(std::path::Path::new(path)).ok()).map(|e| e.id())
             })
-            .collect();
-        let reset = match bases.into_iter().collect::<Vec<_>>().as_slice() {
-            [Some(p)] => format!("`git reset --soft {}`", &p.to_string()[..12]),
-            [None] => "`git update-ref -d HEAD`".to_string(),
-            _ => "`git reset --soft <the commit the remote has>`".to_string(),
+        });
+        let reset = match oldest.as_ref().map(|c| c.parent_ids().next()) {
+            Some(Some(p)) => format!("`git reset --soft {}`", &p.to_string()[..12]),
+            Some(None) => "`git update-ref -d HEAD`".to_string(),
+            None => "`git reset --soft <the commit before them>`".to_string(),
         };
         hint.push_str(&format!(
             "add to .gitattributes: {}; then make the unpushed commits again: {reset}, then `hfgit commit -m ...`",

@@ -24,6 +24,11 @@ pub struct CloneOptions<'a> {
     pub include: &'a [String],
     pub exclude: &'a [String],
     pub no_lfs: bool,
+    /// Check out this branch (attached) or tag (detached at its commit) instead of the remote's
+    /// default branch.
+    pub branch: Option<&'a str>,
+    /// Check out this commit id (or branch or tag), detached.
+    pub revision: Option<&'a str>,
     /// May credential helpers prompt on the terminal?
     pub interactive: bool,
 }
@@ -32,8 +37,11 @@ pub struct CloneOptions<'a> {
 pub struct CloneOutcome {
     pub dir: String,
     pub remote: String,
+    /// The branch checked out; `None` when HEAD is detached (`--revision`, a tag) or the
+    /// repository is empty.
     pub branch: Option<String>,
     pub commit: Option<String>,
+    pub detached: bool,
     pub resumed: bool,
     pub lfs_files: u64,
     pub lfs_files_selected: u64,
@@ -53,23 +61,27 @@ pub fn default_dir(url: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-/// Fetches every branch of `origin`, returns the remote's default branch and its commit.
-/// `session_url`, when given, is the remote's URL with the credentials the user typed in it
+/// Fetches every branch of `origin` (and, with `tags`, every tag into `refs/tags`), returns the
+/// remote's default branch and its commit. `session_url`, when given, is the remote's URL with the credentials the user typed in it
 /// (they are used for this run only; the stored URL never has them).
 pub fn fetch_origin(
     repo: &Repository,
     remote_name: &str,
     interactive: bool,
     session_url: Option<&str>,
+    tags: bool,
 ) -> Result<Option<(String, git2::Oid)>> {
     let mut r = repo.find_remote(remote_name).context(format!("reading remote {remote_name}"))?;
     let url = session_url.map(str::to_string).unwrap_or_else(|| r.url().unwrap_or("").to_string());
-    let spec = format!("+refs/heads/*:refs/remotes/{remote_name}/*");
+    let mut specs = vec![format!("+refs/heads/*:refs/remotes/{remote_name}/*")];
+    if tags {
+        specs.push("+refs/tags/*:refs/tags/*".to_string());
+    }
     let mut fo = git2::FetchOptions::new();
     fo.remote_callbacks(git::remote_callbacks(&url, interactive));
     let headers = git::extra_headers(repo, &url);
     fo.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
-    r.fetch(&[spec.as_str()], Some(&mut fo), None).map_err(|e| git::refused(e, format!("fetching from {}", remote::redact(&url))))?;
+    r.fetch(&specs, Some(&mut fo), None).map_err(|e| git::refused(e, format!("fetching from {}", remote::redact(&url))))?;
     let default = {
         let conn = r.connect_auth(git2::Direction::Fetch, Some(git::remote_callbacks(&url, interactive)), None);
         match conn {
@@ -128,6 +140,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
             // never store credentials typed into the URL
             r.remote("origin", &crate::net::credentials::split_url_credentials(&url).0).context("adding remote origin")?;
             save_selection(&r, opts)?;
+            crate::repo::hooks::install_pre_push(&r)?;
             fs::write(staging.join(".git").join(MARKER), b"").context("marking the clone as unfinished")
         })?;
         Repository::open(&dir).context(format!("opening {}", dir.display()))?
@@ -143,6 +156,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         remote: remote::redact(&url),
         branch: None,
         commit: None,
+        detached: false,
         resumed,
         lfs_files: 0,
         lfs_files_selected: 0,
@@ -152,7 +166,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         shared_bytes: 0,
         failures: Vec::new(),
     };
-    let fetched = fetch_origin(&repo, "origin", opts.interactive, Some(&url));
+    let fetched = fetch_origin(&repo, "origin", opts.interactive, Some(&url), true);
     let fetched = match (fetched, crate::hub::api::HubRepo::from_url(&url)) {
         (Err(e), Some(h)) => {
             // nothing was cloned: leave no directory behind
@@ -163,9 +177,24 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         }
         (r, _) => r?,
     };
-    let Some((branch, id)) = fetched else {
+    let chosen = match choose(&repo, fetched, opts, &outcome.remote) {
+        Ok(c) => c,
+        Err(e) => {
+            if !resumed {
+                // nothing was checked out: leave no directory behind
+                drop(_lock);
+                drop(repo);
+                let _ = fs::remove_dir_all(&dir);
+            }
+            return Err(e);
+        }
+    };
+    let Some(chosen) = chosen else {
         fs::remove_file(&marker).context("finishing the clone")?;
         return Ok(outcome); // an empty repository
+    };
+    let id = match &chosen {
+        Chosen::Branch(_, id) | Chosen::Detached(id, _) => *id,
     };
     let commit = repo.find_commit(id).context("reading the fetched commit")?;
     // A hostile tree is refused before a branch, an object or a file appears; a clone that
@@ -181,25 +210,28 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         }
         return Err(e);
     }
-    repo.reference(&format!("refs/heads/{branch}"), id, true, "clone").context(format!("creating branch {branch}"))?;
-    let mut b = repo.find_branch(&branch, git2::BranchType::Local).context(format!("reading branch {branch}"))?;
-    b.set_upstream(Some(&format!("origin/{branch}"))).context("setting upstream")?;
-    repo.set_head(&format!("refs/heads/{branch}")).context("setting HEAD")?;
-    outcome.branch = Some(branch);
+    let lfs_ref = match &chosen {
+        Chosen::Branch(branch, _) => {
+            repo.reference(&format!("refs/heads/{branch}"), id, true, "clone").context(format!("creating branch {branch}"))?;
+            let mut b = repo.find_branch(branch, git2::BranchType::Local).context(format!("reading branch {branch}"))?;
+            b.set_upstream(Some(&format!("origin/{branch}"))).context("setting upstream")?;
+            repo.set_head(&format!("refs/heads/{branch}")).context("setting HEAD")?;
+            outcome.branch = Some(branch.clone());
+            Some(format!("refs/heads/{branch}"))
+        }
+        Chosen::Detached(_, from) => {
+            repo.set_head_detached(id).context("setting HEAD")?;
+            outcome.detached = true;
+            from.clone()
+        }
+    };
     outcome.commit = Some(id.to_string());
 
     let all = checkout::selected_pointers(&repo, &tree, &Selection::new(&[], &[])?)?;
     let wanted = checkout::selected_pointers(&repo, &tree, &sel)?;
     outcome.lfs_files = all.len() as u64;
     outcome.lfs_files_selected = wanted.len() as u64;
-    let lfs = LfsRemote::for_remote(
-        &repo,
-        Some("origin"),
-        &url,
-        Operation::Download,
-        Some(format!("refs/heads/{}", outcome.branch.as_deref().unwrap_or("main"))),
-        opts.interactive,
-    )?;
+    let lfs = LfsRemote::for_remote(&repo, Some("origin"), &url, Operation::Download, lfs_ref, opts.interactive)?;
     let staged = StagedCopies::new(&repo)?;
     let fetched = fetch::fetch_objects(&repo, &lfs, &wanted, progress, Some(&staged));
     outcome.downloaded_objects = fetched.downloaded_objects;
@@ -212,6 +244,54 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
     outcome.shared_bytes += m.bytes_shared;
     fs::remove_file(&marker).context("finishing the clone")?;
     Ok(outcome)
+}
+
+/// What a clone checks out.
+enum Chosen {
+    /// A branch (HEAD attached), at this commit.
+    Branch(String, git2::Oid),
+    /// A commit (HEAD detached), and the remote ref it was named by, if any.
+    Detached(git2::Oid, Option<String>),
+}
+
+/// The `--branch` (a branch, else a tag) or `--revision` (a commit id, else a branch or tag)
+/// asked for, among what was fetched; else the remote's default branch (`None`: an empty
+/// repository).
+fn choose(repo: &Repository, default: Option<(String, git2::Oid)>, opts: &CloneOptions<'_>, shown: &str) -> Result<Option<Chosen>> {
+    let remote_branch = |b: &str| repo.refname_to_id(&format!("refs/remotes/origin/{b}")).ok();
+    let tag = |t: &str| {
+        let r = repo.find_reference(&format!("refs/tags/{t}")).ok()?;
+        r.peel_to_commit().ok().map(|c| c.id())
+    };
+    let commit_id = |rev: &str| -> Option<git2::Oid> {
+        let hex = rev.len() >= 4 && rev.len() <= 40 && rev.bytes().all(|b| b.is_ascii_hexdigit());
+        hex.then(|| repo.revparse_single(rev).ok()?.peel_to_commit().ok().map(|c| c.id())).flatten()
+    };
+    if let Some(b) = opts.branch {
+        return match (remote_branch(b), tag(b)) {
+            (Some(id), _) => Ok(Some(Chosen::Branch(b.to_string(), id))),
+            (None, Some(id)) => Ok(Some(Chosen::Detached(id, Some(format!("refs/tags/{b}"))))),
+            (None, None) => Err(Error::with_hint(
+                format!("remote branch {} not found on {shown}", crate::net::remote::escape_text(b)),
+                format!("list its branches and tags with `git ls-remote {shown}`, or clone without --branch"),
+            )),
+        };
+    }
+    if let Some(rev) = opts.revision {
+        let full = rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit());
+        let by_ref =
+            remote_branch(rev).map(|id| (id, format!("refs/heads/{rev}"))).or_else(|| tag(rev).map(|id| (id, format!("refs/tags/{rev}"))));
+        return match (commit_id(rev), by_ref) {
+            (Some(id), _) if full => Ok(Some(Chosen::Detached(id, None))),
+            (_, Some((id, name))) => Ok(Some(Chosen::Detached(id, Some(name)))),
+            (Some(id), None) => Ok(Some(Chosen::Detached(id, None))),
+            (None, None) => Err(Error::with_hint(
+                format!("revision {} not found on {shown}", crate::net::remote::escape_text(rev)),
+                "name a commit id the remote's branches or tags contain, a branch or a tag (`git ls-remote` lists them)",
+            )),
+        };
+    }
+    Ok(default.map(|(b, id)| Chosen::Branch(b, id)))
 }
 
 /// Records `--include` / `--exclude` / `--no-lfs` as `lfs.fetchinclude` / `lfs.fetchexclude`.

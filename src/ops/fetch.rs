@@ -92,7 +92,7 @@ pub fn fetch(repo: &Repository, opts: &FetchOptions<'_>, progress: &dyn Progress
         Error::with_hint(format!("no remote named `{name}`"), "set one with `hfgit init --remote <TARGET>` or `git remote add`")
     })?;
     let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();
-    crate::ops::clone::fetch_origin(repo, &name, interactive, None)?;
+    crate::ops::clone::fetch_origin(repo, &name, interactive, None, true)?;
 
     // the commits, before any object moves: a bad revision changes nothing
     let mut commits: Vec<git2::Oid> = Vec::new();

@@ -13,6 +13,8 @@ pub struct InitOutcome {
     pub created: bool,
     pub wrote_gitattributes: bool,
     pub wrote_model_card: bool,
+    /// `.git/hooks/pre-push` was installed (there was none).
+    pub pre_push_hook: bool,
     pub remote_url: Option<String>,
 }
 
@@ -69,6 +71,7 @@ pub fn init(
             .and_then(|mut c| c.set_i64("lfs.repositoryformatversion", 0))
             .context("writing lfs.repositoryformatversion")?;
     }
+    let pre_push_hook = crate::repo::hooks::install_pre_push(&repo)?;
     let workdir = crate::repo::git::workdir(&repo)?;
     let attrs = workdir.join(".gitattributes");
     let store = crate::lfs::store::Store::for_git_dir(repo.path());
@@ -91,7 +94,14 @@ pub fn init(
         }
         _ => false,
     };
-    Ok(InitOutcome { path: workdir.display().to_string(), created, wrote_gitattributes: wrote, wrote_model_card: wrote_card, remote_url })
+    Ok(InitOutcome {
+        path: workdir.display().to_string(),
+        created,
+        wrote_gitattributes: wrote,
+        wrote_model_card: wrote_card,
+        pre_push_hook,
+        remote_url,
+    })
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -1,7 +1,8 @@
-//! `hfgit push`: creates the remote when asked (a local bare repository), uploads every LFS
-//! object the pushed commits need that the remote lacks, and only then moves the remote branch.
-//! Interrupted at any point, the remote never has a branch pointing at commits whose LFS
-//! objects it lacks.
+//! `hfgit push`: creates the remote when asked (a local bare repository), resolves what to push
+//! as git does (the current branch, refspecs `src:dst` / `+src:dst` / `:dst`, every branch or
+//! tag), uploads every LFS object the pushed refs need that the remote lacks (one batch for all
+//! of them), and only then moves the remote refs, in one git push. Interrupted at any point,
+//! the remote never has a ref pointing at commits whose LFS objects it lacks.
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::endpoint::Operation;
@@ -19,6 +20,16 @@ use std::path::Path;
 
 pub struct PushOptions<'a> {
     pub remote: &'a str,
+    /// What to push, as git's refspecs (`main`, `v1.0`, `src:dst`, `+src:dst`, `:dst`); with
+    /// none (and neither `tags` nor `all`), the current branch.
+    pub refspecs: &'a [String],
+    /// Push every local tag.
+    pub tags: bool,
+    /// Push every local branch.
+    pub all: bool,
+    /// Check (and upload what the remote lacks of) the LFS objects of every local branch and
+    /// tag and every remote ref, even when nothing moves (`git lfs push --all`).
+    pub all_objects: bool,
     pub create: bool,
     pub force: bool,
     /// Create a Hub repository as private.
@@ -29,13 +40,50 @@ pub struct PushOptions<'a> {
     pub interactive: bool,
 }
 
+/// What happened to one remote ref.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Created,
+    Updated,
+    Forced,
+    Deleted,
+    UpToDate,
+    Rejected,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefOutcome {
+    /// The remote ref (`refs/heads/main`, `refs/tags/v1.0`).
+    pub name: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub action: Action,
+    /// Why a ref was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How many refs ended each way.
+#[derive(Debug, Default, Serialize)]
+pub struct Totals {
+    pub created: u64,
+    pub updated: u64,
+    pub forced: u64,
+    pub deleted: u64,
+    pub up_to_date: u64,
+    pub rejected: u64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PushOutcome {
     pub remote: String,
+    /// The first ref pushed, short (`main`, `v1.0`); `old`, `new` are its.
     pub branch: String,
     pub created: bool,
     pub old: Option<String>,
-    pub new: String,
+    pub new: Option<String>,
+    /// Every ref was already where it was to be.
     pub up_to_date: bool,
     pub uploaded_objects: u64,
     pub uploaded_bytes: u64,
@@ -43,11 +91,50 @@ pub struct PushOutcome {
     pub skipped_bytes: u64,
     /// Pickle-based files pushed that are not safe (pushed only with `--allow-unsafe-pickle`).
     pub pickle_warnings: Vec<crate::weights::scan::FileReport>,
+    pub refs: Vec<RefOutcome>,
+    pub totals: Totals,
+    /// What went wrong without stopping the push.
+    pub warnings: Vec<String>,
 }
 
-/// LFS objects reachable from `tip` but not from `hide`, each with one path that uses it.
-pub fn pointers_to_send(repo: &Repository, tip: git2::Oid, hide: &[git2::Oid]) -> Result<BTreeMap<Oid, (String, Pointer)>> {
-    let walk = git::new_commits(repo, tip, hide)?;
+impl PushOutcome {
+    /// The error to exit with when the remote (or git's rules) refused a ref; the others were
+    /// pushed.
+    pub fn rejection(&self) -> Option<Error> {
+        let rejected: Vec<&RefOutcome> = self.refs.iter().filter(|r| r.action == Action::Rejected).collect();
+        let first = rejected.first()?;
+        let why = |r: &RefOutcome| format!("{} ({})", short_name(&r.name), r.reason.as_deref().unwrap_or("rejected"));
+        let non_ff = rejected.iter().any(|r| r.reason.as_deref() == Some(NON_FF));
+        let hint = match non_ff {
+            true => "run `hfgit pull` to bring them in, then push again (or `hfgit push --force` to overwrite them)",
+            false => "a tag on the remote is never moved without `--force` (`hfgit push --force <REMOTE> <TAG>`)",
+        };
+        let message = match (rejected.len(), first.reason.as_deref()) {
+            (1, Some(NON_FF)) => format!(
+                "rejected: {} on {} has commits that are not in your branch (non-fast-forward)",
+                short_name(&first.name),
+                self.remote
+            ),
+            _ => format!("rejected on {}: {}", self.remote, rejected.iter().map(|r| why(r)).collect::<Vec<_>>().join(", ")),
+        };
+        Some(match rejected.iter().all(|r| matches!(r.reason.as_deref(), Some(NON_FF) | Some(TAG_EXISTS))) {
+            true => Error::with_hint(message, hint),
+            false => Error::failed(message),
+        })
+    }
+}
+
+const NON_FF: &str = "non-fast-forward";
+const TAG_EXISTS: &str = "already exists";
+
+/// `refs/heads/main` → `main`, `refs/tags/v1` → `v1`; other refs stay whole.
+pub fn short_name(full: &str) -> &str {
+    full.strip_prefix("refs/heads/").or_else(|| full.strip_prefix("refs/tags/")).unwrap_or(full)
+}
+
+/// LFS objects reachable from `tips` but not from `hide`, each with one path that uses it.
+pub fn pointers_to_send(repo: &Repository, tips: &[git2::Oid], hide: &[git2::Oid]) -> Result<BTreeMap<Oid, (String, Pointer)>> {
+    let walk = git::new_commits(repo, tips, hide)?;
     let mut cache = HashMap::new();
     let mut out = BTreeMap::new();
     for id in walk {
@@ -60,6 +147,200 @@ pub fn pointers_to_send(repo: &Repository, tip: git2::Oid, hide: &[git2::Oid]) -
         }
     }
     Ok(out)
+}
+
+/// One refspec, resolved on the local side.
+struct Spec {
+    /// As the user wrote it (for messages).
+    text: String,
+    /// What to send and the local ref it is, when it is one; `None` deletes `dst`.
+    src: Option<(git2::Oid, Option<String>)>,
+    /// The destination as written; `None`: the source ref's own name.
+    dst: Option<String>,
+    force: bool,
+}
+
+/// One remote ref to change.
+struct Planned {
+    dst: String,
+    old: Option<git2::Oid>,
+    new: Option<git2::Oid>,
+    /// The local branch sent, when it is one (`refs/heads/<b>`).
+    local: Option<String>,
+    action: Action,
+    reason: Option<String>,
+}
+
+/// The object a local source names, and the local ref it is (when it is one), as git resolves
+/// a push source: `HEAD`, a full ref name, a branch or a tag (both: ambiguous), else any
+/// revision (`HEAD~1`, a commit id).
+fn resolve_src(repo: &Repository, src: &str) -> Result<(git2::Oid, Option<String>)> {
+    let target = |name: &str| -> Result<git2::Oid> {
+        let r = repo.find_reference(name).context(format!("reading {name}"))?;
+        r.resolve().context(format!("reading {name}"))?.target().ok_or_else(|| Error::failed(format!("{name} names no object")))
+    };
+    if src == "HEAD" {
+        let id = git::head_commit(repo)?
+            .ok_or_else(|| Error::with_hint("nothing to push: HEAD has no commits", "commit first: hfgit commit -m \"...\""))?
+            .id();
+        return Ok((id, git::head_branch(repo)?.map(|b| format!("refs/heads/{b}"))));
+    }
+    if src.starts_with("refs/") && repo.find_reference(src).is_ok() {
+        return Ok((target(src)?, Some(src.to_string())));
+    }
+    let branch = format!("refs/heads/{src}");
+    let tag = format!("refs/tags/{src}");
+    match (repo.find_reference(&branch).is_ok(), repo.find_reference(&tag).is_ok()) {
+        (true, true) => Err(Error::with_hint(
+            format!("`{src}` is both a branch and a tag here"),
+            format!("name the one to push: `refs/heads/{src}` or `refs/tags/{src}`"),
+        )),
+        (true, false) => Ok((target(&branch)?, Some(branch))),
+        (false, true) => Ok((target(&tag)?, Some(tag))),
+        (false, false) => match repo.revparse_single(src) {
+            Ok(obj) => Ok((obj.id(), None)),
+            Err(_) => Err(Error::with_hint(
+                format!("`{src}` names no branch, tag or commit here"),
+                "push a branch, a tag or a commit (`hfgit branch`, `hfgit tag` and `hfgit log` list them)",
+            )),
+        },
+    }
+}
+
+fn parse_spec(repo: &Repository, text: &str, force: bool) -> Result<Spec> {
+    let (plus, body) = match text.strip_prefix('+') {
+        Some(b) => (true, b),
+        None => (false, text),
+    };
+    let (src, dst) = match body.split_once(':') {
+        Some((s, d)) => (s, Some(d.to_string())),
+        None => (body, None),
+    };
+    if src.is_empty() && dst.is_none() || dst.as_deref() == Some("") {
+        return Err(Error::BadInput(format!("refspec `{text}` names no destination (write `<src>:<dst>`, or `:<dst>` to delete)")));
+    }
+    let src = match src.is_empty() {
+        true => None,
+        false => Some(resolve_src(repo, src)?),
+    };
+    Ok(Spec { text: text.to_string(), src, dst, force: force || plus })
+}
+
+/// What the user asked for, resolved locally: the refspecs, every branch (`all`), every tag
+/// (`tags`), or else the current branch.
+fn specs(repo: &Repository, opts: &PushOptions<'_>) -> Result<Vec<Spec>> {
+    let mut out = Vec::new();
+    for text in opts.refspecs {
+        out.push(parse_spec(repo, text, opts.force)?);
+    }
+    let mut every = |glob: &str| -> Result<()> {
+        for r in repo.references_glob(glob).context("listing refs")?.flatten() {
+            if let (Some(name), Some(id)) = (r.name(), r.resolve().ok().and_then(|r| r.target())) {
+                out.push(Spec { text: name.to_string(), src: Some((id, Some(name.to_string()))), dst: None, force: opts.force });
+            }
+        }
+        Ok(())
+    };
+    if opts.all {
+        every("refs/heads/*")?;
+    }
+    if opts.tags {
+        every("refs/tags/*")?;
+    }
+    if out.is_empty() && (opts.all || opts.tags) {
+        return Err(Error::BadInput(format!("nothing to push: no local {}", if opts.all { "branches" } else { "tags" })));
+    }
+    if out.is_empty() {
+        if git::head_branch(repo)?.is_none() {
+            let at = repo.head().ok().and_then(|h| h.target()).map(|id| id.to_string()[..12].to_string()).unwrap_or_default();
+            return Err(Error::with_hint(
+                format!("HEAD is detached at {at}; there is no branch to push"),
+                format!(
+                    "name where it goes: `hfgit push {} HEAD:refs/heads/<name>`, or switch to a branch first (`hfgit switch <branch>`)",
+                    opts.remote
+                ),
+            ));
+        }
+        let branch = git::current_branch(repo)?;
+        let head = git::head_commit(repo)?.ok_or_else(|| {
+            Error::with_hint(format!("nothing to push: branch {branch} has no commits"), "commit first: hfgit commit -m \"...\"")
+        })?;
+        let name = format!("refs/heads/{branch}");
+        out.push(Spec { text: branch, src: Some((head.id(), Some(name))), dst: None, force: opts.force });
+    }
+    Ok(out)
+}
+
+/// The full remote ref a spec writes, as git qualifies it: a full name stays; a short one is
+/// the remote's branch or tag of that name, else takes the kind of the local source ref.
+fn destination(spec: &Spec, remote: &HashMap<String, git2::Oid>, remote_arg: &str) -> Result<String> {
+    let local = spec.src.as_ref().and_then(|(_, l)| l.as_deref());
+    let dst = match (&spec.dst, local) {
+        (Some(d), _) => d.clone(),
+        (None, Some(l)) if l.starts_with("refs/") => l.to_string(),
+        _ => {
+            let src = spec.text.trim_start_matches('+');
+            return Err(Error::with_hint(
+                format!("`{src}` is not a branch or a tag, so it has no name on the remote"),
+                format!("name where it goes: `hfgit push {remote_arg} {src}:refs/heads/<name>`"),
+            ));
+        }
+    };
+    let full = if dst.starts_with("refs/") {
+        dst.clone()
+    } else {
+        let known: Vec<String> =
+            ["refs/heads/", "refs/tags/"].iter().map(|p| format!("{p}{dst}")).filter(|n| remote.contains_key(n)).collect();
+        match (known.as_slice(), local) {
+            ([one], _) => one.clone(),
+            ([_, _], _) => {
+                return Err(Error::with_hint(
+                    format!("`{dst}` is both a branch and a tag on the remote"),
+                    format!("name the one you mean: `refs/heads/{dst}` or `refs/tags/{dst}`"),
+                ))
+            }
+            (_, Some(l)) if spec.src.is_some() && l.starts_with("refs/heads/") => format!("refs/heads/{dst}"),
+            (_, Some(l)) if spec.src.is_some() && l.starts_with("refs/tags/") => format!("refs/tags/{dst}"),
+            _ if spec.src.is_none() => {
+                return Err(Error::BadInput(format!("cannot delete `{dst}`: the remote has no branch or tag of that name")))
+            }
+            _ => {
+                return Err(Error::with_hint(
+                    format!("the destination `{dst}` is not a full ref name and the remote has no branch or tag of that name"),
+                    format!("say what it is: `refs/heads/{dst}` or `refs/tags/{dst}`"),
+                ))
+            }
+        }
+    };
+    if !git2::Reference::is_valid_name(&full) || full == "refs/heads/HEAD" {
+        return Err(Error::BadInput(format!("`{full}` is not a valid ref name (refspec `{}`)", spec.text)));
+    }
+    if spec.src.is_none() && !remote.contains_key(&full) {
+        return Err(Error::BadInput(format!("cannot delete `{full}`: the remote has no such ref")));
+    }
+    Ok(full)
+}
+
+/// How a ref would move, by git's rules: a branch only fast-forwards, a tag never moves,
+/// unless forced.
+fn judge(repo: &Repository, dst: &str, old: Option<git2::Oid>, new: Option<git2::Oid>, force: bool) -> (Action, Option<String>) {
+    let commit = |id: git2::Oid| repo.find_object(id, None).and_then(|o| o.peel_to_commit()).map(|c| c.id()).ok();
+    match (old, new) {
+        (_, None) => (Action::Deleted, None),
+        (None, Some(_)) => (Action::Created, None),
+        (Some(o), Some(n)) if o == n => (Action::UpToDate, None),
+        (Some(_), Some(_)) if force => (Action::Forced, None),
+        (Some(_), Some(_)) if dst.starts_with("refs/tags/") => (Action::Rejected, Some(TAG_EXISTS.to_string())),
+        (Some(o), Some(n)) => match (commit(o), commit(n)) {
+            (Some(oc), Some(nc)) if oc == o && repo.graph_descendant_of(nc, oc).unwrap_or(false) => (Action::Updated, None),
+            _ => (Action::Rejected, Some(NON_FF.to_string())),
+        },
+    }
+}
+
+/// The commit each id names (annotated tags peeled); ids unknown here are left out.
+fn commits_of(repo: &Repository, ids: impl Iterator<Item = git2::Oid>) -> Vec<git2::Oid> {
+    ids.filter_map(|id| repo.find_object(id, None).and_then(|o| o.peel_to_commit()).map(|c| c.id()).ok()).collect()
 }
 
 /// A Hub repository's first commit as the server makes it: no parents, and only
@@ -97,23 +378,28 @@ fn prepare_local(path: &Path, opts: &PushOptions<'_>, branch: &str) -> Result<bo
 
 pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Result<PushOutcome> {
     let _lock = git::lock(repo)?;
-    let branch = git::current_branch(repo)?;
-    let head = git::head_commit(repo)?
-        .ok_or_else(|| {
-            Error::with_hint(format!("nothing to push: branch {branch} has no commits"), "commit first: hfgit commit -m \"...\"")
-        })?
-        .id();
+    let specs = specs(repo, opts)?;
+    let implicit = opts.refspecs.is_empty() && !opts.tags && !opts.all;
     let (name, url) = remote::remote_url(repo, opts.remote, cwd, true)?;
     let shown = remote::redact(&url);
     let hub = crate::hub::api::HubRepo::from_url(&url);
+    let store = Store::for_git_dir(repo.path());
+    let tips = |ids: &mut dyn Iterator<Item = git2::Oid>| commits_of(repo, ids);
     // With --create, refuse before creating anything remotely: check all history now, and
-    // again below only if the remote turns out to have branches already.
+    // again below only if the remote turns out to have refs already.
+    let sources = tips(&mut specs.iter().filter_map(|s| s.src.as_ref().map(|(id, _)| *id)));
     let checked_all = match opts.create {
-        true => Some(crate::weights::policy::check(repo, head, &[], &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?),
+        true => Some(crate::weights::policy::check(repo, &sources, &[], &store, opts.allow_unsafe_pickle)?),
         false => None,
     };
+    let first_branch = specs
+        .iter()
+        .filter_map(|s| s.src.as_ref()?.1.as_deref()?.strip_prefix("refs/heads/"))
+        .next()
+        .map(str::to_string)
+        .unwrap_or_else(|| "main".to_string());
     let created = match remote::location(&url)? {
-        Location::Local(p) => prepare_local(&p, opts, &branch)?,
+        Location::Local(p) => prepare_local(&p, opts, &first_branch)?,
         Location::Http(_) => match (&hub, opts.create) {
             (Some(h), true) => {
                 let token = crate::net::credentials::hf_token()
@@ -124,90 +410,238 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
             _ => false,
         },
     };
-    let refname = format!("refs/heads/{branch}");
     let refs = match (git::remote_refs(repo, &url, opts.interactive, hub.is_none()), &hub) {
         (Ok(r), _) => r,
         (Err(e), Some(h)) => return Err(crate::hub::api::explain(h, e)),
         (Err(e), None) => return Err(e),
     };
-    let old = refs.get(&refname).copied();
-    let mut head = head;
+    let current = git::head_branch(repo)?.map(|b| format!("refs/heads/{b}"));
+    let mut plan: Vec<Planned> = Vec::new();
+    for spec in &specs {
+        let dst = destination(spec, &refs, opts.remote)?;
+        if plan.iter().any(|p| p.dst == dst) {
+            return Err(Error::BadInput(format!("{dst} is named twice in this push")));
+        }
+        let old = refs.get(&dst).copied();
+        let new = spec.src.as_ref().map(|(id, _)| *id);
+        let local = spec.src.as_ref().and_then(|(_, l)| l.clone()).filter(|l| l.starts_with("refs/heads/"));
+        let (mut action, mut reason) = judge(repo, &dst, old, new, spec.force);
+        let mut new = new;
+        let old_commit = old.filter(|o| repo.find_commit(*o).is_ok());
+        if let (Action::Rejected, Some(o), Some(n), Some(_)) = (action, old_commit, new, &hub) {
+            // A new Hub repository holds the server's own first commit: join the histories
+            // (only into the checked-out branch: the join writes its work tree).
+            if local.is_some() && local == current && is_hub_initial_commit(repo, o) && repo.merge_base(n, o).is_err() {
+                let b = local.as_deref().and_then(|l| l.strip_prefix("refs/heads/")).expect("a local branch ref");
+                new = Some(crate::hub::merge::land_on(repo, n, o, b)?);
+                (action, reason) = (Action::Updated, None);
+            }
+        }
+        plan.push(Planned { dst, old, new, local, action, reason });
+    }
+    let first = plan.first().expect("specs() yields at least one ref");
     let mut outcome = PushOutcome {
         remote: shown.clone(),
-        branch: branch.clone(),
+        branch: short_name(&first.dst).to_string(),
         created,
-        old: old.map(|o| o.to_string()),
-        new: head.to_string(),
-        up_to_date: old == Some(head),
+        old: first.old.map(|o| o.to_string()),
+        new: first.new.map(|o| o.to_string()),
+        up_to_date: plan.iter().all(|p| p.action == Action::UpToDate),
         uploaded_objects: 0,
         uploaded_bytes: 0,
         skipped_objects: 0,
         skipped_bytes: 0,
         pickle_warnings: Vec::new(),
+        refs: Vec::new(),
+        totals: Totals::default(),
+        warnings: Vec::new(),
     };
-    if let Some(old) = old.filter(|o| *o != head) {
-        let ff = repo.find_commit(old).is_ok() && repo.graph_descendant_of(head, old).unwrap_or(false);
-        if !ff && hub.is_some() && is_hub_initial_commit(repo, old) && repo.merge_base(head, old).is_err() {
-            // A new Hub repository holds the server's own first commit: join the histories.
-            head = crate::hub::merge::land_on(repo, head, old, &branch)?;
-            outcome.new = head.to_string();
-            outcome.up_to_date = false;
-        } else if !ff && !opts.force {
-            return Err(Error::with_hint(
-                format!("rejected: {branch} on {shown} has commits that are not in your branch (non-fast-forward)"),
-                "run `hfgit pull` to bring them in, then push again (or `hfgit push --force` to overwrite them)",
-            ));
+    let sending = |a: Action| matches!(a, Action::Created | Action::Updated | Action::Forced);
+    let new_tips = tips(&mut plan.iter().filter(|p| sending(p.action)).filter_map(|p| p.new));
+    // Everything the remote's refs already reach is assumed to have its objects there...
+    let hide = tips(&mut refs.values().copied());
+    let mut needed = match new_tips.is_empty() {
+        true => BTreeMap::new(),
+        false => pointers_to_send(repo, &new_tips, &hide)?,
+    };
+    let new_objects = needed.len();
+    if !new_tips.is_empty() {
+        let new_objects: Vec<(String, Pointer)> = needed.values().cloned().collect();
+        outcome.pickle_warnings = match checked_all {
+            Some(all) if hide.is_empty() && new_tips == sources => all,
+            _ => crate::weights::policy::check(repo, &new_tips, &hide, &store, opts.allow_unsafe_pickle)?,
+        };
+        if let Some(h) = &hub {
+            crate::hub::rules::check(repo, &new_tips, &hide, &new_objects, &store)?;
+            // then the Hub's own word, where it offers it, still before any byte is sent
+            let rev = plan.iter().find(|p| sending(p.action)).map_or("main", |p| short_name(&p.dst));
+            let token = crate::net::credentials::hf_token();
+            crate::hub::rules::ask_the_hub(repo, &new_tips, &hide, &remote::hub_endpoint(), token.as_ref(), h, rev)?;
         }
     }
-    if outcome.up_to_date {
-        return Ok(outcome);
+    // ...but a plain `git push` (no hook) may have left it without them: the objects of what
+    // the pushed refs already hold there (with `all_objects`, of every ref on either side) that
+    // this repository has are checked too, in the same batch, and sent when missing.
+    let repair = match opts.all_objects {
+        true => {
+            let local = repo.references().context("listing refs")?.flatten().filter_map(|r| r.resolve().ok()?.target());
+            tips(&mut local.chain(refs.values().copied()))
+        }
+        false => tips(&mut plan.iter().filter(|p| !matches!(p.action, Action::Rejected | Action::Deleted)).filter_map(|p| p.old)),
+    };
+    if !repair.is_empty() {
+        for (oid, (path, p)) in pointers_to_send(repo, &repair, &[])? {
+            if store.contains(&p) {
+                needed.entry(oid).or_insert((path, p));
+            }
+        }
+    }
+    if !needed.is_empty() {
+        let ref_name = plan.iter().find(|p| sending(p.action)).or(plan.first()).map(|p| p.dst.clone());
+        let upload = LfsRemote::for_remote(repo, name.as_deref(), &url, Operation::Upload, ref_name, opts.interactive)
+            .and_then(|lfs| lfs.upload_all(&store, needed.into_values().collect(), progress));
+        match upload {
+            Ok(sum) => {
+                outcome.uploaded_objects = sum.uploaded_objects;
+                outcome.uploaded_bytes = sum.uploaded_bytes;
+                outcome.skipped_objects = sum.skipped_objects;
+                outcome.skipped_bytes = sum.skipped_bytes;
+            }
+            // only the repair check failed: nothing new depends on it, so the push goes on
+            Err(e) if new_objects == 0 => outcome.warnings.push(format!("could not check the LFS objects already on the remote: {e}")),
+            Err(e) => return Err(e),
+        }
     }
 
-    // Everything the remote's branches already reach is assumed to have its objects there.
-    let hide: Vec<git2::Oid> = refs.iter().filter(|(n, _)| n.starts_with("refs/heads/")).map(|(_, id)| *id).collect();
-    let needed: Vec<(String, Pointer)> = pointers_to_send(repo, head, &hide)?.into_values().collect();
-    outcome.pickle_warnings = match checked_all {
-        Some(all) if hide.is_empty() => all,
-        _ => crate::weights::policy::check(repo, head, &hide, &Store::for_git_dir(repo.path()), opts.allow_unsafe_pickle)?,
-    };
-    if hub.is_some() {
-        crate::hub::rules::check(repo, head, &hide, &needed, &Store::for_git_dir(repo.path()))?;
-    }
-    let lfs = LfsRemote::for_remote(repo, name.as_deref(), &url, Operation::Upload, Some(refname.clone()), opts.interactive)?;
-    let sum = lfs.upload_all(&Store::for_git_dir(repo.path()), needed, progress)?;
-    outcome.uploaded_objects = sum.uploaded_objects;
-    outcome.uploaded_bytes = sum.uploaded_bytes;
-    outcome.skipped_objects = sum.skipped_objects;
-    outcome.skipped_bytes = sum.skipped_bytes;
-
-    let plus = if opts.force { "+" } else { "" };
-    let spec = format!("{plus}{refname}:{refname}");
-    let mut r = repo.remote_anonymous(&url).context("preparing the git push")?;
-    let rejected = std::cell::RefCell::new(None);
-    let mut cb = git::remote_callbacks(&url, opts.interactive);
-    cb.push_update_reference(|_r, status| {
-        if let Some(s) = status {
-            *rejected.borrow_mut() = Some(s.to_string());
+    let to_send: Vec<&Planned> = plan.iter().filter(|p| sending(p.action) || p.action == Action::Deleted).collect();
+    let refused = if to_send.is_empty() { HashMap::new() } else { send_refs(repo, &url, &to_send, opts.interactive)? };
+    for p in &mut plan {
+        if let Some(msg) = refused.get(&p.dst) {
+            (p.action, p.reason) = (Action::Rejected, Some(msg.clone()));
         }
-        Ok(())
-    });
-    let mut po = git2::PushOptions::new();
-    po.remote_callbacks(cb);
-    let headers = git::extra_headers(repo, &url);
-    po.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
-    r.push(&[spec.as_str()], Some(&mut po)).context(format!("pushing {branch} to {shown}"))?;
-    drop(po);
-    drop(r);
-    if let Some(msg) = rejected.into_inner() {
-        return Err(Error::failed(format!("the remote rejected {branch}: {msg}")));
     }
-    if let Some(name) = name {
-        repo.reference(&format!("refs/remotes/{name}/{branch}"), head, true, "push").context("updating the remote-tracking branch")?;
-        let mut cfg = repo.config().context("opening git config")?;
-        if cfg.get_string(&format!("branch.{branch}.remote")).is_err() {
-            cfg.set_str(&format!("branch.{branch}.remote"), &name).context("setting upstream")?;
-            cfg.set_str(&format!("branch.{branch}.merge"), &refname).context("setting upstream")?;
+    for p in &plan {
+        let Some(name) = name.as_deref().filter(|_| sending(p.action) || p.action == Action::Deleted) else { continue };
+        let Some(b) = p.dst.strip_prefix("refs/heads/") else { continue };
+        let tracking = format!("refs/remotes/{name}/{b}");
+        match p.new.and_then(|n| commits_of(repo, std::iter::once(n)).pop()) {
+            Some(id) => {
+                repo.reference(&tracking, id, true, "push").context("updating the remote-tracking branch")?;
+            }
+            None => {
+                if let Ok(mut r) = repo.find_reference(&tracking) {
+                    r.delete().context(format!("deleting {tracking}"))?;
+                }
+            }
         }
+        if implicit && p.local.as_deref() == Some(p.dst.as_str()) {
+            let mut cfg = repo.config().context("opening git config")?;
+            if cfg.get_string(&format!("branch.{b}.remote")).is_err() {
+                cfg.set_str(&format!("branch.{b}.remote"), name).context("setting upstream")?;
+                cfg.set_str(&format!("branch.{b}.merge"), &p.dst).context("setting upstream")?;
+            }
+        }
+    }
+    for p in plan {
+        let t = &mut outcome.totals;
+        *match p.action {
+            Action::Created => &mut t.created,
+            Action::Updated => &mut t.updated,
+            Action::Forced => &mut t.forced,
+            Action::Deleted => &mut t.deleted,
+            Action::UpToDate => &mut t.up_to_date,
+            Action::Rejected => &mut t.rejected,
+        } += 1;
+        outcome.refs.push(RefOutcome {
+            name: p.dst,
+            old: p.old.map(|o| o.to_string()),
+            new: p.new.map(|o| o.to_string()),
+            action: p.action,
+            reason: p.reason,
+        });
     }
     Ok(outcome)
+}
+
+/// Moves the remote refs in one libgit2 push, after every object is there. Each object is sent
+/// from a temporary ref (`refs/hfgit/push/<n>`), so what was checked is what goes, whatever
+/// names it. Returns the refs the remote refused, with its reason.
+fn send_refs(repo: &Repository, url: &str, plan: &[&Planned], interactive: bool) -> Result<HashMap<String, String>> {
+    const NS: &str = "refs/hfgit/push/";
+    git::clear_refs(repo, NS)?;
+    let mut specs = Vec::new();
+    for (i, p) in plan.iter().enumerate() {
+        match p.new {
+            Some(id) => {
+                let tmp = format!("{NS}{i}");
+                repo.reference(&tmp, id, true, "push").context("preparing the git push")?;
+                let plus = if p.action == Action::Forced { "+" } else { "" };
+                specs.push(format!("{plus}{tmp}:{}", p.dst));
+            }
+            None => specs.push(format!(":{}", p.dst)),
+        }
+    }
+    let refused = std::cell::RefCell::new(HashMap::new());
+    let result = (|| -> Result<()> {
+        let mut r = repo.remote_anonymous(url).context("preparing the git push")?;
+        let mut cb = git::remote_callbacks(url, interactive);
+        cb.push_update_reference(|name, status| {
+            if let Some(s) = status {
+                refused.borrow_mut().insert(name.to_string(), s.to_string());
+            }
+            Ok(())
+        });
+        let mut po = git2::PushOptions::new();
+        po.remote_callbacks(cb);
+        let headers = git::extra_headers(repo, url);
+        po.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
+        let names: Vec<&str> = plan.iter().map(|p| short_name(&p.dst)).collect();
+        r.push(&specs, Some(&mut po)).context(format!("pushing {} to {}", names.join(", "), remote::redact(url)))
+    })();
+    git::clear_refs(repo, NS)?;
+    result?;
+    Ok(refused.into_inner())
+}
+
+/// `git push`'s pre-push hook (`hfgit lfs-pre-push <remote> <url>`): uploads the LFS objects of
+/// the commits git is about to send — `lines` as git writes them on the hook's stdin
+/// (`<local ref> <local sha> <remote ref> <remote sha>`) — that the remote lacks, so git sends
+/// the refs only after the objects are there. What the remote's refs (and this repository's
+/// remote-tracking refs for it) already reach is taken as there, as git-lfs does.
+pub fn pre_push(
+    repo: &Repository,
+    remote: &str,
+    url: &str,
+    lines: &str,
+    interactive: bool,
+    progress: &dyn Progress,
+) -> Result<crate::lfs::remote::UploadSummary> {
+    let name = repo.find_remote(remote).ok().map(|_| remote.to_string());
+    let (mut sent, mut hide, mut first_ref) = (Vec::new(), Vec::new(), None);
+    for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+        let bad = || Error::BadInput(format!("not a pre-push line from git: {:?}", crate::net::remote::escape_text(line)));
+        let [_, local, dst, old] = line.split_whitespace().collect::<Vec<_>>()[..] else { return Err(bad()) };
+        let (local, old) = (git2::Oid::from_str(local).map_err(|_| bad())?, git2::Oid::from_str(old).map_err(|_| bad())?);
+        if !old.is_zero() {
+            hide.push(old);
+        }
+        if !local.is_zero() {
+            sent.push(local);
+            first_ref.get_or_insert_with(|| dst.to_string());
+        }
+    }
+    if let Some(n) = &name {
+        let known = repo.references_glob(&format!("refs/remotes/{n}/*")).context("listing remote-tracking refs")?;
+        hide.extend(known.flatten().filter_map(|r| r.resolve().ok()?.target()));
+    }
+    let (sent, hide) = (commits_of(repo, sent.into_iter()), commits_of(repo, hide.into_iter()));
+    if sent.is_empty() {
+        return Ok(Default::default());
+    }
+    let needed: Vec<(String, Pointer)> = pointers_to_send(repo, &sent, &hide)?.into_values().collect();
+    if needed.is_empty() {
+        return Ok(Default::default());
+    }
+    let lfs = LfsRemote::for_remote(repo, name.as_deref(), url, Operation::Upload, first_ref, interactive)?;
+    lfs.upload_all(&Store::for_git_dir(repo.path()), needed, progress)
 }

@@ -125,11 +125,13 @@ pub fn head_commit(repo: &Repository) -> Result<Option<git2::Commit<'_>>> {
     }
 }
 
-/// The commits reachable from `tip` but not from any of `hide` (ids unknown locally ignored):
-/// what a push sends.
-pub fn new_commits<'r>(repo: &'r Repository, tip: git2::Oid, hide: &[git2::Oid]) -> Result<git2::Revwalk<'r>> {
+/// The commits reachable from any of `tips` but not from any of `hide` (ids unknown locally
+/// ignored): what a push sends.
+pub fn new_commits<'r>(repo: &'r Repository, tips: &[git2::Oid], hide: &[git2::Oid]) -> Result<git2::Revwalk<'r>> {
     let mut walk = repo.revwalk().context("walking history")?;
-    walk.push(tip).context("walking history")?;
+    for tip in tips {
+        walk.push(*tip).context("walking history")?;
+    }
     for h in hide {
         if repo.find_commit(*h).is_ok() {
             walk.hide(*h).context("walking history")?;
@@ -358,20 +360,35 @@ pub fn extra_headers(repo: &Repository, url: &str) -> Vec<String> {
     crate::net::cookies::CookieConfig::from_config(&cfg).header_for(url).map(|c| vec![format!("Cookie: {c}")]).unwrap_or_default()
 }
 
-/// The branches a remote has (`refs/heads/*` → commit), with their history fetched so that
-/// fast-forward checks can be made locally. (Listing through `Remote::list` is avoided: git2
-/// 0.20 builds a slice from a null pointer when a remote has no refs at all.)
-pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: bool) -> Result<HashMap<String, git2::Oid>> {
-    const NS: &str = "refs/hfgit/ls-remote/";
-    let clear = |repo: &Repository| -> Result<()> {
-        for r in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {
-            if let Some(name) = r.name() {
-                let name = name.to_string();
-                repo.find_reference(&name).and_then(|mut r| r.delete()).context("removing a temporary ref")?;
+/// Removes every ref under `ns` (a namespace of hfgit's own, `refs/hfgit/...`), and the `*.lock`
+/// files a killed hfgit left there: the caller holds the repository lock, and nothing but
+/// hfgit writes that namespace, so no live writer holds them.
+pub fn clear_refs(repo: &Repository, ns: &str) -> Result<()> {
+    let dir = repo.path().join(ns);
+    if dir.is_dir() {
+        for e in walkdir::WalkDir::new(&dir).into_iter().flatten() {
+            if e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(".lock") {
+                fs::remove_file(e.path()).context(format!("removing stale {}", e.path().display()))?;
             }
         }
-        Ok(())
-    };
+    }
+    for r in repo.references_glob(&format!("{ns}*")).context("listing refs")?.flatten() {
+        if let Some(name) = r.name() {
+            let name = name.to_string();
+            repo.find_reference(&name).and_then(|mut r| r.delete()).context("removing a temporary ref")?;
+        }
+    }
+    Ok(())
+}
+
+/// The branches and tags a remote has (`refs/heads/*` → commit, `refs/tags/*` → the tag object
+/// or commit it names), with their history fetched so that fast-forward checks can be made
+/// locally. Nothing outside hfgit's own namespace changes (no tag is auto-followed into
+/// `refs/tags`). (Listing through `Remote::list` is avoided: git2 0.20 builds a slice from a
+/// null pointer when a remote has no refs at all.)
+pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: bool) -> Result<HashMap<String, git2::Oid>> {
+    const NS: &str = "refs/hfgit/ls-remote/";
+    let clear = |repo: &Repository| clear_refs(repo, NS);
     clear(repo)?;
     let mut r = repo.remote_anonymous(url).context("preparing the remote")?;
     let mut fo = git2::FetchOptions::new();
@@ -379,7 +396,9 @@ pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: 
     fo.update_fetchhead(false);
     let headers = extra_headers(repo, url);
     fo.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
-    match r.fetch(&[format!("+refs/heads/*:{NS}*").as_str()], Some(&mut fo), None) {
+    fo.download_tags(git2::AutotagOption::None);
+    let specs = [format!("+refs/heads/*:{NS}heads/*"), format!("+refs/tags/*:{NS}tags/*")];
+    match r.fetch(&specs, Some(&mut fo), None) {
         Ok(()) => {}
         // A host that creates repositories on first push (as the test forge and many others
         // do) answers 404 until then: for a push, that is a remote with no branches.
@@ -389,7 +408,7 @@ pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: 
     let mut out = HashMap::new();
     for reference in repo.references_glob(&format!("{NS}*")).context("listing refs")?.flatten() {
         if let (Some(name), Some(id)) = (reference.name(), reference.target()) {
-            out.insert(format!("refs/heads/{}", &name[NS.len()..]), id);
+            out.insert(format!("refs/{}", &name[NS.len()..]), id);
         }
     }
     clear(repo)?;

@@ -10,11 +10,11 @@ use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::HashSet;
 use std::io::Cursor;
 
-/// Scans the pickle-based files new in `head` relative to `hide`. Returns the reports of files
+/// Scans the pickle-based files new in `tips` relative to `hide`. Returns the reports of files
 /// that are not safe; errors when there is one and it is not `allow`ed (only *safe* pickles are
 /// published without --allow-unsafe-pickle).
-pub fn check(repo: &Repository, head: git2::Oid, hide: &[git2::Oid], store: &Store, allow: bool) -> Result<Vec<FileReport>> {
-    let walk = git::new_commits(repo, head, hide)?;
+pub fn check(repo: &Repository, tips: &[git2::Oid], hide: &[git2::Oid], store: &Store, allow: bool) -> Result<Vec<FileReport>> {
+    let walk = git::new_commits(repo, tips, hide)?;
     let mut blobs = Vec::new();
     let mut seen = HashSet::new();
     for id in walk {

@@ -264,6 +264,10 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         whoami(&mut s, &req);
         return Some(());
     }
+    if path_only.starts_with("/api/") && path_only.contains("/preupload/") && req.method == "POST" {
+        preupload(&mut s, st, &req);
+        return Some(());
+    }
     if let Some(rest) = path_only.strip_prefix("/api/models/").or_else(|| path_only.strip_prefix("/api/datasets/")) {
         // repo info: 401 without a token and 404 with one for a missing or hidden repository
         let prefix = if path_only.starts_with("/api/datasets/") { "datasets/" } else { "" };
@@ -277,10 +281,6 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         } else {
             respond(&mut s, 401, &[("X-Error-Code", "RepoNotFound".into())], b"{\"error\":\"Repository not found\"}");
         }
-        return Some(());
-    }
-    if path_only.starts_with("/api/") && path_only.contains("/preupload/") && req.method == "POST" {
-        preupload(&mut s, st, &req);
         return Some(());
     }
     if path_only == "/api/validate-yaml" && req.method == "POST" {
@@ -927,7 +927,7 @@ fn validate_yaml(s: &mut TcpStream, st: &State, req: &Request) {
     bump(st, "validate-yaml".into());
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
     let content = body["content"].as_str().unwrap_or("");
-    let known = ["mit", "apache-2.0", "cc-by-4.0", "openrail", "other"];
+    let known = ["mit", "apache-2.0", "bsd-3-clause", "cc-by-4.0", "gpl-3.0", "openrail", "other", "unknown"];
     let bad: Vec<&str> = content.lines().filter_map(|l| l.strip_prefix("license:")).map(str::trim).filter(|l| !known.contains(l)).collect();
     if bad.is_empty() {
         return json(s, 200, serde_json::json!({"errors": [], "warnings": []}));

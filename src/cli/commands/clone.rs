@@ -19,13 +19,19 @@ pub struct Args {
     /// Download no LFS content (files stay pointer files)
     #[arg(long)]
     no_lfs: bool,
+    /// Check out branch NAME (or tag NAME, detached) instead of the remote's default branch
+    #[arg(long, short = 'b', value_name = "NAME")]
+    branch: Option<String>,
+    /// Check out commit REV (a commit id, or a branch or tag name), detached
+    #[arg(long, value_name = "REV", conflicts_with = "branch")]
+    revision: Option<String>,
     /// Print a JSON summary on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { target, dir, include, exclude, no_lfs, json } = args;
+    let Args { target, dir, include, exclude, no_lfs, branch, revision, json } = args;
     let out = hfgit::ops::clone::clone(
         &hfgit::ops::clone::CloneOptions {
             target: &target,
@@ -33,6 +39,8 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             include: &include,
             exclude: &exclude,
             no_lfs,
+            branch: branch.as_deref(),
+            revision: revision.as_deref(),
             interactive: ui.interactive(),
         },
         &super::cwd()?,
@@ -44,7 +52,12 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         if out.resumed {
             ui.status("resumed an unfinished clone");
         }
-        match &out.branch {
+        let at = match (&out.branch, &out.commit) {
+            (Some(b), _) => Some(b.clone()),
+            (None, Some(c)) => Some(format!("HEAD detached at {}", &c[..12])),
+            (None, None) => None,
+        };
+        match at {
             None => ui.warn("you appear to have cloned an empty repository"),
             Some(b) => ui.status(format!(
                 "cloned {} into {} ({b}); LFS: {} of {} file(s) selected, {} object(s) downloaded ({})",

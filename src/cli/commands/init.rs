@@ -46,6 +46,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     if out.wrote_gitattributes {
         ui.status(format!("Wrote .gitattributes with the Hub's {} LFS patterns", hfgit::lfs::track::HUB_MODEL_PATTERNS.len()));
     }
+    if out.pre_push_hook {
+        ui.status("Installed a pre-push hook: plain `git push` uploads LFS objects through hfgit");
+    }
     if out.wrote_model_card {
         ui.status("Wrote README.md, a model card with Hub metadata (edit it before you publish)");
     }

@@ -10,6 +10,7 @@ pub mod du;
 pub mod fetch;
 pub mod fsck;
 pub mod init;
+pub mod lfs_pre_push;
 pub mod log;
 pub mod login;
 pub mod merge;

@@ -1,17 +1,31 @@
 use crate::ui::{self, Ui};
+use hfgit::ops::push::{short_name, Action};
 use hfgit::Result;
 use std::process::ExitCode;
 
-/// Upload LFS objects, then update the remote branch
+/// Upload LFS objects, then update the remote branches and tags
 ///
 /// REMOTE is a remote name (default `origin`) or a TARGET: a path or file:// URL of a bare
-/// repository. Every LFS object the pushed commits need that the remote lacks is uploaded
-/// before the remote branch moves.
+/// repository, an HTTP URL or a Hub repo id. REFSPEC is git's: `main`, `v1.0`, `src:dst`,
+/// `+src:dst` (force that one), `:dst` (delete); with none, the current branch. Every LFS
+/// object the pushed refs need that the remote lacks is uploaded before any remote ref moves.
 #[derive(clap::Args)]
 pub struct Args {
     /// Remote name or target
     #[arg(default_value = "origin")]
     remote: String,
+    /// What to push where (`<src>[:<dst>]`, `+` to force, `:<dst>` to delete)
+    refspecs: Vec<String>,
+    /// Push every local tag
+    #[arg(long)]
+    tags: bool,
+    /// Push every local branch
+    #[arg(long, conflicts_with_all = ["refspecs", "tags"])]
+    all: bool,
+    /// Also upload every LFS object of every branch and tag (here and on the remote) that the
+    /// remote lacks, even when no ref moves
+    #[arg(long)]
+    all_objects: bool,
     /// Create the remote repository when it does not exist
     #[arg(long)]
     create: bool,
@@ -21,7 +35,7 @@ pub struct Args {
     /// Push pickle files even when they would run dangerous code on load
     #[arg(long)]
     allow_unsafe_pickle: bool,
-    /// Overwrite the remote branch even when it is not a fast-forward
+    /// Overwrite remote branches that are not fast-forwards, and move remote tags
     #[arg(long)]
     force: bool,
     /// Print a JSON summary on stdout
@@ -30,34 +44,58 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { remote, create, private, force, json, allow_unsafe_pickle } = args;
+    let Args { remote, refspecs, tags, all, all_objects, create, private, force, json, allow_unsafe_pickle } = args;
     let repo = super::open_repo()?;
     let out = hfgit::ops::push::push(
         &repo,
-        &hfgit::ops::push::PushOptions { remote: &remote, create, force, private, allow_unsafe_pickle, interactive: ui.interactive() },
+        &hfgit::ops::push::PushOptions {
+            remote: &remote,
+            refspecs: &refspecs,
+            tags,
+            all,
+            all_objects,
+            create,
+            force,
+            private,
+            allow_unsafe_pickle,
+            interactive: ui.interactive(),
+        },
         &super::cwd()?,
         &ui.progress(),
     )?;
     super::scan::report_to_stderr(&out.pickle_warnings, ui);
+    for w in &out.warnings {
+        ui.warn(w);
+    }
     if json {
         ui::print_json(&out);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if out.created {
-        ui.status(format!("created bare repository {}", out.remote));
-    }
-    println!(
-        "LFS: uploaded {} object(s) ({}), skipped {} already on the remote ({})",
-        out.uploaded_objects,
-        ui::bytes(out.uploaded_bytes),
-        out.skipped_objects,
-        ui::bytes(out.skipped_bytes)
-    );
-    if out.up_to_date {
-        println!("{}: everything up to date", out.branch);
     } else {
-        let old = out.old.as_deref().map(|o| &o[..7]).unwrap_or("(new branch)");
-        println!("{}: {old} -> {} on {}", out.branch, &out.new[..7], out.remote);
+        if out.created {
+            ui.status(format!("created bare repository {}", out.remote));
+        }
+        println!(
+            "LFS: uploaded {} object(s) ({}), skipped {} already on the remote ({})",
+            out.uploaded_objects,
+            ui::bytes(out.uploaded_bytes),
+            out.skipped_objects,
+            ui::bytes(out.skipped_bytes)
+        );
+        let short = |id: &Option<String>| id.as_deref().map(|o| o[..7].to_string());
+        for r in &out.refs {
+            let name = short_name(&r.name);
+            let kind = if r.name.starts_with("refs/tags/") { "(new tag)" } else { "(new branch)" };
+            let (old, new) = (short(&r.old).unwrap_or_else(|| kind.to_string()), short(&r.new).unwrap_or_default());
+            match r.action {
+                Action::UpToDate => println!("{name}: everything up to date"),
+                Action::Created | Action::Updated => println!("{name}: {old} -> {new} on {}", out.remote),
+                Action::Forced => println!("{name}: {old} -> {new} on {} (forced)", out.remote),
+                Action::Deleted => println!("{name}: deleted from {} (was {old})", out.remote),
+                Action::Rejected => println!("{name}: rejected ({})", r.reason.as_deref().unwrap_or("refused by the remote")),
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    match out.rejection() {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
