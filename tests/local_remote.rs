@@ -357,7 +357,11 @@ fn a_killed_clone_leaves_nothing_corrupt_and_resumes() {
     let want = pointers_at(&env, &env.path("remote.git"), "main");
     let dest = env.path("c");
     kill_until_done(
-        || env.hfgit_cmd(env.dir.path(), &["clone", "remote.git", "c"]),
+        || match dest.join(".git").exists() && !dest.join(".git/hfgit-clone-incomplete").exists() {
+            // killed after it finished but before it exited: the clone is done
+            true => std::process::Command::new("true"),
+            false => env.hfgit_cmd(env.dir.path(), &["clone", "remote.git", "c"]),
+        },
         2,
         200,
         || {

@@ -169,9 +169,17 @@ pub fn snapshot(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 pub fn run_and_kill(mut cmd: Command, delay: std::time::Duration) -> bool {
     cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    std::thread::sleep(delay);
-    if let Some(status) = child.try_wait().unwrap() {
-        return status.success();
+    // until the delay is up, or sooner when the command ends by itself
+    let end = std::time::Instant::now() + delay;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(5)));
     }
     child.kill().unwrap(); // SIGKILL
                            // it may have finished on its own between try_wait and kill
