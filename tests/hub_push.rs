@@ -212,23 +212,33 @@ fn the_test_hub_enforces_the_hubs_pre_receive_rules_on_plain_git() {
 }
 
 /// Before any byte is sent, the Hub itself is asked (where it offers it): `preupload` says which
-/// files it stores through LFS (here stricter than hfgit's own rule), `validate-yaml` checks the
-/// model card's metadata. Following the hint makes the push go through.
+/// files it stores through LFS (here: by the repository's own `.gitattributes`, which the owner
+/// made track `*.idx`), `validate-yaml` checks the model card's metadata. Following the hint
+/// makes the push go through.
 #[test]
 fn the_hubs_own_preupload_and_yaml_checks_refuse_before_any_byte_is_sent() {
     let env = Env::new();
     let server = LfsServer::start();
-    let repo = env.init("m");
-    env.hfgit(&repo, &["add", "--set", "hidden_size=8"]).ok();
-    env.hfgit(&repo, &["commit", "-m", "config"]).ok();
+    // the owner creates the repository with `*.idx` in LFS
+    let owner = env.init("owner");
+    let mut attrs = fs::read_to_string(owner.join(".gitattributes")).unwrap();
+    attrs.push_str("*.idx filter=lfs diff=lfs merge=lfs -text\n");
+    fs::write(owner.join(".gitattributes"), &attrs).unwrap();
+    env.hfgit(&owner, &["commit", "-m", "track idx"]).ok();
+    hf(&env, &server, &owner, &["push", "alice/pre-hub", "--create"], true).ok();
+    // a contributor's clone drops that rule and commits a small index as a plain file
+    hf(&env, &server, env.dir.path(), &["clone", "alice/pre-hub", "m"], true).ok();
+    let repo = env.path("m");
+    let mine: String = attrs.lines().filter(|l| !l.starts_with("*.idx")).map(|l| format!("{l}\n")).collect();
+    fs::write(repo.join(".gitattributes"), &mine).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "attributes"]).ok();
     let mut vocab = data(960, 100 * 1024);
-    vocab[10] = 0; // binary
+    vocab[10] = 0; // binary, yet far below the Hub's size rules
     fs::write(repo.join("vocab.idx"), &vocab).unwrap();
-    env.git(&repo, &["config", "hfgit.lfsThreshold", "10m"]).ok();
     env.hfgit(&repo, &["commit", "-m", "vocab"]).ok();
     assert!(!env.git(&repo, &["cat-file", "-p", "HEAD:vocab.idx"]).ok().stdout.starts_with("version "), "hfgit kept it plain");
     let before = server.log().len();
-    let r = hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).fails();
+    let r = hf(&env, &server, &repo, &["push"], true).fails();
     assert!(r.stderr.contains("vocab.idx") && r.stderr.contains("through LFS"), "{}", r.stderr);
     assert!(server.count("preupload") >= 1);
     let sent =
@@ -245,17 +255,19 @@ fn the_hubs_own_preupload_and_yaml_checks_refuse_before_any_byte_is_sent() {
 
     // now the model card: a license the Hub does not know
     let card = fs::read_to_string(repo.join("README.md")).unwrap_or_default();
-    fs::write(repo.join("README.md"), format!("---\nlicense: not-a-license\n---\n{card}")).unwrap();
+    let body = card.split("\n---\n").last().unwrap_or("").to_string();
+    fs::write(repo.join("README.md"), format!("---\nlicense: not-a-license\n---\n{body}")).unwrap();
     env.hfgit(&repo, &["commit", "-m", "card"]).ok();
-    let r = hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).fails();
+    let r = hf(&env, &server, &repo, &["push"], true).fails();
     assert!(r.stderr.contains("README.md metadata") && r.stderr.contains("not-a-license"), "{}", r.stderr);
     assert!(server.count("validate-yaml") >= 1);
-    fs::write(repo.join("README.md"), format!("---\nlicense: mit\n---\n{card}")).unwrap();
+    fs::write(repo.join("README.md"), format!("---\nlicense: mit\n---\n{body}")).unwrap();
     env.hfgit(&repo, &["commit", "-m", "card fixed"]).ok();
-    hf(&env, &server, &repo, &["push", "alice/pre-hub", "--create"], true).ok();
+    hf(&env, &server, &repo, &["push"], true).ok();
     let bare = server.git_root.path().join("alice/pre-hub.git");
     let blob = env.git(&bare, &["cat-file", "-p", "main:vocab.idx"]).ok().stdout;
     assert!(blob.starts_with("version https://git-lfs.github.com/spec/v1"), "{blob}");
+    assert_eq!(server.get("alice~pre-hub.git", &sha256_hex(&vocab)).unwrap(), vocab);
 }
 
 /// Tags and branches are the Hub's revisions: pushed with their LFS objects, cloned back with

@@ -16,7 +16,8 @@
 //! Range words: `range-short-once` (the first ranged GET sends one byte less than its
 //! Content-Range says), `slow-get` (bodies go out at about 6 MB/s per connection); counters
 //! `maxinflight:<repo>` say how many GETs of a repository were served at once.
-//! `hub-ratelimit`: the first batch starts a 2-second window answered with 429 and the Hub's
+//! The Hub API also answers `preupload` (from the repository's `.gitattributes`, size and
+//! binary-ness) and `validate-yaml` (known licenses only). `hub-ratelimit`: the first batch starts a 2-second window answered with 429 and the Hub's
 //! `RateLimit: "api";r=0;t=N` (no Retry-After); a batch before the reset counts as `hammered:`.
 //! `storage-403-once`: the first storage request per object answers 403 "Request has expired".
 //! `mirror-hrefs`: actions name `https://huggingface.co` instead of this server (a mirror).
@@ -898,14 +899,38 @@ fn storage_get(s: &mut TcpStream, st: &State, repo: &str, oid: &str, req: &Reque
     respond(s, 200, &[], &data);
 }
 
-/// Binary files at least this large go to LFS in the Hub's preupload answer: stricter than
-/// hfgit's own 1 MiB rule, as the Hub's real threshold is undocumented and may be lower.
-pub const PREUPLOAD_BINARY_LFS: u64 = 64 * 1024;
-
-/// `POST /api/{type}s/{id}/preupload/{rev}`: the Hub's upload decision per file, from its size
-/// and whether its sample (base64 of the first 512 bytes) holds a NUL.
+/// `POST /api/{type}s/{id}/preupload/{rev}`: the Hub's upload decision per file, from the
+/// repository's own `.gitattributes` at that revision (its `filter=lfs` patterns, `*.ext` and
+/// `/exact` forms), the size (over 10 MiB) and binary-ness (a NUL in the sample, over 1 MiB): the
+/// same limits as this server's pre-receive hook.
 fn preupload(s: &mut TcpStream, st: &State, req: &Request) {
     bump(st, "preupload".into());
+    let path = req.path.split('?').next().unwrap_or("");
+    let rest = path.strip_prefix("/api/").unwrap_or("");
+    let (repo_part, rev) = rest.split_once("/preupload/").unwrap_or((rest, "main"));
+    let (kind, id) = repo_part.split_once('/').unwrap_or(("models", repo_part));
+    let prefix = match kind {
+        "datasets" => "datasets/",
+        "spaces" => "spaces/",
+        _ => "",
+    };
+    let bare = st.git_root.lock().unwrap().join(format!("{prefix}{id}.git"));
+    let attrs = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&bare)
+        .args(["show", &format!("{rev}:.gitattributes")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let patterns: Vec<String> =
+        attrs.lines().filter(|l| l.contains("filter=lfs")).filter_map(|l| l.split_whitespace().next().map(str::to_string)).collect();
+    let tracked = |p: &str| {
+        patterns.iter().any(|pat| match (pat.strip_prefix("*."), pat.strip_prefix('/')) {
+            (Some(ext), _) => p.rsplit('/').next().is_some_and(|n| n.ends_with(&format!(".{ext}"))),
+            (_, Some(exact)) => p == exact,
+            _ => p.rsplit('/').next() == Some(pat.as_str()),
+        })
+    };
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
     let files: Vec<serde_json::Value> = body["files"]
         .as_array()
@@ -914,8 +939,9 @@ fn preupload(s: &mut TcpStream, st: &State, req: &Request) {
         .iter()
         .map(|f| {
             let size = f["size"].as_u64().unwrap_or(0);
+            let name = f["path"].as_str().unwrap_or("");
             let binary = unb64(f["sample"].as_str().unwrap_or("")).contains(&0);
-            let lfs = size > 10 * 1024 * 1024 || (binary && size >= PREUPLOAD_BINARY_LFS);
+            let lfs = tracked(name) || size > 10 * 1024 * 1024 || (binary && size > 1024 * 1024);
             serde_json::json!({"path": f["path"], "uploadMode": if lfs { "lfs" } else { "regular" }, "shouldIgnore": false})
         })
         .collect();
