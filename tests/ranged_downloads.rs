@@ -31,7 +31,8 @@ fn ranges_asked(f: &Fx, oid: &str) -> Vec<Option<String>> {
 
 #[test]
 fn a_large_object_comes_in_pieces_over_several_connections_byte_identical() {
-    let (f, big) = big("plain");
+    // capped connections (about 6 MB/s each): pieces in flight at once are seen as such
+    let (f, big) = big("plain-slow-get");
     let out = f.env.hfgit(f.env.dir.path(), &["clone", "remote.git", "c", "--json"]).ok().json();
     assert_eq!(out["downloaded_objects"], 3);
     assert_eq!(fs::read(f.env.path("c/big.bin")).unwrap(), big);
@@ -43,8 +44,9 @@ fn a_large_object_comes_in_pieces_over_several_connections_byte_identical() {
     starts.sort();
     assert_eq!(starts, (0..6).map(|i| i * 4 * MIB as u64).collect::<Vec<_>>(), "{asked:?}");
     assert!(asked.contains(&Some(format!("bytes={}-{}", 20 * MIB, 24 * MIB - 1))));
-    assert!(f.server.count("maxinflight:plain") > 1, "the pieces went one at a time");
-    assert!(f.server.count("maxinflight:plain") <= 8, "more connections than lfs.concurrenttransfers");
+    // the first piece alone, then the other five at once (3 small objects share the 8 connections)
+    let most = f.server.count("maxinflight:plain-slow-get");
+    assert!((4..=8).contains(&most), "{most} pieces at once, expected 4 to 8 (lfs.concurrenttransfers)");
     let incomplete = f.env.path("c/.git/lfs/incomplete");
     assert!(fs::read_dir(&incomplete).map(|d| d.count()).unwrap_or(0) == 0, "leftovers in lfs/incomplete");
 }

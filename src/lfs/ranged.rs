@@ -228,11 +228,12 @@ pub fn download(
             std::thread::sleep(w);
         }
     };
-    let worker = || {
-        while let Some(i) = queue.lock().expect("queue lock").pop() {
-            if !fetch_piece(i) {
-                break;
-            }
+    let worker = || loop {
+        // the queue's lock is held only to take a piece, never while fetching it
+        let next = queue.lock().expect("queue lock").pop();
+        match next {
+            Some(i) if fetch_piece(i) => {}
+            _ => break,
         }
     };
 
