@@ -427,9 +427,12 @@ fn a_killed_merge_leaves_every_file_old_or_new_and_resumes() {
         2,
         200,
         || {
-            // SIGKILL in the middle of libgit2 writing the index leaves git's own `index.lock`,
-            // exactly as a killed git does; hfgit then stops naming it, and the user removes it
-            let _ = fs::remove_file(repo.join(".git/index.lock"));
+            // SIGKILL in the middle of libgit2 writing the index or the branch leaves git's own
+            // `index.lock` / `refs/heads/main.lock`, exactly as a killed git does; hfgit then
+            // stops naming it, and the user removes it
+            for lock in ["index.lock", "refs/heads/main.lock", "HEAD.lock"] {
+                let _ = fs::remove_file(repo.join(".git").join(lock));
+            }
             let h = head(&env, &repo);
             let merged = h != ours;
             if merged {
@@ -449,4 +452,35 @@ fn a_killed_merge_leaves_every_file_old_or_new_and_resumes() {
         assert_eq!(&fs::read(repo.join(format!("shard-{i:02}.bin"))).unwrap(), w);
     }
     assert_clean(&env, &repo);
+}
+
+/// What an interrupted merge leaves, made by hand: the work tree and the index already hold
+/// theirs' weights (pointer blob and content) while HEAD is still ours. Running the merge again
+/// takes that as done, not as staged work of the user's (the index's file mode compared as the
+/// tree's, 100644, and not as a small enum number).
+#[test]
+fn an_index_already_as_the_merge_will_have_it_does_not_stop_the_merge() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let (w1, w2) = (data(1301, 200_000), data(1302, 200_000));
+    fs::write(repo.join("pytorch_model.bin"), &w1).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "one"]).ok();
+    env.hfgit(&repo, &["branch", "other"]).ok();
+    let theirs = commit_on(&env, &repo, "other", &[("pytorch_model.bin", &w2)], "two");
+    fs::write(repo.join("config.json"), "{}\n").unwrap();
+    env.hfgit(&repo, &["commit", "-m", "config"]).ok();
+    let ours = head(&env, &repo);
+    // the interrupted run's work: content written, index entry updated, HEAD not moved
+    let blob = env.git(&repo, &["rev-parse", "other:pytorch_model.bin"]).ok().stdout.trim().to_string();
+    fs::write(repo.join("pytorch_model.bin"), &w2).unwrap();
+    env.git(&repo, &["update-index", "--cacheinfo", &format!("100644,{blob},pytorch_model.bin")]).ok();
+    env.hfgit(&repo, &["merge", "other"]).ok();
+    assert_eq!(parents(&env, &repo, "HEAD"), [ours, theirs]);
+    assert_eq!(fs::read(repo.join("pytorch_model.bin")).unwrap(), w2);
+    // staged work of the user's that is in no commit still stops it
+    env.hfgit(&repo, &["switch", "-c", "again", "HEAD~1"]).ok();
+    fs::write(repo.join("notes.txt"), "mine\n").unwrap();
+    env.git(&repo, &["add", "notes.txt"]).ok();
+    let r = env.hfgit(&repo, &["merge", "other"]).fails();
+    assert!(r.stderr.contains("in no commit") && r.stderr.contains("notes.txt"), "{}", r.stderr);
 }

@@ -252,7 +252,7 @@ fn refuse_staged(repo: &Repository, head: &git2::Tree<'_>, result: &git2::Tree<'
         .deltas()
         .filter_map(|d| {
             let path = d.new_file().path().or(d.old_file().path())?.to_str()?.to_string();
-            let staged = (d.status() != git2::Delta::Deleted).then(|| (d.new_file().id(), d.new_file().mode() as i32));
+            let staged = (d.status() != git2::Delta::Deleted).then(|| (d.new_file().id(), i32::from(d.new_file().mode())));
             (result.get(&path).copied() != staged).then_some(path)
         })
         .collect();
