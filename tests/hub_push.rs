@@ -310,3 +310,16 @@ fn tags_and_branches_are_hub_revisions() {
     assert!(r.stderr.contains("blob.raw") && r.stderr.contains("Hub would reject"), "{}", r.stderr);
     assert_eq!(env.git(&bare, &["rev-parse", "-q", "--verify", "refs/heads/bad"]).code, 1, "the refused branch reached the Hub");
 }
+
+/// A preupload answer naming a path that was never asked about (with terminal escapes and a
+/// forged line) is ignored: it neither refuses the push nor reaches the terminal.
+#[test]
+fn a_preupload_answer_about_paths_never_asked_is_ignored() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, w) = model(&env);
+    let r = hf(&env, &server, &repo, &["push", "alice/preupload-hostile", "--create"], true).ok();
+    assert!(server.count("preupload") >= 1);
+    assert!(!r.stderr.contains('\u{1b}') && !r.stderr.contains("forged"), "{}", r.stderr);
+    assert_eq!(server.get("alice~preupload-hostile.git", &sha256_hex(&w)).unwrap(), w);
+}

@@ -103,7 +103,10 @@ pub fn ask_the_hub(
     let mut wants_lfs = Vec::new();
     if !samples.is_empty() {
         if let Some(lfs) = crate::hub::api::preupload(endpoint, token, hub, rev, &samples)? {
-            for path in lfs {
+            // only the paths that were asked about: the server's text never reaches the terminal
+            // or a suggested .gitattributes line otherwise
+            let asked: HashSet<&str> = samples.iter().map(|f| f.path).collect();
+            for path in lfs.into_iter().filter(|p| asked.contains(p.as_str())) {
                 problems.push(format!("{path}: the Hub stores this file through LFS, and it is committed as a plain file"));
                 wants_lfs.push(path);
             }

@@ -297,37 +297,33 @@ pub fn hash_copy(reader: &mut dyn Read, sink: Option<&mut File>, progress: &dyn 
             }
             Ok(())
         });
-        let mut hasher = Sha256::new();
-        let mut total = 0u64;
-        let read = (|| -> io::Result<()> {
-            loop {
-                let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; BUF_SIZE]);
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                hasher.update(&buf[..n]);
-                total += n as u64;
-                progress.bytes(n as u64);
-                if to_writer.send((buf, n)).is_err() {
-                    return Ok(()); // the writer failed: its error is reported below
-                }
-            }
-        })();
+        let read = hash_chunks(reader, progress, |buf, n| {
+            // a send fails only when the writer failed: its error is reported below
+            to_writer.send((buf, n)).ok()?;
+            Some(spare.try_recv().unwrap_or_else(|_| vec![0u8; BUF_SIZE]))
+        });
         drop(to_writer);
         let written = writer.join().expect("the writer thread does not panic");
-        read?;
+        let hashed = read?;
         written?;
-        Ok((Oid::from_bytes(hasher.finalize().into()), total))
+        Ok(hashed)
     })
 }
 
 fn hash_only(reader: &mut dyn Read, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
+    hash_chunks(reader, progress, |buf, _| Some(buf))
+}
+
+/// Reads `reader` to the end a buffer at a time, hashing each chunk and handing it (the buffer
+/// and its length) to `each`, which gives back the buffer to read into next, or `None` to stop.
+fn hash_chunks(
+    reader: &mut dyn Read,
+    progress: &dyn Progress,
+    mut each: impl FnMut(Vec<u8>, usize) -> Option<Vec<u8>>,
+) -> io::Result<(Oid, u64)> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BUF_SIZE];
     let mut total = 0u64;
+    let mut buf = vec![0u8; BUF_SIZE];
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -338,6 +334,10 @@ fn hash_only(reader: &mut dyn Read, progress: &dyn Progress) -> io::Result<(Oid,
         hasher.update(&buf[..n]);
         total += n as u64;
         progress.bytes(n as u64);
+        match each(buf, n) {
+            Some(next) => buf = next,
+            None => break,
+        }
     }
     Ok((Oid::from_bytes(hasher.finalize().into()), total))
 }

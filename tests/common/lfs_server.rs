@@ -945,6 +945,11 @@ fn preupload(s: &mut TcpStream, st: &State, req: &Request) {
             serde_json::json!({"path": f["path"], "uploadMode": if lfs { "lfs" } else { "regular" }, "shouldIgnore": false})
         })
         .collect();
+    let mut files = files;
+    if id.contains("preupload-hostile") {
+        // a path nobody asked about, with terminal escapes and a forged line
+        files.push(serde_json::json!({"path": "\u{1b}[31mevil\nerror: forged", "uploadMode": "lfs"}));
+    }
     json(s, 200, serde_json::json!({ "files": files }));
 }
 
