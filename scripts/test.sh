@@ -2,7 +2,9 @@
 # Runs the whole test suite, installing and starting what it needs first:
 #   git + git-lfs (Debian), the loopback forge (nginx + git http-backend + giftless, see
 #   scripts/peers/) and rudolfs (a second, independent LFS server, from crates.io), and
-#   xfsprogs (tests/reflink.rs makes an XFS with reflink on a loop device; needs root).
+#   xfsprogs (tests/reflink.rs makes an XFS with reflink on a loop device; needs root), and
+#   xet-core's own CAS server (`local_cas_server` from the xet-client crate) plus Hugging
+#   Face's `hf_xet` Python package for the Xet tests.
 # The servers listen on free 127.0.0.1 ports and are stopped by pid when the tests end.
 # Tests that need a tool or a server fail when it is missing; they never skip.
 set -euo pipefail
@@ -31,13 +33,22 @@ if [ ! -x "$RUDOLFS" ]; then
   cargo install --quiet rudolfs --version 0.3.8 --root "$CACHE"
 fi
 
-# huggingface_hub, to prove the token file is shared both ways; safetensors and numpy, to load
+# xet-core's own CAS (tests/xet.rs runs it behind the Hub test server's strict front)
+XETCAS="$CACHE/xet/bin/local_cas_server"
+if [ ! -x "$XETCAS" ]; then
+  echo "[test] building xet-core's local_cas_server (xet-client 1.8.0) into $CACHE/xet (once; long on 2 cores)"
+  cargo install --quiet xet-client --version 1.8.0 --features simulation --bin local_cas_server --root "$CACHE/xet"
+fi
+export HFGIT_TEST_XET_CAS="$XETCAS"
+
+# huggingface_hub, to prove the token file is shared both ways; hf_xet, Hugging Face's own Xet
+# client, to read what hfgit uploads and upload what hfgit must read; safetensors and numpy, to load
 # the safetensors files hfgit writes (PyTorch is not needed: fixtures/ holds its checkpoints)
 PY="$CACHE/py"
-if ! "$PY/bin/python" -c 'import huggingface_hub, safetensors.numpy, numpy' >/dev/null 2>&1; then
-  echo "[test] installing huggingface_hub, safetensors and numpy into $PY"
-  python3 -m venv "$PY"
-  "$PY/bin/pip" install -q huggingface_hub safetensors numpy
+if ! "$PY/bin/python" -c 'import huggingface_hub, safetensors.numpy, numpy, hf_xet' >/dev/null 2>&1; then
+  echo "[test] installing huggingface_hub, safetensors, numpy and hf_xet into $PY"
+  [ -x "$PY/bin/pip" ] || python3 -m venv "$PY"
+  "$PY/bin/pip" install -q huggingface_hub safetensors numpy hf_xet
 fi
 export HFGIT_TEST_PYTHON="$PY/bin/python"
 

@@ -12,6 +12,7 @@
 //! | [`hub`], [`weights`] | the Hugging Face Hub API and rules; understanding PyTorch/safetensors weights |
 //! | [`repo`] | git plumbing (libgit2), the work tree and the one checkout writer, commit identity |
 //! | [`lfs`] | Git LFS: oids, pointers, the local store, tracking rules, endpoints, transfers |
+//! | [`xet`] | Xet storage: chunking, hashes, xorbs, shards, the CAS client, dedup and the chunk index |
 //! | [`net`] | who to talk to and as whom: remote targets, URL redaction, credentials, `.netrc`, cookies |
 //! | ground | [`error`], [`progress`], [`parallel`], [`time`], [`cleanup`] (temp files on SIGINT, leftovers) |
 
@@ -23,6 +24,8 @@ pub mod weights;
 pub mod repo;
 
 pub mod lfs;
+
+pub mod xet;
 
 pub mod net;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Top to bottom. Names in one row are siblings: neither may use the other.
 const LAYERS: &[&[&str]] =
-    &[&["ops"], &["hub", "weights"], &["repo"], &["lfs", "xet"], &["net"], &["error", "progress", "parallel", "time", "cleanup"]];
+    &[&["ops"], &["hub", "weights"], &["repo"], &["lfs"], &["xet"], &["net"], &["error", "progress", "parallel", "time", "cleanup"]];
 
 /// The ground modules (last row) are single files; they may use each other.
 fn rank(module: &str) -> Option<usize> {

@@ -22,6 +22,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 use ureq::{Agent, Request, Response};
 
+mod xet_transfer;
+pub use xet_transfer::XetSummary;
+
 const MEDIA_TYPE: &str = "application/vnd.git-lfs+json";
 const BATCH_SIZE: usize = 100;
 /// An action that expires within this margin is treated as expired (git-lfs: 5 s).
@@ -280,6 +283,10 @@ pub struct HttpLfs {
     retry: RetryPolicy,
     ref_name: Option<String>,
     interactive: bool,
+    /// Offer the Hub's `xet` transfer and download from its CAS (`hfgit.xet`, default true).
+    xet: bool,
+    /// A CAS request that delivers nothing for this long has stalled (`hfgit.xetStallTimeout`).
+    xet_stall: Duration,
 }
 
 /// Per-object outcome of a transfer.
@@ -290,6 +297,8 @@ pub struct TransferReport {
     pub skipped_objects: u64,
     pub skipped_bytes: u64,
     pub failures: Vec<TransferFailure>,
+    /// What went through Xet storage, when anything did.
+    pub xet: Option<XetSummary>,
 }
 
 /// One object that did not move.
@@ -355,6 +364,8 @@ impl HttpLfs {
             retry: RetryPolicy::from_config(repo)?,
             ref_name,
             interactive,
+            xet: cfg.get_bool("hfgit.xet").unwrap_or(true),
+            xet_stall: Duration::from_secs(cfg.get_i64("hfgit.xetstalltimeout").ok().filter(|n| *n > 0).map_or(20, |n| n.min(3600) as u64)),
         })
     }
 
@@ -432,7 +443,12 @@ impl HttpLfs {
         let body = BatchRequest {
             operation,
             // huggingface_hub's offer: the Hub answers `multipart` for large files
-            transfers: if operation == "upload" { vec!["basic", "multipart"] } else { vec!["basic"] },
+            // and with xet, the Hub's CAS (huggingface_hub's and hf_xet's order)
+            transfers: match operation {
+                "upload" if self.xet_enabled() => vec!["xet", "multipart", "basic"],
+                "upload" => vec!["basic", "multipart"],
+                _ => vec!["basic"],
+            },
             reference: self.ref_name.clone().map(|name| RefName { name }),
             objects: objects.to_vec(),
             hash_algo: "sha256",
@@ -513,7 +529,7 @@ impl HttpLfs {
     /// Validates a batch response against what was asked (git-lfs's checks).
     fn check_response(&self, resp: &BatchResponse, asked: &HashMap<String, Pointer>) -> Result<()> {
         if let Some(t) = resp.transfer.as_deref() {
-            if !t.is_empty() && t != "basic" && t != "multipart" {
+            if !t.is_empty() && t != "basic" && t != "multipart" && !(t == "xet" && self.xet_enabled()) {
                 return Err(Error::failed(format!("the LFS server chose the `{t}` transfer, which hfgit did not offer")));
             }
         }
@@ -597,7 +613,11 @@ impl HttpLfs {
                         }),
                     }
                 }
-                self.run_jobs(operation, local, jobs, progress, staging, &mut report, &mut retry_later);
+                if operation == "upload" && resp.transfer.as_deref() == Some("xet") {
+                    self.xet_upload(local, jobs, progress, &mut report);
+                } else {
+                    self.run_jobs(operation, local, jobs, progress, staging, &mut report, &mut retry_later);
+                }
             }
             if !retry_later.is_empty() && rounds >= 3 {
                 for (path, p) in retry_later {
@@ -1184,7 +1204,13 @@ impl HttpLfs {
         progress: &dyn Progress,
         staging: Option<&crate::lfs::fetch::StagedCopies>,
     ) -> Result<TransferReport> {
-        self.run("download", local, objects, progress, staging)
+        let mut first = TransferReport::default();
+        let objects = if self.xet_enabled() { self.xet_download(local, objects, progress, &mut first) } else { objects };
+        let mut r = if objects.is_empty() { TransferReport::default() } else { self.run("download", local, objects, progress, staging)? };
+        r.transferred_objects += first.transferred_objects;
+        r.transferred_bytes += first.transferred_bytes;
+        r.xet = first.xet;
+        Ok(r)
     }
 }
 

@@ -18,6 +18,10 @@ impl Oid {
         Oid(bytes)
     }
 
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Parses exactly 64 lowercase hex digits; anything else is `None` (git-lfs rejects
     /// upper case and other lengths too).
     pub fn from_hex(s: &str) -> Option<Oid> {

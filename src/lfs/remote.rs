@@ -33,6 +33,8 @@ pub struct UploadSummary {
     pub uploaded_bytes: u64,
     pub skipped_objects: u64,
     pub skipped_bytes: u64,
+    /// What went through Xet storage (Hub remotes that chose the xet transfer).
+    pub xet: Option<crate::xet::upload::Report>,
 }
 
 /// A committed `.lfsconfig` is the repository author's word, not the user's: uploads go where
@@ -100,6 +102,7 @@ impl LfsRemote {
                     uploaded_bytes: r.transferred_bytes,
                     skipped_objects: r.skipped_objects,
                     skipped_bytes: r.skipped_bytes,
+                    xet: r.xet.as_ref().and_then(|x| x.upload.clone()),
                 };
                 r.failures.iter().map(|f| format!("{} (sha256:{}): {}", f.path, f.oid, f.error)).collect()
             }

@@ -38,6 +38,8 @@ pub struct PushOptions<'a> {
     pub allow_unsafe_pickle: bool,
     /// May credential helpers prompt on the terminal?
     pub interactive: bool,
+    /// Upload nothing and move no ref: report what would be sent.
+    pub dry_run: bool,
 }
 
 /// What happened to one remote ref.
@@ -89,6 +91,9 @@ pub struct PushOutcome {
     pub uploaded_bytes: u64,
     pub skipped_objects: u64,
     pub skipped_bytes: u64,
+    /// Xet storage: bytes sent, deduplicated and saved by compression, per file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xet: Option<crate::xet::upload::Report>,
     /// Pickle-based files pushed that are not safe (pushed only with `--allow-unsafe-pickle`).
     pub pickle_warnings: Vec<crate::weights::scan::FileReport>,
     pub refs: Vec<RefOutcome>,
@@ -451,6 +456,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         uploaded_bytes: 0,
         skipped_objects: 0,
         skipped_bytes: 0,
+        xet: None,
         pickle_warnings: Vec::new(),
         refs: Vec::new(),
         totals: Totals::default(),
@@ -479,6 +485,37 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
             crate::hub::rules::ask_the_hub(repo, &new_tips, &hide, &remote::hub_endpoint(), token.as_ref(), h, rev)?;
         }
     }
+    if opts.dry_run {
+        // what would move, from what is known here: every object the pushed commits add, and
+        // for a Hub remote (Xet storage) the bytes of chunks the local chunk index does not know
+        outcome.uploaded_objects = needed.len() as u64;
+        outcome.uploaded_bytes = needed.values().map(|(_, p)| p.size).sum();
+        if hub.is_some() && repo.config().ok().and_then(|c| c.get_bool("hfgit.xet").ok()).unwrap_or(true) {
+            let index = crate::xet::index::Index::for_git_dir(repo.path());
+            let sources: Vec<crate::xet::upload::Source> = needed
+                .values()
+                .filter(|(_, p)| store.contains(p))
+                .map(|(path, p)| crate::xet::upload::Source {
+                    path: path.clone(),
+                    file: store.object_path(&p.oid),
+                    sha256: *p.oid.as_bytes(),
+                    size: p.size,
+                })
+                .collect();
+            let present = |oid: &[u8; 32]| store.object_path(&crate::lfs::oid::Oid::from_bytes(*oid)).exists();
+            outcome.xet = Some(crate::xet::upload::plan(&sources, &index, &present)?);
+        }
+        for p in plan {
+            outcome.refs.push(RefOutcome {
+                name: p.dst,
+                old: p.old.map(|o| o.to_string()),
+                new: p.new.map(|o| o.to_string()),
+                action: p.action,
+                reason: p.reason,
+            });
+        }
+        return Ok(outcome);
+    }
     // ...but a plain `git push` (no hook) may have left it without them: the objects of what
     // the pushed refs already hold there (with `all_objects`, of every ref on either side) that
     // this repository has are checked too, in the same batch, and sent when missing.
@@ -506,6 +543,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
                 outcome.uploaded_bytes = sum.uploaded_bytes;
                 outcome.skipped_objects = sum.skipped_objects;
                 outcome.skipped_bytes = sum.skipped_bytes;
+                outcome.xet = sum.xet;
             }
             // only the repair check failed: nothing new depends on it, so the push goes on
             Err(e) if new_objects == 0 => outcome.warnings.push(format!("could not check the LFS objects already on the remote: {e}")),

@@ -57,6 +57,8 @@ struct State {
     git_root: Mutex<std::path::PathBuf>,
     /// `hub-ratelimit`: when each repository's rate-limit window resets.
     resets: Mutex<HashMap<String, std::time::Instant>>,
+    /// Xet storage behind this Hub ([`LfsServer::with_xet`]): its front's URL and state.
+    xet: Mutex<Option<(String, Arc<super::xet_cas::Shared>)>>,
 }
 
 pub struct LfsServer {
@@ -138,6 +140,100 @@ impl LfsServer {
     pub fn log(&self) -> Vec<Logged> {
         self.state.log.lock().unwrap().clone()
     }
+
+    /// Puts Xet storage behind this Hub: repositories whose name contains `xet` answer an upload
+    /// batch that offers `xet` with the xet transfer, the token endpoints mint tokens for the
+    /// CAS, files that the CAS registers become LFS objects (the bridge), and `paths-info` gives
+    /// their `xetHash`. `xet-token-<N>uses` in a name: tokens expire after N CAS requests.
+    pub fn with_xet(&self, cas: &super::xet_cas::XetCas) {
+        let st = self.state.clone();
+        *cas.shared.on_file.lock().unwrap() = Some(Box::new(move |f: &super::xet_cas::Registered| {
+            store_object(&st, &f.repo, &f.sha256, f.content.clone());
+        }));
+        *self.state.xet.lock().unwrap() = Some((cas.url.clone(), cas.shared.clone()));
+    }
+}
+
+/// `xet-token-<N>uses` in a repository name: its CAS tokens expire after N requests.
+fn token_uses(name: &str) -> Option<u32> {
+    name.split("xet-token-").nth(1)?.split("uses").next()?.parse().ok()
+}
+
+/// `alice~name.git` (the storage key of a Hub repository) from `alice/name` and its type prefix.
+fn hub_repo_key(prefix: &str, id: &str) -> String {
+    format!("{prefix}{id}.git").replace('/', "~")
+}
+
+/// `GET /api/{type}s/{id}/xet-{read|write}-token/{rev}`: Bearer only, as the Hub.
+fn xet_token(s: &mut TcpStream, st: &State, req: &Request, prefix: &str, id: &str, write: bool) {
+    if req.headers.get("authorization") != Some(&format!("Bearer {HF_TOKEN}")) {
+        return json(s, 401, serde_json::json!({"error": "Invalid credentials in Authorization header"}));
+    }
+    if !st.git_root.lock().unwrap().join(format!("{prefix}{id}.git")).exists() {
+        return json(s, 404, serde_json::json!({"error": "Repository not found"}));
+    }
+    let Some((url, xet)) = st.xet.lock().unwrap().clone() else { return json(s, 404, serde_json::json!({"error": "no xet here"})) };
+    bump(st, format!("xet-token:{id}"));
+    let uses = token_uses(id);
+    let (token, exp) = xet.mint(&hub_repo_key(prefix, id), write, std::time::Duration::from_secs(3600), uses);
+    json(s, 200, serde_json::json!({"accessToken": token, "exp": exp, "casUrl": url}))
+}
+
+/// `POST /api/{type}s/{id}/paths-info/{rev}` (form `paths=…&expand=…`): the files at `rev`, with
+/// `lfs` for pointers and `xetHash` for those the CAS holds.
+fn paths_info(s: &mut TcpStream, st: &State, prefix: &str, id: &str, rev: &str, req: &Request) {
+    let dir = st.git_root.lock().unwrap().join(format!("{prefix}{id}.git"));
+    if !dir.exists() {
+        return json(s, 404, serde_json::json!({"error": "Repository not found"}));
+    }
+    let form = String::from_utf8_lossy(&req.body).to_string();
+    let paths: Vec<String> =
+        form.split('&').filter_map(|kv| kv.strip_prefix("paths=")).map(|v| percent_decode(&v.replace('+', " "))).collect();
+    let xet = st.xet.lock().unwrap().clone();
+    let mut out = Vec::new();
+    for path in paths {
+        let blob = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&dir)
+            .args(["cat-file", "blob", &format!("{rev}:{path}")])
+            .output()
+            .unwrap();
+        if !blob.status.success() {
+            continue; // as the Hub: paths that are not there are left out
+        }
+        let text = String::from_utf8_lossy(&blob.stdout).to_string();
+        let mut entry = serde_json::json!({"type": "file", "path": path, "size": blob.stdout.len()});
+        if let Some(oid) = text.lines().find_map(|l| l.strip_prefix("oid sha256:")) {
+            let size: u64 = text.lines().find_map(|l| l.strip_prefix("size ")).and_then(|n| n.parse().ok()).unwrap_or(0);
+            entry["lfs"] = serde_json::json!({"oid": oid, "size": size, "pointerSize": blob.stdout.len()});
+            entry["size"] = serde_json::json!(size);
+            if let Some((_, x)) = &xet {
+                if let Some(f) = x.file_id_for(&hub_repo_key(prefix, id), oid) {
+                    entry["xetHash"] = serde_json::json!(f);
+                }
+            }
+        }
+        out.push(entry);
+    }
+    json(s, 200, serde_json::Value::Array(out))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into()
 }
 
 fn bump(st: &State, key: String) -> u32 {
@@ -269,6 +365,14 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         preupload(&mut s, st, &req);
         return Some(());
     }
+    if let Some((prefix, id, what, rev)) = hub_api_route(path_only) {
+        match (req.method.as_str(), what) {
+            ("GET", "xet-write-token") => return Some(xet_token(&mut s, st, &req, prefix, id, true)),
+            ("GET", "xet-read-token") => return Some(xet_token(&mut s, st, &req, prefix, id, false)),
+            ("POST", "paths-info") => return Some(paths_info(&mut s, st, prefix, id, rev, &req)),
+            _ => {}
+        }
+    }
     if let Some(rest) = path_only.strip_prefix("/api/models/").or_else(|| path_only.strip_prefix("/api/datasets/")) {
         // repo info: 401 without a token and 404 with one for a missing or hidden repository
         let prefix = if path_only.starts_with("/api/datasets/") { "datasets/" } else { "" };
@@ -389,6 +493,18 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         _ => respond(&mut s, 404, &[], b"no such route"),
     }
     Some(())
+}
+
+/// `/api/{models|datasets}/{owner}/{name}/{what}/{rev}` → (type prefix, id, what, rev).
+fn hub_api_route(path: &str) -> Option<(&'static str, &str, &str, &str)> {
+    let (prefix, rest) = match path.strip_prefix("/api/models/") {
+        Some(r) => ("", r),
+        None => ("datasets/", path.strip_prefix("/api/datasets/")?),
+    };
+    let mut it = rest.splitn(4, '/');
+    let (owner, name, what, rev) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    let id = &rest[..owner.len() + 1 + name.len()];
+    Some((prefix, id, what, rev))
 }
 
 fn authorized(req: &Request) -> bool {
@@ -657,6 +773,36 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
         cookie: None,
     });
     let offered_multipart = body["transfers"].as_array().is_some_and(|t| t.iter().any(|x| x == "multipart"));
+    let xet = st.xet.lock().unwrap().clone().filter(|_| repo.contains("xet") && op == "upload");
+    if let Some((cas_url, shared)) = xet.filter(|_| body["transfers"].as_array().is_some_and(|t| t.iter().any(|x| x == "xet"))) {
+        // the Hub's answer to a client that offers xet: per object, the token refresh route and
+        // a write token for the CAS in the action's headers
+        let id = repo.trim_end_matches(".git").replace('~', "/");
+        let (prefix, id) = match id.strip_prefix("datasets/") {
+            Some(rest) => ("datasets", rest.to_string()),
+            None => ("models", id),
+        };
+        let uses = token_uses(repo);
+        let (token, exp) = shared.mint(repo, true, std::time::Duration::from_secs(3600), uses);
+        let mut out = Vec::new();
+        for o in body["objects"].as_array().cloned().unwrap_or_default() {
+            let oid = o["oid"].as_str().unwrap_or("").to_string();
+            let mut obj = serde_json::json!({"oid": oid, "size": o["size"]});
+            if !st.objects.lock().unwrap().contains_key(&(repo.to_string(), oid.clone())) {
+                obj["actions"] = serde_json::json!({"upload": {
+                    "href": format!("{base}/api/{prefix}/{id}/xet-write-token/main"),
+                    "header": {
+                        "X-Xet-Cas-Url": cas_url,
+                        "X-Xet-Access-Token": token,
+                        "X-Xet-Token-Expiration": exp.to_string(),
+                        "X-Xet-Session-Id": format!("session-{}", bump(st, "xet-sessions".into())),
+                    }
+                }});
+            }
+            out.push(obj);
+        }
+        return json(s, 200, serde_json::json!({"transfer": "xet", "objects": out}));
+    }
     let mut any_multipart = false;
     let mut out = Vec::new();
     for o in body["objects"].as_array().cloned().unwrap_or_default() {

@@ -44,6 +44,7 @@ impl Run {
 
 /// git-lfs must be installed: a missing tool fails the test, it never skips it.
 pub mod lfs_server;
+pub mod xet_cas;
 
 pub fn require_git_lfs() {
     let ok = Command::new("git").args(["lfs", "version"]).output().map(|o| o.status.success()).unwrap_or(false);

@@ -38,13 +38,17 @@ pub struct Args {
     /// Overwrite remote branches that are not fast-forwards, and move remote tags
     #[arg(long)]
     force: bool,
+    /// Send nothing and move no ref: report what would be sent (for a Hub remote with Xet
+    /// storage, per file the bytes of chunks not already known here)
+    #[arg(long, short = 'n')]
+    dry_run: bool,
     /// Print a JSON summary on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { remote, refspecs, tags, all, all_objects, create, private, force, json, allow_unsafe_pickle } = args;
+    let Args { remote, refspecs, tags, all, all_objects, create, private, force, json, allow_unsafe_pickle, dry_run } = args;
     let repo = super::open_repo()?;
     let out = hfgit::ops::push::push(
         &repo,
@@ -59,6 +63,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             private,
             allow_unsafe_pickle,
             interactive: ui.interactive(),
+            dry_run,
         },
         &super::cwd()?,
         &ui.progress(),
@@ -69,6 +74,22 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     }
     if json {
         ui::print_json(&out);
+    } else if dry_run {
+        println!("would upload {} LFS object(s) ({}); nothing was sent", out.uploaded_objects, ui::bytes(out.uploaded_bytes));
+        if let Some(x) = &out.xet {
+            for f in &x.per_file {
+                println!("  {}: {} of {} in chunks not stored yet", f.path, ui::bytes(f.new_bytes), ui::bytes(f.size));
+            }
+            println!(
+                "Xet: about {} to send for {} of files ({} already stored)",
+                ui::bytes(x.sent_bytes),
+                ui::bytes(x.bytes),
+                ui::bytes(x.deduplicated_bytes)
+            );
+        }
+        for r in &out.refs {
+            println!("{}: would be {:?}", short_name(&r.name), r.action);
+        }
     } else {
         if out.created {
             ui.status(format!("created bare repository {}", out.remote));
@@ -80,6 +101,17 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             out.skipped_objects,
             ui::bytes(out.skipped_bytes)
         );
+        if let Some(x) = &out.xet {
+            println!(
+                "Xet: sent {} for {} of files: {} deduplicated, {} saved by compression ({} xorb(s) sent, {} already stored)",
+                ui::bytes(x.sent_bytes),
+                ui::bytes(x.bytes),
+                ui::bytes(x.deduplicated_bytes),
+                ui::bytes(x.compression_saved),
+                x.xorbs_sent,
+                x.xorbs_present
+            );
+        }
         let short = |id: &Option<String>| id.as_deref().map(|o| o[..7].to_string());
         for r in &out.refs {
             let name = short_name(&r.name);

@@ -1,0 +1,291 @@
+//! Xet storage end to end: the Hub test server (tests/common/lfs_server.rs) in front of
+//! xet-core's own CAS server (`local_cas_server`, behind the strict front in
+//! tests/common/xet_cas.rs). Pushes go through the xet transfer (chunked, deduplicated, xorbs,
+//! shards checked with xet-core's own code), clones and pulls rebuild files from the CAS and
+//! reuse chunks on disk, and a CAS that is down or stalls falls back to the LFS bridge.
+
+mod common;
+use common::lfs_server::{LfsServer, HF_TOKEN};
+use common::xet_cas::{Mode, XetCas};
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+struct Hub {
+    server: LfsServer,
+    cas: XetCas,
+}
+
+fn hub() -> Hub {
+    let server = LfsServer::start();
+    let cas = XetCas::start();
+    server.with_xet(&cas);
+    Hub { server, cas }
+}
+
+fn hf(env: &Env, hub: &Hub, cwd: &Path, args: &[&str]) -> Run {
+    let mut c = env.hfgit_cmd(cwd, args);
+    c.env("HF_ENDPOINT", &hub.server.url).env("HF_TOKEN", HF_TOKEN);
+    let r = Run::from(c.output().unwrap());
+    assert!(!r.stdout.contains(HF_TOKEN) && !r.stderr.contains(HF_TOKEN), "the Hub token was printed");
+    assert!(!r.stdout.contains("xet_w_") && !r.stderr.contains("xet_w_"), "a CAS token was printed");
+    r
+}
+
+/// A safetensors-like file: a small header, then `n` tensors of `size` bytes each.
+fn weights(seed: u64, n: usize, size: usize) -> Vec<u8> {
+    let mut out = b"{\"__metadata__\":{\"format\":\"pt\"}}".to_vec();
+    for i in 0..n {
+        out.extend_from_slice(&data(seed * 1000 + i as u64, size));
+    }
+    out
+}
+
+/// A repository with `model.safetensors` committed.
+fn model(env: &Env, w: &[u8]) -> PathBuf {
+    let repo = env.init("mlp");
+    fs::write(repo.join("model.safetensors"), w).unwrap();
+    env.hfgit(&repo, &["add", "--set", "hidden_size=64"]).ok();
+    env.hfgit(&repo, &["commit", "-m", "v1"]).ok();
+    repo
+}
+
+fn clone_to(env: &Env, hub: &Hub, id: &str, dir: &str) -> (PathBuf, Run) {
+    let r = hf(env, hub, &env.path(""), &["clone", id, dir, "--json"]).ok();
+    (env.path(dir), r)
+}
+
+/// GETs of the Hub's LFS storage (the bridge) for `oid`.
+fn bridge_gets(hub: &Hub, oid: &str) -> usize {
+    hub.server.log().iter().filter(|l| l.method == "GET" && l.path.starts_with("/storage/") && l.path.contains(oid)).count()
+}
+
+#[test]
+fn a_push_goes_through_the_cas_and_a_clone_rebuilds_it_byte_identical() {
+    let env = Env::new();
+    let hub = hub();
+    let w = weights(1, 6, 700_000);
+    let repo = model(&env, &w);
+    let out = hf(&env, &hub, &repo, &["push", "alice/xet-mlp", "--create", "--json"]).ok().json();
+    let oid = sha256_hex(&w);
+    // the Hub's xet answer was taken: xorbs and a shard reached the CAS, which registered the
+    // file under its SHA-256 after checking every hash with xet-core's code
+    assert!(hub.cas.posted() as usize >= w.len() * 9 / 10, "only {} xorb bytes posted", hub.cas.posted());
+    assert_eq!(hub.cas.count("shard-refused"), 0);
+    let files = hub.cas.files();
+    assert!(
+        files.iter().any(|f| f.sha256 == oid && f.content == w),
+        "the CAS registered {:?}",
+        files.iter().map(|f| &f.sha256).collect::<Vec<_>>()
+    );
+    assert_eq!(out["xet"]["files"], 1, "{out}");
+    assert_eq!(out["xet"]["bytes"], w.len() as u64);
+    assert!(out["xet"]["sent_bytes"].as_u64().unwrap() >= w.len() as u64 * 9 / 10);
+    // no object went through the plain LFS storage
+    assert!(!hub.server.log().iter().any(|l| l.method == "PUT" && l.path.contains(&oid)), "the object was PUT to LFS storage");
+    // the branch moved last, with the object present (the Hub's pre-receive hook checks)
+    let bare = hub.server.git_root.path().join("alice/xet-mlp.git");
+    assert_eq!(env.git(&bare, &["rev-parse", "main"]).ok().stdout.trim(), head(&env, &repo));
+
+    let (clone, _) = clone_to(&env, &hub, "alice/xet-mlp", "back");
+    assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), w);
+    assert!(hub.cas.shared.xorb_data_bytes_served.load(std::sync::atomic::Ordering::SeqCst) > 0, "nothing was read from the CAS");
+    assert_eq!(bridge_gets(&hub, &oid), 0, "the clone used the LFS bridge");
+    // what the clone learned is in its chunk index
+    assert!(clone.join(".git/lfs/xet/files").join(&oid[..2]).join(&oid).is_file());
+}
+
+#[test]
+fn a_second_version_with_one_tensor_changed_sends_about_that_tensor() {
+    let env = Env::new();
+    let hub = hub();
+    let tensor = 1 << 20;
+    let v1 = weights(2, 8, tensor);
+    let repo = model(&env, &v1);
+    hf(&env, &hub, &repo, &["push", "alice/xet-finetune", "--create"]).ok();
+    // fine-tune the head: tensor 5 changes, the rest are the same bytes
+    let mut v2 = v1.clone();
+    let header = v1.len() - 8 * tensor;
+    let at = header + 5 * tensor;
+    v2[at..at + tensor].copy_from_slice(&data(99, tensor));
+    fs::write(repo.join("model.safetensors"), &v2).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "v2"]).ok();
+
+    // before sending: the plan from the local chunk index alone
+    let plan = hf(&env, &hub, &repo, &["push", "--dry-run", "--json"]).ok().json();
+    let file = &plan["xet"]["per_file"][0];
+    assert_eq!(file["path"], "model.safetensors");
+    assert_eq!(file["size"], v2.len() as u64);
+    // a changed tensor moves its own bytes plus at most one chunk (128 KiB) on each side
+    let bound = tensor as u64 + 2 * 128 * 1024;
+    let planned = file["new_bytes"].as_u64().unwrap();
+    assert!(planned >= tensor as u64 && planned <= bound, "planned {planned} new bytes, bound {bound}");
+    assert_eq!(env.git(&hub.server.git_root.path().join("alice/xet-finetune.git"), &["rev-parse", "main"]).ok().stdout.trim().len(), 40);
+
+    let before = hub.cas.posted();
+    let out = hf(&env, &hub, &repo, &["push", "--json"]).ok().json();
+    let sent = hub.cas.posted() - before;
+    // measured at the CAS: the changed tensor's bytes plus the chunks on its edges and headers
+    assert!(sent >= tensor as u64 && sent <= bound + 4096, "sent {sent} bytes for a {tensor}-byte change");
+    assert_eq!(out["xet"]["sent_bytes"], sent, "{out}");
+    assert!(out["xet"]["deduplicated_bytes"].as_u64().unwrap() >= (v2.len() - tensor) as u64 - 2 * 128 * 1024, "{out}");
+    assert_eq!(out["xet"]["new_bytes"], planned, "the plan and the push disagree: {out}");
+    assert!(hub.cas.files().iter().any(|f| f.content == v2));
+
+    // the clone with v1 on disk pulls v2 reusing its chunks
+    let (clone, _) = clone_to(&env, &hub, "alice/xet-finetune", "c");
+    let served = hub.cas.shared.xorb_data_bytes_served.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), v2);
+    let _ = served;
+}
+
+#[test]
+fn a_pull_reuses_the_chunks_of_the_version_on_disk() {
+    let env = Env::new();
+    let hub = hub();
+    let tensor = 1 << 20;
+    let v1 = weights(3, 6, tensor);
+    let repo = model(&env, &v1);
+    hf(&env, &hub, &repo, &["push", "alice/xet-pull", "--create"]).ok();
+    let (clone, _) = clone_to(&env, &hub, "alice/xet-pull", "c");
+    assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), v1);
+    let mut v2 = v1.clone();
+    let at = v1.len() - 2 * tensor;
+    v2[at..at + tensor].copy_from_slice(&data(98, tensor));
+    fs::write(repo.join("model.safetensors"), &v2).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "v2"]).ok();
+    hf(&env, &hub, &repo, &["push"]).ok();
+    let served = || hub.cas.shared.xorb_data_bytes_served.load(std::sync::atomic::Ordering::SeqCst);
+    let before = served();
+    hf(&env, &hub, &clone, &["pull"]).ok();
+    assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), v2);
+    let fetched = served() - before;
+    assert!(
+        fetched >= tensor as u64 && fetched <= tensor as u64 + 2 * 128 * 1024 + 4096,
+        "the pull fetched {fetched} bytes for a {tensor}-byte change"
+    );
+}
+
+#[test]
+fn a_cas_that_is_down_or_stalls_falls_back_to_the_lfs_bridge() {
+    for mode in [Mode::Down, Mode::Stall] {
+        let env = Env::new();
+        let hub = hub();
+        let w = weights(4, 3, 500_000);
+        let repo = model(&env, &w);
+        let id = format!("alice/xet-fallback-{}", if mode == Mode::Down { "down" } else { "stall" });
+        hf(&env, &hub, &repo, &["push", &id, "--create"]).ok();
+        hub.cas.set_mode(mode);
+        env.git(&env.path(""), &["config", "--global", "hfgit.xetStallTimeout", "2"]).ok();
+        let started = std::time::Instant::now();
+        let (clone, _) = clone_to(&env, &hub, &id, "c");
+        assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), w, "{mode:?}");
+        assert_eq!(bridge_gets(&hub, &sha256_hex(&w)), 1, "{mode:?}: the bridge was not used");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{mode:?}: the fallback took {:?}", started.elapsed());
+    }
+}
+
+#[test]
+fn an_expired_cas_token_is_refreshed_through_the_hub() {
+    let env = Env::new();
+    let hub = hub();
+    let w = weights(5, 4, 600_000);
+    let repo = model(&env, &w);
+    // tokens of this repository stop working after two CAS requests (a push makes three)
+    hf(&env, &hub, &repo, &["push", "alice/xet-token-2uses-m", "--create"]).ok();
+    assert!(hub.cas.count("expired") >= 1, "no request met an expired token");
+    assert!(hub.cas.shared.minted.load(std::sync::atomic::Ordering::SeqCst) >= 2, "no new token was asked for");
+    assert!(hub.cas.files().iter().any(|f| f.content == w));
+}
+
+fn python() -> String {
+    std::env::var("HFGIT_TEST_PYTHON").expect("HFGIT_TEST_PYTHON: run scripts/test.sh, which installs hf_xet")
+}
+
+/// Runs Python `code` with `args`; its stdout.
+fn py(code: &str, args: &[&str]) -> String {
+    let o = std::process::Command::new(python()).arg("-c").arg(code).args(args).output().unwrap();
+    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into()
+}
+
+#[test]
+fn files_hfgit_uploads_are_read_by_hugging_faces_own_hf_xet() {
+    let env = Env::new();
+    let hub = hub();
+    let w = weights(6, 5, 900_000);
+    let repo = model(&env, &w);
+    hf(&env, &hub, &repo, &["push", "alice/xet-interop-down", "--create"]).ok();
+    let key = "alice~xet-interop-down.git";
+    let file_id = hub.cas.file_id_of(key, &sha256_hex(&w)).expect("the CAS registered the file");
+    let (token, exp) = hub.cas.shared.mint(key, false, std::time::Duration::from_secs(600), None);
+    let dest = env.path("by-hf-xet.bin");
+    py(
+        "import sys, hf_xet\n\
+         url, tok, exp, fid, size, dest = sys.argv[1:]\n\
+         hf_xet.download_files([hf_xet.PyXetDownloadInfo(dest, fid, int(size))], url, (tok, int(exp)), None, None)\n",
+        &[&hub.cas.url, &token, &exp.to_string(), &file_id, &w.len().to_string(), dest.to_str().unwrap()],
+    );
+    assert_eq!(fs::read(&dest).unwrap(), w, "hf_xet rebuilt other bytes from what hfgit uploaded");
+}
+
+#[test]
+fn files_hf_xet_uploads_are_cloned_by_hfgit_from_the_cas() {
+    let env = Env::new();
+    let hub = hub();
+    let first = weights(7, 1, 10_000);
+    let repo = model(&env, &first);
+    hf(&env, &hub, &repo, &["push", "alice/xet-interop-up", "--create"]).ok();
+    // Hugging Face's client uploads a new version straight to the CAS (as huggingface_hub does)
+    let w = weights(8, 4, 800_000);
+    let src = env.path("upload.bin");
+    fs::write(&src, &w).unwrap();
+    let key = "alice~xet-interop-up.git";
+    let (token, exp) = hub.cas.shared.mint(key, true, std::time::Duration::from_secs(600), None);
+    let posted = hub.cas.posted();
+    let out = py(
+        "import sys, hf_xet\n\
+         url, tok, exp, path, sha = sys.argv[1:]\n\
+         r = hf_xet.upload_files([path], url, (tok, int(exp)), None, None, 'model', sha256s=[sha])\n\
+         print(r[0].hash)\n",
+        &[&hub.cas.url, &token, &exp.to_string(), src.to_str().unwrap(), &sha256_hex(&w)],
+    );
+    let id = out.trim().to_string();
+    assert_eq!(hub.cas.file_id_of(key, &sha256_hex(&w)).as_deref(), Some(id.as_str()), "hf_xet's shard did not register the file");
+    let by_hf_xet = hub.cas.posted() - posted;
+    // commit that version with hfgit: the Hub has the object, so nothing is sent again
+    fs::write(repo.join("model.safetensors"), &w).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "v2"]).ok();
+    hf(&env, &hub, &repo, &["push"]).ok();
+    assert_eq!(hub.cas.posted() - posted, by_hf_xet, "hfgit uploaded what hf_xet had already stored");
+    // and a fresh hfgit clone rebuilds it from hf_xet's xorbs, not through the bridge
+    let (clone, _) = clone_to(&env, &hub, "alice/xet-interop-up", "c");
+    assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), w);
+    assert_eq!(bridge_gets(&hub, &sha256_hex(&w)), 0, "the clone used the LFS bridge");
+}
+
+#[test]
+fn a_killed_push_re_run_sends_only_the_xorbs_the_cas_lacks() {
+    let env = Env::new();
+    let hub = hub();
+    // several xorbs' worth of data (a xorb holds up to 64 MiB)
+    let w = weights(9, 40, 4 << 20);
+    let repo = model(&env, &w);
+    let kills = kill_until_done(
+        || {
+            let mut c = env.hfgit_cmd(&repo, &["push", "alice/xet-kill", "--create"]);
+            c.env("HF_ENDPOINT", &hub.server.url).env("HF_TOKEN", HF_TOKEN);
+            c
+        },
+        150,
+        60,
+        || {},
+    );
+    assert!(kills >= 3);
+    // every byte went to the CAS about once, however often the push was killed
+    assert!(hub.cas.posted_new() <= w.len() as u64 * 11 / 10, "{} new xorb bytes for a {}-byte file", hub.cas.posted_new(), w.len());
+    let bare = hub.server.git_root.path().join("alice/xet-kill.git");
+    assert_eq!(env.git(&bare, &["rev-parse", "main"]).ok().stdout.trim(), head(&env, &repo));
+    let (clone, _) = clone_to(&env, &hub, "alice/xet-kill", "c");
+    assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), w);
+}
