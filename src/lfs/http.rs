@@ -481,6 +481,13 @@ impl HttpLfs {
                         500 | 502 | 503 | 504 => {
                             Failure::Retry(retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt)), server_message(resp))
                         }
+                        403 if self.hub && operation == "upload" && self.ref_name.is_some() => {
+                            // the Hub applies the named branch's permissions to the upload
+                            return Err(Error::with_hint(
+                                format!("the Hub refused the upload to {}: {}", redact(&url), server_message(resp)),
+                                "without write access to the branch, open a pull request with your commits: `hfgit push --pr` (or use a token with write access)",
+                            ));
+                        }
                         403 => {
                             let hint = match self.cookies.file_for(&url) {
                                 None => "if this host signs you in with a cookie, save it to a file (Netscape format) and run `git config http.cookieFile <FILE>`; otherwise check that your account may use this repository",
