@@ -310,3 +310,35 @@ fn behind_a_mirror_hrefs_naming_huggingface_co_go_to_hf_endpoint() {
     run(&["clone", "remote.git", "c"], f.env.dir.path());
     assert_eq!(fs::read(f.env.path("c/b.bin")).unwrap(), f.b);
 }
+
+/// A push of 300 files across the Hub's fixed rate-limit window (the test server allows
+/// `QUOTA` batch calls per `WINDOW`): as few batches as the protocol allows (100 objects each),
+/// the one refused waited out for the `t` the server gave (at least what the window had left),
+/// and nothing asked again inside the closed window.
+#[test]
+fn three_hundred_files_cross_a_rate_limit_window_without_hammering() {
+    use common::lfs_server::{QUOTA, WINDOW};
+    let name = "hub-window";
+    let f = fx(name);
+    fs::create_dir(f.repo.join("shards")).unwrap();
+    let shards: Vec<Vec<u8>> = (0..300).map(|i| data(2000 + i, 2048)).collect();
+    for (i, s) in shards.iter().enumerate() {
+        fs::write(f.repo.join(format!("shards/{i:03}.bin")), s).unwrap();
+    }
+    f.env.hfgit(&f.repo, &["commit", "-m", "300 shards"]).ok();
+    let t = std::time::Instant::now();
+    let out = f.env.hfgit(&f.repo, &["push", "../remote.git", "--create", "--json"]).ok().json();
+    let elapsed = t.elapsed();
+    assert_eq!(out["uploaded_objects"], 302, "{out}");
+    for s in &shards {
+        assert_eq!(f.server.get(name, &sha256_hex(s)).as_ref(), Some(s));
+    }
+    // 302 objects: 4 batches; the quota lets 2 through per window, so the third was refused once
+    assert_eq!(QUOTA, 2);
+    assert_eq!(f.server.count(&format!("refused:{name}")), 1);
+    assert_eq!(f.server.count(&format!("batch:{name}")), 4 + 1);
+    assert_eq!(f.server.count(&format!("hammered:{name}")), 0, "asked again inside the closed window");
+    let remainder = std::time::Duration::from_millis(f.server.count(&format!("remainder-ms:{name}")) as u64);
+    assert!(remainder > std::time::Duration::ZERO && remainder <= WINDOW);
+    assert!(elapsed >= remainder, "the push took {elapsed:?}, less than the {remainder:?} the window had left");
+}

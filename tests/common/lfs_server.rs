@@ -95,7 +95,7 @@ pub const HF_TOKEN: &str = "hf_TestToken0123456789";
 /// `refs/pr/*`, nothing else.
 pub const READ_TOKEN: &str = "hf_ReadOnlyBob0123456789";
 /// `hub-window`: the fixed window and the batch calls allowed in it.
-pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
 pub const QUOTA: u32 = 2;
 /// `part-expiry`: parts stored with the first batch's URLs before they expire.
 pub const PARTS_BEFORE_EXPIRY: u32 = 2;
