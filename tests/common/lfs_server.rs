@@ -25,7 +25,8 @@
 //! `remainder-ms:` (the most time a refusal had left until the reset).
 //! `part-expiry` (Hub multipart): the part URLs of the first batch of an object stop working
 //! (403 "Request has expired") after [`PARTS_BEFORE_EXPIRY`] parts are stored; counters
-//! `partstored:<repo>:<oid>:<n>` and `partput-b<batch>:<repo>:<oid>`.
+//! `partstored:<repo>:<oid>:<n>` and `partput-b<batch>:<repo>:<oid>`. `part-forget`: each batch
+//! starts a new multipart upload (the parts stored before are dropped).
 //! Pull requests (the Hub's discussions API): `POST /api/{type}s/{id}/discussions` opens one at
 //! `refs/pr/N` (pointing at `main`, as on the Hub), `GET .../discussions/N` describes it. A
 //! [`READ_TOKEN`] (user `bob`) may read every repository and push `refs/pr/*` only: its other
@@ -872,6 +873,10 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
         }
         if op == "upload" && repo.contains("hub") && offered_multipart && size > MULTIPART_THRESHOLD && !has {
             any_multipart = true;
+            if repo.contains("part-forget") {
+                // every batch a fresh upload: the parts stored with earlier URLs are gone
+                st.parts.lock().unwrap().retain(|(r, o, _), _| r != repo || *o != oid);
+            }
             let mut header = serde_json::Map::new();
             header.insert("chunk_size".into(), serde_json::json!(CHUNK_SIZE.to_string()));
             for n in 1..=(size as u64).div_ceil(CHUNK_SIZE) {
