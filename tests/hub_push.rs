@@ -410,6 +410,16 @@ fn a_read_only_user_opens_a_pull_request_and_the_owner_checks_it_out() {
     let r = hf(&env, &server, &a, &["fetch", "--pr", "9"], true).fails();
     assert!(r.stderr.contains("no pull request #9"), "{}", r.stderr);
 
+    // the owner adds to it from her branch pr/1; bob's next push is then told how to catch up
+    fs::write(a.join("review.txt"), "from alice\n").unwrap();
+    env.hfgit(&a, &["commit", "-m", "review fix"]).ok();
+    hf(&env, &server, &a, &["push", "--pr", "1"], true).ok();
+    assert_eq!(env.git(&bare, &["rev-parse", "refs/pr/1"]).ok().stdout, env.git(&a, &["rev-parse", "HEAD"]).ok().stdout);
+    fs::write(b.join("more.txt"), "from bob\n").unwrap();
+    env.hfgit(&b, &["commit", "-m", "more"]).ok();
+    let r = bob(&env, &server, &b, &["push", "--pr", "1"]).fails();
+    assert!(r.stderr.contains("non-fast-forward") && r.stderr.contains("hfgit fetch --pr 1"), "{}", r.stderr);
+
     // a pull request closed since: refused, not pushed to
     server.set_discussion_status("alice/pr-hub.git", 1, "closed");
     let r = bob(&env, &server, &b, &["push", "--pr", "1"]).fails();

@@ -139,9 +139,13 @@ impl PushOutcome {
                 "open a pull request with your commits instead: `hfgit push --pr` (or use a token with write access)",
             ));
         }
-        let hint = match non_ff {
-            true => "run `hfgit pull` to bring them in, then push again (or `hfgit push --force` to overwrite them)",
-            false => "a tag on the remote is never moved without `--force` (`hfgit push --force <REMOTE> <TAG>`)",
+        let pr = first.name.strip_prefix("refs/pr/").filter(|_| rejected.len() == 1 && non_ff);
+        let hint = match (non_ff, pr) {
+            (true, Some(n)) => format!(
+                "bring them in with `hfgit fetch --pr {n}` and `hfgit merge <REMOTE>/pr/{n}`, then push again (or `hfgit push --pr {n} --force` to overwrite them)"
+            ),
+            (true, None) => "run `hfgit pull` to bring them in, then push again (or `hfgit push --force` to overwrite them)".to_string(),
+            (false, _) => "a tag on the remote is never moved without `--force` (`hfgit push --force <REMOTE> <TAG>`)".to_string(),
         };
         let message = match (rejected.len(), first.reason.as_deref()) {
             (1, Some(NON_FF)) => format!(
@@ -462,7 +466,8 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
             _ => false,
         },
     };
-    let refs = match (git::remote_refs(repo, &url, opts.interactive, hub.is_none()), &hub) {
+    let pr_ref = existing_pr.as_ref().map(|p| format!("refs/pr/{}", p.num));
+    let refs = match (git::remote_refs(repo, &url, opts.interactive, hub.is_none(), pr_ref.as_deref()), &hub) {
         (Ok(r), _) => r,
         (Err(e), Some(h)) => return Err(crate::hub::api::explain(h, e)),
         (Err(e), None) => return Err(e),
