@@ -343,22 +343,28 @@ fn three_hundred_files_cross_a_rate_limit_window_without_hammering() {
     assert!(elapsed >= remainder, "the push took {elapsed:?}, less than the {remainder:?} the window had left");
 }
 
-/// A Hub multipart upload whose part URLs expire mid-upload (`part-expiry`: the first batch's
-/// stop working after `PARTS_BEFORE_EXPIRY` parts) gets a new batch and sends only the parts
-/// that remain with its URLs, then completes: no part is stored twice, none is skipped.
-#[test]
-fn a_multipart_upload_whose_part_urls_expire_goes_on_with_the_parts_that_remain() {
-    use common::lfs_server::{CHUNK_SIZE, PARTS_BEFORE_EXPIRY};
-    let name = "hub-part-expiry";
+/// Commits a five-part file (Hub multipart) to `name`'s fixture, pushes it as to the Hub, and
+/// checks the server has it; returns the fixture and the object's oid.
+fn push_five_parts(name: &str, seed: u64) -> (common::lfs_server::Fx, String) {
     let f = fx(name);
-    let big = data(990, 5 * CHUNK_SIZE as usize - 1000);
+    let big = data(seed, 5 * common::lfs_server::CHUNK_SIZE as usize - 1000);
     fs::write(f.repo.join("big.bin"), &big).unwrap();
     f.env.hfgit(&f.repo, &["commit", "-m", "five parts"]).ok();
     let out = f.env.hfgit_cmd(&f.repo, &["push", "../remote.git", "--create"]).env("HF_ENDPOINT", &f.server.url).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let oid = sha256_hex(&big);
     assert_eq!(f.server.get(name, &oid).unwrap(), big);
-    assert_eq!(PARTS_BEFORE_EXPIRY, 2);
+    (f, oid)
+}
+
+/// A Hub multipart upload whose part URLs expire mid-upload (`part-expiry`: the first batch's
+/// stop working after `PARTS_BEFORE_EXPIRY` parts) gets a new batch and sends only the parts
+/// that remain with its URLs, then completes: no part is stored twice, none is skipped.
+#[test]
+fn a_multipart_upload_whose_part_urls_expire_goes_on_with_the_parts_that_remain() {
+    let name = "hub-part-expiry";
+    let (f, oid) = push_five_parts(name, 990);
+    assert_eq!(common::lfs_server::PARTS_BEFORE_EXPIRY, 2);
     for n in 1..=5 {
         assert_eq!(f.server.count(&format!("partstored:{name}:{oid}:{n}")), 1, "part {n}");
     }
@@ -376,16 +382,8 @@ fn a_multipart_upload_whose_part_urls_expire_goes_on_with_the_parts_that_remain(
 /// the completion of the resumed upload is refused, and the whole upload starts over once.
 #[test]
 fn a_resumed_multipart_upload_the_server_forgot_starts_over() {
-    use common::lfs_server::CHUNK_SIZE;
     let name = "hub-part-expiry-part-forget";
-    let f = fx(name);
-    let big = data(991, 5 * CHUNK_SIZE as usize - 1000);
-    fs::write(f.repo.join("big.bin"), &big).unwrap();
-    f.env.hfgit(&f.repo, &["commit", "-m", "five parts"]).ok();
-    let out = f.env.hfgit_cmd(&f.repo, &["push", "../remote.git", "--create"]).env("HF_ENDPOINT", &f.server.url).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let oid = sha256_hex(&big);
-    assert_eq!(f.server.get(name, &oid).unwrap(), big);
+    let (f, oid) = push_five_parts(name, 991);
     assert_eq!(f.server.count(&format!("partput-b2:{name}:{oid}")), 3);
     assert_eq!(f.server.count(&format!("partput-b3:{name}:{oid}")), 5, "the upload did not start over");
     assert_eq!(f.server.count(&format!("complete:{name}:{oid}")), 2);

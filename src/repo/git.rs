@@ -383,8 +383,7 @@ pub fn clear_refs(repo: &Repository, ns: &str) -> Result<()> {
 
 /// The branches and tags a remote has (`refs/heads/*` → commit, `refs/tags/*` → the tag object
 /// or commit it names) and the `extra` ref when given, with their history fetched so that
-/// fast-forward checks can be made
-/// locally. Nothing outside hfgit's own namespace changes (no tag is auto-followed into
+/// fast-forward checks can be made locally. Nothing outside hfgit's own namespace changes (no tag is auto-followed into
 /// `refs/tags`). (Listing through `Remote::list` is avoided: git2 0.20 builds a slice from a
 /// null pointer when a remote has no refs at all.)
 pub fn remote_refs(
