@@ -392,6 +392,13 @@ fn a_read_only_user_opens_a_pull_request_and_the_owner_checks_it_out() {
     assert!(r.stderr.contains("no pull request #7"), "{}", r.stderr);
     let r = bob(&env, &server, &b, &["push", "--pr", "alice/pr-hub"]).fails();
     assert!(r.stderr.contains("--pr takes a pull request number"), "{}", r.stderr);
+    // nothing to propose, and no Hub to propose it to
+    bob(&env, &server, env.dir.path(), &["clone", "alice/pr-hub", "b3"]).ok();
+    let r = bob(&env, &server, &env.path("b3"), &["push", "--pr"]).fails();
+    assert!(r.stderr.contains("nothing to propose"), "{}", r.stderr);
+    let r = env.hfgit(&b, &["push", "../plain.git", "--pr"]).fails();
+    assert!(r.stderr.contains("not a Hub repository"), "{}", r.stderr);
+    assert_eq!(server.count("discussion:alice/pr-hub"), 1);
 
     // the owner: not fetched by default; fetched and checked out when asked, with content
     hf(&env, &server, env.dir.path(), &["clone", "alice/pr-hub", "a"], true).ok();
@@ -452,4 +459,44 @@ fn the_hubs_conversion_refs_are_left_alone() {
         assert!(r.stderr.contains("refs/convert/parquet is made by the Hub"), "{spec}: {}", r.stderr);
     }
     assert_eq!(env.git(&bare, &["rev-parse", "refs/convert/parquet"]).ok().stdout, conv);
+}
+
+/// The Python `huggingface_hub` (installed by scripts/test.sh) against the same test Hub: it
+/// reads the pull request `hfgit push --pr` opened, and `hfgit push --pr N` adds to the one it
+/// opened — the discussions API as both clients use it.
+#[test]
+fn huggingface_hub_and_hfgit_share_pull_requests() {
+    let python = std::env::var("HFGIT_TEST_PYTHON").expect("HFGIT_TEST_PYTHON is not set: run the tests with scripts/test.sh");
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, _) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/shared-pr-hub", "--create"], true).ok();
+    let py = |code: &str| {
+        let o = env
+            .command(&python, env.dir.path())
+            .args(["-c", &format!("from huggingface_hub import HfApi\napi = HfApi()\n{code}")])
+            .env("HF_ENDPOINT", &server.url)
+            .env("HF_TOKEN", READ_TOKEN)
+            .env("HF_HOME", env.path("hf-home"))
+            .env("HF_HUB_DISABLE_TELEMETRY", "1")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    bob(&env, &server, env.dir.path(), &["clone", "alice/shared-pr-hub", "b"]).ok();
+    let b = env.path("b");
+    fs::write(b.join("pytorch_model.bin"), data(980, 1_000_000)).unwrap();
+    env.hfgit(&b, &["commit", "-m", "tuned"]).ok();
+    bob(&env, &server, &b, &["push", "--pr", "--title", "From hfgit", "--description", "tuned weights"]).ok();
+    let seen = py("d = api.get_discussion_details('alice/shared-pr-hub', 1)\nprint(d.title, d.is_pull_request, d.git_reference, d.author)");
+    assert_eq!(seen, "From hfgit True refs/pr/1 bob");
+    let num = py("print(api.create_pull_request('alice/shared-pr-hub', title='From Python').num)");
+    assert_eq!(num, "2");
+    fs::write(b.join("notes.md"), "more\n").unwrap();
+    env.hfgit(&b, &["commit", "-m", "notes"]).ok();
+    let out = bob(&env, &server, &b, &["push", "--pr", "2", "--json"]).ok().json();
+    assert_eq!(out["pull_request"]["num"], 2);
+    let bare = server.git_root.path().join("alice/shared-pr-hub.git");
+    assert_eq!(env.git(&bare, &["rev-parse", "refs/pr/2"]).ok().stdout, env.git(&b, &["rev-parse", "HEAD"]).ok().stdout);
 }

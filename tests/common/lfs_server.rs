@@ -682,10 +682,14 @@ fn discussions(s: &mut TcpStream, st: &State, req: &Request, base: &str) {
                     .is_ok_and(|o| o.success());
                 assert!(ok, "creating refs/pr/{num}");
             }
+            // the fields huggingface_hub's `get_discussion_details` reads, too
             let d = serde_json::json!({
                 "num": num, "title": title, "description": body["description"], "isPullRequest": pr,
                 "status": if pr { "draft" } else { "open" }, "author": {"name": user},
                 "url": format!("{base}/{prefix}{id}/discussions/{num}"),
+                "createdAt": "2026-01-01T00:00:00.000Z", "events": [],
+                "repo": {"name": id, "type": kind.trim_end_matches('s')},
+                "changes": {"base": "refs/heads/main"}, "filesWithConflicts": [],
             });
             list.push(d.clone());
             bump(st, format!("discussion:{id}"));
