@@ -100,23 +100,28 @@ pub fn fetch(repo: &Repository, opts: &FetchOptions<'_>, progress: &dyn Progress
         Error::with_hint(format!("no remote named `{name}`"), "set one with `hfgit init --remote <TARGET>` or `git remote add`")
     })?;
     let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();
+    // `--pr N`: into hfgit's own namespace first, so that a pull request the remote lacks (a
+    // refspec that matches nothing fetches nothing, silently) is told apart from one fetched
     let pr_ref = pr.map(|n| format!("refs/remotes/{name}/pr/{n}"));
-    let extra: Vec<String> = pr.iter().zip(&pr_ref).map(|(n, local)| format!("+refs/pr/{n}:{local}")).collect();
-    if let Some(local) = &pr_ref {
-        // what is there after the fetch is what the remote has now (a refspec that matches
-        // nothing fetches nothing, silently)
-        if let Ok(mut r) = repo.find_reference(local) {
-            r.delete().context(format!("deleting {local}"))?;
-        }
+    let staged = pr.map(|n| format!("refs/hfgit/fetch-pr/{n}"));
+    let extra: Vec<String> = pr.iter().zip(&staged).map(|(n, tmp)| format!("+refs/pr/{n}:{tmp}")).collect();
+    if pr.is_some() {
+        git::clear_refs(repo, "refs/hfgit/fetch-pr/")?; // what a killed run left
     }
     crate::ops::clone::fetch_origin(repo, &name, interactive, None, true, &extra)?;
-    let pr_tip = match (&pr_ref, pr) {
-        (Some(local), Some(n)) => Some(repo.refname_to_id(local).map_err(|_| {
-            Error::with_hint(
-                format!("{} has no pull request #{n} (no refs/pr/{n})", remote::redact(&url)),
-                "check the number on the repository's Community tab; `hfgit push --pr` opens a new one",
-            )
-        })?),
+    let pr_tip = match (&pr_ref, &staged, pr) {
+        (Some(local), Some(tmp), Some(n)) => {
+            let mut r = repo.find_reference(tmp).map_err(|_| {
+                Error::with_hint(
+                    format!("{} has no pull request #{n} (no refs/pr/{n})", remote::redact(&url)),
+                    "check the number on the repository's Community tab; `hfgit push --pr` opens a new one",
+                )
+            })?;
+            let id = r.target().ok_or_else(|| Error::failed(format!("{tmp} names no object")))?;
+            repo.reference(local, id, true, "fetch --pr").context(format!("updating {local}"))?;
+            r.delete().context(format!("deleting {tmp}"))?;
+            Some(id)
+        }
         _ => None,
     };
 
