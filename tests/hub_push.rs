@@ -499,4 +499,9 @@ fn huggingface_hub_and_hfgit_share_pull_requests() {
     assert_eq!(out["pull_request"]["num"], 2);
     let bare = server.git_root.path().join("alice/shared-pr-hub.git");
     assert_eq!(env.git(&bare, &["rev-parse", "refs/pr/2"]).ok().stdout, env.git(&b, &["rev-parse", "HEAD"]).ok().stdout);
+    // a discussion is no pull request
+    assert_eq!(py("print(api.create_discussion('alice/shared-pr-hub', title='A question').num)"), "3");
+    let r = bob(&env, &server, &b, &["push", "--pr", "3"]).fails();
+    assert!(r.stderr.contains("#3 on alice/shared-pr-hub is a discussion, not a pull request"), "{}", r.stderr);
+    assert_eq!(env.git(&bare, &["rev-parse", "-q", "--verify", "refs/pr/3"]).code, 1);
 }

@@ -693,7 +693,10 @@ fn send_refs(repo: &Repository, url: &str, plan: &[&Planned], interactive: bool)
             Ok(())
         });
         cb.sideband_progress(|data| {
-            said.borrow_mut().push_str(&String::from_utf8_lossy(data));
+            let mut said = said.borrow_mut();
+            if said.len() < 64 << 10 {
+                said.push_str(&String::from_utf8_lossy(data));
+            }
             true
         });
         let mut po = git2::PushOptions::new();
