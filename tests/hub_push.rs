@@ -466,23 +466,13 @@ fn the_hubs_conversion_refs_are_left_alone() {
 /// opened — the discussions API as both clients use it.
 #[test]
 fn huggingface_hub_and_hfgit_share_pull_requests() {
-    let python = std::env::var("HFGIT_TEST_PYTHON").expect("HFGIT_TEST_PYTHON is not set: run the tests with scripts/test.sh");
     let env = Env::new();
     let server = LfsServer::start();
     let (repo, _) = model(&env);
     hf(&env, &server, &repo, &["push", "alice/shared-pr-hub", "--create"], true).ok();
     let py = |code: &str| {
-        let o = env
-            .command(&python, env.dir.path())
-            .args(["-c", &format!("from huggingface_hub import HfApi\napi = HfApi()\n{code}")])
-            .env("HF_ENDPOINT", &server.url)
-            .env("HF_TOKEN", READ_TOKEN)
-            .env("HF_HOME", env.path("hf-home"))
-            .env("HF_HUB_DISABLE_TELEMETRY", "1")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
+        let code = format!("from huggingface_hub import HfApi\napi = HfApi()\n{code}");
+        common::lfs_server::hub_python(&env, &server, &[("HF_TOKEN", READ_TOKEN)], &code)
     };
     bob(&env, &server, env.dir.path(), &["clone", "alice/shared-pr-hub", "b"]).ok();
     let b = env.path("b");

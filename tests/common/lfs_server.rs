@@ -1154,6 +1154,24 @@ fn unb64(t: &str) -> Vec<u8> {
     out
 }
 
+/// Runs `code` in the Python of scripts/test.sh (`HFGIT_TEST_PYTHON`, with huggingface_hub)
+/// against `server` as the Hub, with `HF_HOME` in the test's directory and `envs` set; its
+/// stdout, trimmed. Fails the test when Python does, or is not there.
+pub fn hub_python(env: &Env, server: &LfsServer, envs: &[(&str, &str)], code: &str) -> String {
+    let python = std::env::var("HFGIT_TEST_PYTHON").expect("HFGIT_TEST_PYTHON is not set: run the tests with scripts/test.sh");
+    let o = env
+        .command(&python, env.dir.path())
+        .args(["-c", code])
+        .env("HF_ENDPOINT", &server.url)
+        .env("HF_HOME", env.path("hf-home"))
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
 /// The `Authorization` value of Basic credentials, as a client sends them.
 pub fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", b64(format!("{user}:{password}").as_bytes()))
