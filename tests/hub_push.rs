@@ -392,6 +392,13 @@ fn a_read_only_user_opens_a_pull_request_and_the_owner_checks_it_out() {
     assert!(r.stderr.contains("no pull request #7"), "{}", r.stderr);
     let r = bob(&env, &server, &b, &["push", "--pr", "alice/pr-hub"]).fails();
     assert!(r.stderr.contains("--pr takes a pull request number"), "{}", r.stderr);
+    // the discussions API's refusals: a token it does not know, a repository that is not there
+    let mut c = with_hub(env.hfgit_cmd(&b, &["push", "--pr"]), &server, false);
+    c.env("HF_TOKEN", "hf_expired");
+    let r = run(c).fails();
+    assert!(r.stderr.contains("no valid token") && r.stderr.contains("hfgit login"), "{}", r.stderr);
+    let r = bob(&env, &server, &b, &["push", "alice/nowhere", "--pr", "1"]).fails();
+    assert!(r.stderr.contains("alice/nowhere does not exist"), "{}", r.stderr);
     // nothing to propose, and no Hub to propose it to
     bob(&env, &server, env.dir.path(), &["clone", "alice/pr-hub", "b3"]).ok();
     let r = bob(&env, &server, &env.path("b3"), &["push", "--pr"]).fails();

@@ -402,6 +402,12 @@ pub fn open_pull_request(endpoint: &str, token: Option<&Secret>, repo: &HubRepo,
     let id = format!("{}{}/{}", repo.url_prefix(), repo.owner, repo.name);
     let r = match no_redirect(bearer(agent().get(&url), token).call()) {
         Ok(r) => r,
+        Err(ureq::Error::Status(404, r)) if r.header("X-Error-Code") == Some("RepoNotFound") => {
+            return Err(Error::with_hint(
+                format!("the Hub repository {id} does not exist, or your token cannot see it"),
+                "check the name, or use a token with access (`hfgit login`)",
+            ))
+        }
         Err(ureq::Error::Status(404, _)) => {
             return Err(Error::with_hint(
                 format!("{id} has no pull request #{num}"),
