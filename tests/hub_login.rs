@@ -150,21 +150,9 @@ fn large_files_go_up_through_the_hubs_multipart_transfer() {
 /// The Python `huggingface_hub` (installed by scripts/test.sh) and hfgit share the token file.
 #[test]
 fn huggingface_hub_and_hfgit_share_the_token_file() {
-    let python = std::env::var("HFGIT_TEST_PYTHON").expect("HFGIT_TEST_PYTHON is not set: run the tests with scripts/test.sh");
     let env = Env::new();
     let server = LfsServer::start();
-    let py = |code: &str| {
-        let o = env
-            .command(&python, env.dir.path())
-            .args(["-c", code])
-            .env("HF_ENDPOINT", &server.url)
-            .env("HF_HOME", env.path("hf-home"))
-            .env("HF_HUB_DISABLE_TELEMETRY", "1")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    };
+    let py = |code: &str| common::lfs_server::hub_python(&env, &server, &[], code);
     // hfgit writes, huggingface_hub reads (and the token works for its own whoami)
     hub(&env, &server, &["login", "--token-stdin"], &[], Some(HF_TOKEN)).ok();
     assert_eq!(py("from huggingface_hub import get_token; print(get_token())"), HF_TOKEN);

@@ -3,7 +3,7 @@
 //! rules, private repositories — git over smart HTTP through the real `git http-backend`.
 
 mod common;
-use common::lfs_server::{LfsServer, HF_TOKEN};
+use common::lfs_server::{LfsServer, HF_TOKEN, READ_TOKEN};
 use common::*;
 use std::fs;
 use std::path::Path;
@@ -322,4 +322,183 @@ fn a_preupload_answer_about_paths_never_asked_is_ignored() {
     assert!(server.count("preupload") >= 1);
     assert!(!r.stderr.contains('\u{1b}') && !r.stderr.contains("forged"), "{}", r.stderr);
     assert_eq!(server.get("alice~preupload-hostile.git", &sha256_hex(&w)).unwrap(), w);
+}
+
+/// As `hf`, with the read-only token of another user (`bob`).
+fn bob(env: &Env, server: &LfsServer, cwd: &Path, args: &[&str]) -> Run {
+    let mut c = with_hub(env.hfgit_cmd(cwd, args), server, false);
+    c.env("HF_TOKEN", READ_TOKEN);
+    let r = run(c);
+    assert!(!r.stdout.contains(READ_TOKEN) && !r.stderr.contains(READ_TOKEN), "the token was printed");
+    r
+}
+
+/// A user with read access only cannot push to `main` (refused with the way out named), opens a
+/// pull request with `push --pr` (its commits on `refs/pr/1`, `main` unchanged, the objects on
+/// the server, no `ref` in its LFS batches) and adds to it with `push --pr 1`; the owner fetches
+/// it with `fetch --pr 1` and checks it out with `checkout pr/1`, content and all.
+#[test]
+fn a_read_only_user_opens_a_pull_request_and_the_owner_checks_it_out() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, w1) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/pr-hub", "--create"], true).ok();
+    let bare = server.git_root.path().join("alice/pr-hub.git");
+    let main = env.git(&bare, &["rev-parse", "main"]).ok().stdout;
+    bob(&env, &server, env.dir.path(), &["clone", "alice/pr-hub", "b"]).ok();
+    let b = env.path("b");
+    let w2 = data(970, 1_000_000);
+    fs::write(b.join("pytorch_model.bin"), &w2).unwrap();
+    env.hfgit(&b, &["commit", "-m", "better weights"]).ok();
+
+    // a plain push: the upload is refused (its batch names main), with the way out
+    let r = bob(&env, &server, &b, &["push"]).fails();
+    assert!(r.stderr.contains("hfgit push --pr"), "{}", r.stderr);
+    assert_eq!(env.git(&bare, &["rev-parse", "main"]).ok().stdout, main);
+    assert!(server.get("alice~pr-hub.git", &sha256_hex(&w2)).is_none());
+
+    let before = server.log().len();
+    let out = bob(&env, &server, &b, &["push", "--pr", "--title", "Better weights", "--json"]).ok().json();
+    assert_eq!(out["pull_request"]["num"], 1, "{out}");
+    assert_eq!(out["pull_request"]["url"], format!("{}/alice/pr-hub/discussions/1", server.url));
+    let head = env.git(&b, &["rev-parse", "HEAD"]).ok().stdout;
+    assert_eq!(env.git(&bare, &["rev-parse", "refs/pr/1"]).ok().stdout, head);
+    assert_eq!(env.git(&bare, &["rev-parse", "main"]).ok().stdout, main, "main moved");
+    assert_eq!(server.get("alice~pr-hub.git", &sha256_hex(&w2)).unwrap(), w2);
+    let bodies: Vec<String> = server.log()[before..].iter().filter(|l| l.listener == "batch-body").map(|l| l.path.clone()).collect();
+    assert!(!bodies.is_empty() && bodies.iter().all(|b| !b.contains("\"ref\"")), "{bodies:?}");
+    assert_eq!(server.count("discussion:alice/pr-hub"), 1);
+    // the text output names the page
+    let w3 = data(971, 900_000);
+    fs::write(b.join("pytorch_model.bin"), &w3).unwrap();
+    env.hfgit(&b, &["commit", "-m", "even better"]).ok();
+    let r = bob(&env, &server, &b, &["push", "--pr", "1"]).ok();
+    assert!(r.stdout.contains(&format!("pull request #1: {}/alice/pr-hub/discussions/1", server.url)), "{}", r.stdout);
+    let head = env.git(&b, &["rev-parse", "HEAD"]).ok().stdout;
+    assert_eq!(env.git(&bare, &["rev-parse", "refs/pr/1"]).ok().stdout, head);
+    assert_eq!(server.count("discussion:alice/pr-hub"), 1, "--pr 1 opened another");
+    assert_eq!(env.git(&bare, &["rev-parse", "main"]).ok().stdout, main);
+
+    // a push with no LFS file (none in the tree) reaches git, whose refusal names the way out too
+    bob(&env, &server, env.dir.path(), &["clone", "alice/pr-hub", "b2"]).ok();
+    fs::remove_file(env.path("b2/pytorch_model.bin")).unwrap();
+    fs::write(env.path("b2/notes.txt"), "small\n").unwrap();
+    env.hfgit(&env.path("b2"), &["commit", "-m", "notes"]).ok();
+    let r = bob(&env, &server, &env.path("b2"), &["push"]).fails();
+    assert!(r.stderr.contains("DENIED update refs/heads/main: forbidden") && r.stderr.contains("hfgit push --pr"), "{}", r.stderr);
+    assert_eq!(env.git(&bare, &["rev-parse", "main"]).ok().stdout, main);
+    // numbers that are no open pull request
+    let r = bob(&env, &server, &b, &["push", "--pr", "7"]).fails();
+    assert!(r.stderr.contains("no pull request #7"), "{}", r.stderr);
+    let r = bob(&env, &server, &b, &["push", "--pr", "alice/pr-hub"]).fails();
+    assert!(r.stderr.contains("--pr takes a pull request number"), "{}", r.stderr);
+    // the discussions API's refusals: a token it does not know, a repository that is not there
+    let mut c = with_hub(env.hfgit_cmd(&b, &["push", "--pr"]), &server, false);
+    c.env("HF_TOKEN", "hf_expired");
+    let r = run(c).fails();
+    assert!(r.stderr.contains("no valid token") && r.stderr.contains("hfgit login"), "{}", r.stderr);
+    let r = bob(&env, &server, &b, &["push", "alice/nowhere", "--pr", "1"]).fails();
+    assert!(r.stderr.contains("alice/nowhere does not exist"), "{}", r.stderr);
+    // nothing to propose, and no Hub to propose it to
+    bob(&env, &server, env.dir.path(), &["clone", "alice/pr-hub", "b3"]).ok();
+    let r = bob(&env, &server, &env.path("b3"), &["push", "--pr"]).fails();
+    assert!(r.stderr.contains("nothing to propose"), "{}", r.stderr);
+    let r = env.hfgit(&b, &["push", "../plain.git", "--pr"]).fails();
+    assert!(r.stderr.contains("not a Hub repository"), "{}", r.stderr);
+    assert_eq!(server.count("discussion:alice/pr-hub"), 1);
+
+    // the owner: not fetched by default; fetched and checked out when asked, with content
+    hf(&env, &server, env.dir.path(), &["clone", "alice/pr-hub", "a"], true).ok();
+    let a = env.path("a");
+    hf(&env, &server, &a, &["fetch"], true).ok();
+    assert_eq!(env.git(&a, &["for-each-ref", "refs/remotes/origin/pr"]).ok().stdout, "");
+    let r = hf(&env, &server, &a, &["checkout", "pr/1"], true).fails();
+    assert!(r.stderr.contains("hfgit fetch origin --pr 1"), "{}", r.stderr);
+    hf(&env, &server, &a, &["fetch", "--pr", "1"], true).ok();
+    assert_eq!(env.git(&a, &["rev-parse", "refs/remotes/origin/pr/1"]).ok().stdout, head);
+    assert_eq!(fs::read(object_path(&a.join(".git"), &sha256_hex(&w3))).unwrap(), w3);
+    assert_eq!(fs::read(a.join("pytorch_model.bin")).unwrap(), w1, "fetch touched the work tree");
+    hf(&env, &server, &a, &["checkout", "pr/1"], true).ok();
+    assert_eq!(env.git(&a, &["rev-parse", "--abbrev-ref", "HEAD"]).ok().stdout.trim(), "pr/1");
+    assert_eq!(fs::read(a.join("pytorch_model.bin")).unwrap(), w3);
+    let r = hf(&env, &server, &a, &["fetch", "--pr", "9"], true).fails();
+    assert!(r.stderr.contains("no pull request #9"), "{}", r.stderr);
+
+    // the owner adds to it from her branch pr/1; bob's next push is then told how to catch up
+    fs::write(a.join("review.txt"), "from alice\n").unwrap();
+    env.hfgit(&a, &["commit", "-m", "review fix"]).ok();
+    hf(&env, &server, &a, &["push", "--pr", "1"], true).ok();
+    assert_eq!(env.git(&bare, &["rev-parse", "refs/pr/1"]).ok().stdout, env.git(&a, &["rev-parse", "HEAD"]).ok().stdout);
+    fs::write(b.join("more.txt"), "from bob\n").unwrap();
+    env.hfgit(&b, &["commit", "-m", "more"]).ok();
+    let r = bob(&env, &server, &b, &["push", "--pr", "1"]).fails();
+    assert!(r.stderr.contains("non-fast-forward") && r.stderr.contains("hfgit fetch --pr 1"), "{}", r.stderr);
+
+    // a pull request closed since: refused, not pushed to
+    server.set_discussion_status("alice/pr-hub.git", 1, "closed");
+    let r = bob(&env, &server, &b, &["push", "--pr", "1"]).fails();
+    assert!(r.stderr.contains("pull request #1 on alice/pr-hub is closed"), "{}", r.stderr);
+}
+
+/// The Hub's own refs (`refs/convert/*`) are never fetched, pushed or deleted by default, and a
+/// refspec naming one is refused.
+#[test]
+fn the_hubs_conversion_refs_are_left_alone() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, _) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/conv-hub", "--create"], true).ok();
+    let bare = server.git_root.path().join("alice/conv-hub.git");
+    env.git(&bare, &["update-ref", "refs/convert/parquet", "main"]).ok();
+    let conv = env.git(&bare, &["rev-parse", "refs/convert/parquet"]).ok().stdout;
+    hf(&env, &server, env.dir.path(), &["clone", "alice/conv-hub", "c"], true).ok();
+    let c = env.path("c");
+    hf(&env, &server, &c, &["fetch", "--all"], true).ok();
+    assert_eq!(env.git(&c, &["for-each-ref", "--format=%(refname)"]).ok().stdout.matches("convert").count(), 0);
+    env.hfgit(&c, &["add", "--set", "x=1"]).ok();
+    env.hfgit(&c, &["commit", "-m", "more"]).ok();
+    env.hfgit(&c, &["tag", "v1"]).ok();
+    hf(&env, &server, &c, &["push", "--all"], true).ok();
+    hf(&env, &server, &c, &["push", "--tags", "--force"], true).ok();
+    assert_eq!(env.git(&bare, &["rev-parse", "refs/convert/parquet"]).ok().stdout, conv);
+    for spec in ["main:refs/convert/parquet", ":refs/convert/parquet"] {
+        let r = hf(&env, &server, &c, &["push", "origin", spec], true).fails();
+        assert!(r.stderr.contains("refs/convert/parquet is made by the Hub"), "{spec}: {}", r.stderr);
+    }
+    assert_eq!(env.git(&bare, &["rev-parse", "refs/convert/parquet"]).ok().stdout, conv);
+}
+
+/// The Python `huggingface_hub` (installed by scripts/test.sh) against the same test Hub: it
+/// reads the pull request `hfgit push --pr` opened, and `hfgit push --pr N` adds to the one it
+/// opened — the discussions API as both clients use it.
+#[test]
+fn huggingface_hub_and_hfgit_share_pull_requests() {
+    let env = Env::new();
+    let server = LfsServer::start();
+    let (repo, _) = model(&env);
+    hf(&env, &server, &repo, &["push", "alice/shared-pr-hub", "--create"], true).ok();
+    let py = |code: &str| {
+        let code = format!("from huggingface_hub import HfApi\napi = HfApi()\n{code}");
+        common::lfs_server::hub_python(&env, &server, &[("HF_TOKEN", READ_TOKEN)], &code)
+    };
+    bob(&env, &server, env.dir.path(), &["clone", "alice/shared-pr-hub", "b"]).ok();
+    let b = env.path("b");
+    fs::write(b.join("pytorch_model.bin"), data(980, 1_000_000)).unwrap();
+    env.hfgit(&b, &["commit", "-m", "tuned"]).ok();
+    bob(&env, &server, &b, &["push", "--pr", "--title", "From hfgit", "--description", "tuned weights"]).ok();
+    let seen = py("d = api.get_discussion_details('alice/shared-pr-hub', 1)\nprint(d.title, d.is_pull_request, d.git_reference, d.author)");
+    assert_eq!(seen, "From hfgit True refs/pr/1 bob");
+    let num = py("print(api.create_pull_request('alice/shared-pr-hub', title='From Python').num)");
+    assert_eq!(num, "2");
+    fs::write(b.join("notes.md"), "more\n").unwrap();
+    env.hfgit(&b, &["commit", "-m", "notes"]).ok();
+    let out = bob(&env, &server, &b, &["push", "--pr", "2", "--json"]).ok().json();
+    assert_eq!(out["pull_request"]["num"], 2);
+    let bare = server.git_root.path().join("alice/shared-pr-hub.git");
+    assert_eq!(env.git(&bare, &["rev-parse", "refs/pr/2"]).ok().stdout, env.git(&b, &["rev-parse", "HEAD"]).ok().stdout);
+    // a discussion is no pull request
+    assert_eq!(py("print(api.create_discussion('alice/shared-pr-hub', title='A question').num)"), "3");
+    let r = bob(&env, &server, &b, &["push", "--pr", "3"]).fails();
+    assert!(r.stderr.contains("#3 on alice/shared-pr-hub is a discussion, not a pull request"), "{}", r.stderr);
+    assert_eq!(env.git(&bare, &["rev-parse", "-q", "--verify", "refs/pr/3"]).code, 1);
 }

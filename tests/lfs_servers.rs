@@ -310,3 +310,81 @@ fn behind_a_mirror_hrefs_naming_huggingface_co_go_to_hf_endpoint() {
     run(&["clone", "remote.git", "c"], f.env.dir.path());
     assert_eq!(fs::read(f.env.path("c/b.bin")).unwrap(), f.b);
 }
+
+/// A push of 300 files across the Hub's fixed rate-limit window (the test server allows
+/// `QUOTA` batch calls per `WINDOW`): as few batches as the protocol allows (100 objects each),
+/// the one refused waited out for the `t` the server gave (at least what the window had left),
+/// and nothing asked again inside the closed window.
+#[test]
+fn three_hundred_files_cross_a_rate_limit_window_without_hammering() {
+    use common::lfs_server::{QUOTA, WINDOW};
+    let name = "hub-window";
+    let f = fx(name);
+    fs::create_dir(f.repo.join("shards")).unwrap();
+    let shards: Vec<Vec<u8>> = (0..300).map(|i| data(2000 + i, 2048)).collect();
+    for (i, s) in shards.iter().enumerate() {
+        fs::write(f.repo.join(format!("shards/{i:03}.bin")), s).unwrap();
+    }
+    f.env.hfgit(&f.repo, &["commit", "-m", "300 shards"]).ok();
+    let t = std::time::Instant::now();
+    let out = f.env.hfgit(&f.repo, &["push", "../remote.git", "--create", "--json"]).ok().json();
+    let elapsed = t.elapsed();
+    assert_eq!(out["uploaded_objects"], 302, "{out}");
+    for s in &shards {
+        assert_eq!(f.server.get(name, &sha256_hex(s)).as_ref(), Some(s));
+    }
+    // 302 objects: 4 batches; the quota lets 2 through per window, so the third was refused once
+    assert_eq!(QUOTA, 2);
+    assert_eq!(f.server.count(&format!("refused:{name}")), 1);
+    assert_eq!(f.server.count(&format!("batch:{name}")), 4 + 1);
+    assert_eq!(f.server.count(&format!("hammered:{name}")), 0, "asked again inside the closed window");
+    let remainder = std::time::Duration::from_millis(f.server.count(&format!("remainder-ms:{name}")) as u64);
+    assert!(remainder > std::time::Duration::ZERO && remainder <= WINDOW);
+    assert!(elapsed >= remainder, "the push took {elapsed:?}, less than the {remainder:?} the window had left");
+}
+
+/// Commits a five-part file (Hub multipart) to `name`'s fixture, pushes it as to the Hub, and
+/// checks the server has it; returns the fixture and the object's oid.
+fn push_five_parts(name: &str, seed: u64) -> (common::lfs_server::Fx, String) {
+    let f = fx(name);
+    let big = data(seed, 5 * common::lfs_server::CHUNK_SIZE as usize - 1000);
+    fs::write(f.repo.join("big.bin"), &big).unwrap();
+    f.env.hfgit(&f.repo, &["commit", "-m", "five parts"]).ok();
+    let out = f.env.hfgit_cmd(&f.repo, &["push", "../remote.git", "--create"]).env("HF_ENDPOINT", &f.server.url).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let oid = sha256_hex(&big);
+    assert_eq!(f.server.get(name, &oid).unwrap(), big);
+    (f, oid)
+}
+
+/// A Hub multipart upload whose part URLs expire mid-upload (`part-expiry`: the first batch's
+/// stop working after `PARTS_BEFORE_EXPIRY` parts) gets a new batch and sends only the parts
+/// that remain with its URLs, then completes: no part is stored twice, none is skipped.
+#[test]
+fn a_multipart_upload_whose_part_urls_expire_goes_on_with_the_parts_that_remain() {
+    let name = "hub-part-expiry";
+    let (f, oid) = push_five_parts(name, 990);
+    assert_eq!(common::lfs_server::PARTS_BEFORE_EXPIRY, 2);
+    for n in 1..=5 {
+        assert_eq!(f.server.count(&format!("partstored:{name}:{oid}:{n}")), 1, "part {n}");
+    }
+    // one new batch (for this object alone), whose URLs carried the three remaining parts
+    assert_eq!(f.server.count(&format!("batch:{name}")), 2);
+    assert_eq!(f.server.count(&format!("partput-b2:{name}:{oid}")), 3, "parts sent again from the start");
+    assert_eq!(f.server.count(&format!("complete:{name}:{oid}")), 1);
+    // the small multipart object (two parts) went up with the first batch's URLs
+    let a = sha256_hex(&f.a);
+    assert_eq!(f.server.get(name, &a).unwrap(), f.a);
+    assert_eq!(f.server.count(&format!("partput-b2:{name}:{a}")), 0);
+}
+
+/// The same, against a server whose new batch starts a new multipart upload (`part-forget`):
+/// the completion of the resumed upload is refused, and the whole upload starts over once.
+#[test]
+fn a_resumed_multipart_upload_the_server_forgot_starts_over() {
+    let name = "hub-part-expiry-part-forget";
+    let (f, oid) = push_five_parts(name, 991);
+    assert_eq!(f.server.count(&format!("partput-b2:{name}:{oid}")), 3);
+    assert_eq!(f.server.count(&format!("partput-b3:{name}:{oid}")), 5, "the upload did not start over");
+    assert_eq!(f.server.count(&format!("complete:{name}:{oid}")), 2);
+}

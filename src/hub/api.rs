@@ -1,5 +1,6 @@
 //! The Hugging Face Hub's JSON API, as far as hfgit uses it today: who a token belongs to
-//! (`GET /api/whoami-v2`), repository creation, the server's own upload decision (`preupload`)
+//! (`GET /api/whoami-v2`), repository creation, pull requests (the discussions API), the
+//! server's own upload decision (`preupload`)
 //! and model-card check (`validate-yaml`), and the token file huggingface_hub reads and writes (plain text, one
 //! line, mode 0600 in a 0700 directory), so `hfgit login` and `hf auth login` share it.
 
@@ -344,4 +345,93 @@ pub fn validate_yaml(endpoint: &str, token: Option<&Secret>, repo: &HubRepo, yam
         v[k].as_array().into_iter().flatten().filter_map(|m| m["message"].as_str().map(crate::net::remote::escape_text)).collect()
     };
     Ok(Some((messages("errors"), messages("warnings"))))
+}
+
+/// A pull request on the Hub: its number and web page.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullRequest {
+    pub num: u64,
+    pub url: String,
+}
+
+/// The web page of discussion `num`: `{endpoint}/{type prefix}{owner}/{name}/discussions/{num}`.
+pub fn discussion_url(endpoint: &str, repo: &HubRepo, num: u64) -> String {
+    format!("{}/{}{}/{}/discussions/{num}", endpoint.trim_end_matches('/'), repo.url_prefix(), repo.owner, repo.name)
+}
+
+fn discussions_api(endpoint: &str, repo: &HubRepo) -> String {
+    format!("{}/api/{}/{}/{}/discussions", endpoint.trim_end_matches('/'), repo.api_kind(), repo.owner, repo.name)
+}
+
+/// A refusal of the discussions API, said for what it means.
+fn discussion_error(what: &str, repo: &HubRepo, err: ureq::Error, endpoint: &str) -> Error {
+    let id = format!("{}{}/{}", repo.url_prefix(), repo.owner, repo.name);
+    match err {
+        ureq::Error::Status(401, _) => Error::with_hint(
+            format!("the Hub refused to {what} on {id}: no valid token"),
+            "run `hfgit login` (or set HF_TOKEN) with a token that can read the repository",
+        ),
+        ureq::Error::Status(403, _) => Error::with_hint(
+            format!("the Hub refused to {what} on {id}: your token may not"),
+            "use a token that can read the repository (`hfgit login`)",
+        ),
+        ureq::Error::Status(code, r) => Error::failed(format!(
+            "the Hub could not {what} on {id}: HTTP {code} {}",
+            crate::net::remote::escape_text(r.into_string().unwrap_or_default().trim())
+        )),
+        ureq::Error::Transport(t) => Error::failed(format!("cannot reach the Hub at {endpoint}: {}", t.kind())),
+    }
+}
+
+/// `POST {endpoint}/api/{type}s/{id}/discussions` with `pullRequest: true`: opens a pull request
+/// (the Hub makes `refs/pr/N` for it); anyone who can read the repository may.
+pub fn create_pull_request(endpoint: &str, token: &Secret, repo: &HubRepo, title: &str, description: &str) -> Result<PullRequest> {
+    let body = serde_json::json!({"title": title, "description": description, "pullRequest": true});
+    let r = no_redirect(bearer(agent().post(&discussions_api(endpoint, repo)), Some(token)).send_json(body))
+        .map_err(|e| discussion_error("open a pull request", repo, e, endpoint))?;
+    let v: serde_json::Value = r.into_json().context("reading the Hub's answer to the new pull request")?;
+    let num =
+        v["num"].as_u64().filter(|n| *n > 0).ok_or_else(|| Error::failed("the Hub's answer to the new pull request has no number"))?;
+    Ok(PullRequest { num, url: discussion_url(endpoint, repo, num) })
+}
+
+/// `GET {endpoint}/api/{type}s/{id}/discussions/{num}`: refuses unless it is a pull request
+/// still open (or draft), so commits pushed to `refs/pr/{num}` land somewhere that takes them.
+pub fn open_pull_request(endpoint: &str, token: Option<&Secret>, repo: &HubRepo, num: u64) -> Result<PullRequest> {
+    let url = format!("{}/{num}", discussions_api(endpoint, repo));
+    let id = format!("{}{}/{}", repo.url_prefix(), repo.owner, repo.name);
+    let r = match no_redirect(bearer(agent().get(&url), token).call()) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(404, r)) if r.header("X-Error-Code") == Some("RepoNotFound") => {
+            return Err(Error::with_hint(
+                format!("the Hub repository {id} does not exist, or your token cannot see it"),
+                "check the name, or use a token with access (`hfgit login`)",
+            ))
+        }
+        Err(ureq::Error::Status(404, _)) => {
+            return Err(Error::with_hint(
+                format!("{id} has no pull request #{num}"),
+                format!(
+                    "open a new one with `hfgit push --pr`; the pull requests are listed at {}/{id}/discussions",
+                    endpoint.trim_end_matches('/')
+                ),
+            ))
+        }
+        Err(e) => return Err(discussion_error("read the pull request", repo, e, endpoint)),
+    };
+    let v: serde_json::Value = r.into_json().context("reading the Hub's pull request")?;
+    if v["isPullRequest"].as_bool() != Some(true) {
+        return Err(Error::with_hint(
+            format!("#{num} on {id} is a discussion, not a pull request"),
+            "open a pull request with `hfgit push --pr`",
+        ));
+    }
+    let status = v["status"].as_str().unwrap_or("");
+    if !matches!(status, "open" | "draft") {
+        return Err(Error::with_hint(
+            format!("pull request #{num} on {id} is {}", crate::net::remote::escape_text(status)),
+            "open a new one with `hfgit push --pr`",
+        ));
+    }
+    Ok(PullRequest { num, url: discussion_url(endpoint, repo, num) })
 }

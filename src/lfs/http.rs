@@ -287,6 +287,9 @@ pub struct HttpLfs {
     xet: bool,
     /// A CAS request that delivers nothing for this long has stalled (`hfgit.xetStallTimeout`).
     xet_stall: Duration,
+    /// Multipart parts already stored, per object (oid hex): part number → ETag. When the part
+    /// URLs expire mid-upload, the new batch's upload goes on from what remains.
+    parts_done: Mutex<HashMap<String, BTreeMap<u64, String>>>,
 }
 
 /// Per-object outcome of a transfer.
@@ -366,6 +369,7 @@ impl HttpLfs {
             interactive,
             xet: cfg.get_bool("hfgit.xet").unwrap_or(true),
             xet_stall: Duration::from_secs(cfg.get_i64("hfgit.xetstalltimeout").ok().filter(|n| *n > 0).map_or(20, |n| n.min(3600) as u64)),
+            parts_done: Mutex::new(HashMap::new()),
         })
     }
 
@@ -496,6 +500,13 @@ impl HttpLfs {
                         }
                         500 | 502 | 503 | 504 => {
                             Failure::Retry(retry_after(&resp).unwrap_or_else(|| self.retry.backoff(attempt)), server_message(resp))
+                        }
+                        403 if self.hub && operation == "upload" && self.ref_name.is_some() => {
+                            // the Hub applies the named branch's permissions to the upload
+                            return Err(Error::with_hint(
+                                format!("the Hub refused the upload to {}: {}", redact(&url), server_message(resp)),
+                                "without write access to the branch, open a pull request with your commits: `hfgit push --pr` (or use a token with write access)",
+                            ));
                         }
                         403 => {
                             let hint = match self.cookies.file_for(&url) {
@@ -841,7 +852,9 @@ impl HttpLfs {
     /// The Hub's `multipart` transfer: the upload action's header carries `chunk_size` and one
     /// pre-signed URL per part under numbered keys; each slice is PUT to its URL (with no
     /// credentials of ours: the URL is its own authorisation), the `ETag`s are collected, and a
-    /// completion POST to the action's href lists them.
+    /// completion POST to the action's href lists them. Parts stored before their URLs expired
+    /// are not sent again: the new batch's URLs carry the upload on from the first part missing
+    /// (and should the server then not know those parts, the whole upload starts over).
     fn upload_multipart(&self, local: &Store, job: &Job, progress: &dyn Progress) -> std::result::Result<(), String> {
         let p = &job.pointer;
         let h = &job.action.header;
@@ -861,15 +874,24 @@ impl HttpLfs {
             return Err(format!("the server sent {} part URLs for {want} parts of {chunk} bytes", parts.len()));
         }
         let path = local.object_path(&p.oid);
+        let oid = p.oid.to_hex();
+        let stored = |n: u64| self.parts_done.lock().expect("parts lock").get(&oid).is_some_and(|d| d.contains_key(&n));
+        let resumed = parts.iter().any(|(n, _)| stored(*n));
+        parts.retain(|(n, _)| !stored(*n));
+        let expired = std::sync::atomic::AtomicBool::new(false);
         let threads = self.concurrency.clamp(1, 4);
         let results = crate::parallel::largest_first(
             parts,
             |(n, _)| u64::MAX - n,
             threads,
             |(n, url)| {
+                // one part's URL expired: so have the others of that batch; the next batch's go on
+                if expired.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(format!("{URL_EXPIRED}: an earlier part's URL expired"));
+                }
                 let start = (n - 1) * chunk;
                 let len = chunk.min(p.size - start);
-                self.retrying(&format!("part {n}"), |attempt| {
+                let r = self.retrying(&format!("part {n}"), |attempt| {
                     let unreadable = |e: std::io::Error| Failure::Fatal(format!("cannot read the local object: {e}"));
                     let mut f = File::open(&path).map_err(unreadable)?;
                     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start)).map_err(unreadable)?;
@@ -883,26 +905,45 @@ impl HttpLfs {
                         Ok(r) => Err(self.storage_failure(r, attempt)),
                         Err(e) => Err(Failure::Retry(self.retry.backoff(attempt), e)),
                     }
-                })
+                });
+                match &r {
+                    Ok(etag) => {
+                        self.parts_done.lock().expect("parts lock").entry(oid.clone()).or_default().insert(*n, etag.clone());
+                    }
+                    Err(m) if m.starts_with(URL_EXPIRED) => expired.store(true, std::sync::atomic::Ordering::Relaxed),
+                    Err(_) => {}
+                }
+                r
             },
         );
-        let mut etags = Vec::new();
-        for ((n, _), r) in results {
-            etags.push((n, r?));
+        // a real failure says more than the parts that only stopped because of an expiry
+        let mut failures: Vec<String> = results.into_iter().filter_map(|(_, r)| r.err()).collect();
+        failures.sort_by_key(|m| m.starts_with(URL_EXPIRED));
+        if let Some(m) = failures.into_iter().next() {
+            return Err(m);
         }
-        etags.sort();
+        let etags: Vec<(u64, String)> =
+            self.parts_done.lock().expect("parts lock").get(&oid).map(|d| d.clone().into_iter().collect()).unwrap_or_default();
         let body = serde_json::json!({
             "oid": p.oid.to_hex(),
             "parts": etags.iter().map(|(n, e)| serde_json::json!({"partNumber": n, "etag": e})).collect::<Vec<_>>(),
         });
-        self.retrying("completing the multipart upload", |attempt| {
+        let done = self.retrying("completing the multipart upload", |attempt| {
             // like huggingface_hub: the completion URL authorises itself; no token is added
             match self.send("POST", &job.action.href, &BTreeMap::new(), true, &json_headers(), Some(&body)) {
                 Ok(r) if (200..300).contains(&r.status()) => Ok(()),
                 Ok(r) => Err(self.storage_failure(r, attempt)),
                 Err(e) => Err(Failure::Retry(self.retry.backoff(attempt), e)),
             }
-        })
+        });
+        self.parts_done.lock().expect("parts lock").remove(&oid);
+        match done {
+            // parts of an earlier batch the server did not keep: once more, every part anew
+            Err(m) if resumed && !m.starts_with(URL_EXPIRED) => {
+                Err(format!("{URL_EXPIRED}: the resumed upload was not completed ({m}); starting it over"))
+            }
+            other => other,
+        }
     }
 
     /// Runs `once(attempt)` until it succeeds, fails for good, or the attempts run out, sleeping

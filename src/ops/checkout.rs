@@ -76,6 +76,27 @@ pub fn resolve(repo: &Repository, rev: &str) -> Result<Resolved> {
     Ok(Resolved::Detached(commit_of(repo, rev)?))
 }
 
+/// `pr/N` with no local branch of that name: the Hub pull request `hfgit fetch --pr N` brought
+/// to `refs/remotes/<remote>/pr/N` (checked out as a new local branch `pr/N`, so more commits can
+/// go to it with `hfgit push --pr N`). `None` for any other revision.
+pub fn pull_request(repo: &Repository, rev: &str, remote: Option<&str>) -> Result<Option<git2::Oid>> {
+    let Some(n) = rev.strip_prefix("pr/").filter(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit())) else {
+        return Ok(None);
+    };
+    if repo.find_reference(&format!("refs/heads/{rev}")).is_ok() {
+        return Ok(None);
+    }
+    let remote = remote.unwrap_or("origin");
+    let name = format!("refs/remotes/{remote}/pr/{n}");
+    match repo.find_reference(&name) {
+        Ok(r) => Ok(Some(r.peel_to_commit().context(format!("reading {name}"))?.id())),
+        Err(_) => Err(Error::with_hint(
+            format!("pull request #{n} has not been fetched from {remote}"),
+            format!("fetch it first: `hfgit fetch {remote} --pr {n}`"),
+        )),
+    }
+}
+
 /// The commit `rev` names, or an error saying it names none.
 pub fn commit_of(repo: &Repository, rev: &str) -> Result<git2::Oid> {
     let obj = repo.revparse_single(rev).map_err(|_| {

@@ -70,6 +70,7 @@ pub fn fetch_origin(
     interactive: bool,
     session_url: Option<&str>,
     tags: bool,
+    extra: &[String],
 ) -> Result<Option<(String, git2::Oid)>> {
     let mut r = repo.find_remote(remote_name).context(format!("reading remote {remote_name}"))?;
     let url = session_url.map(str::to_string).unwrap_or_else(|| r.url().unwrap_or("").to_string());
@@ -77,6 +78,7 @@ pub fn fetch_origin(
     if tags {
         specs.push("+refs/tags/*:refs/tags/*".to_string());
     }
+    specs.extend(extra.iter().cloned());
     let mut fo = git2::FetchOptions::new();
     fo.remote_callbacks(git::remote_callbacks(&url, interactive));
     let headers = git::extra_headers(repo, &url);
@@ -166,7 +168,7 @@ pub fn clone(opts: &CloneOptions<'_>, cwd: &Path, progress: &dyn Progress) -> Re
         shared_bytes: 0,
         failures: Vec::new(),
     };
-    let fetched = fetch_origin(&repo, "origin", opts.interactive, Some(&url), true);
+    let fetched = fetch_origin(&repo, "origin", opts.interactive, Some(&url), true, &[]);
     let fetched = match (fetched, crate::hub::api::HubRepo::from_url(&url)) {
         (Err(e), Some(h)) => {
             // nothing was cloned: leave no directory behind

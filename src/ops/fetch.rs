@@ -5,6 +5,9 @@
 //! within git-lfs's recent window (`lfs.fetchrecentrefsdays`, `lfs.fetchrecentremoterefs`,
 //! `lfs.fetchrecentcommitsdays`; `lfs.fetchrecentalways` makes it the default).
 //!
+//! `--pr N` also fetches the Hub pull request `refs/pr/N` (not fetched otherwise) into
+//! `refs/remotes/<remote>/pr/N`, and its LFS files unless revisions are named.
+//!
 //! Which files: `--include` / `--exclude` when given (they replace the saved selection for this
 //! run), else `lfs.fetchinclude` / `lfs.fetchexclude`; `--all` takes every file, as git-lfs does.
 
@@ -31,6 +34,8 @@ pub struct FetchOptions<'a> {
     pub include: &'a [String],
     pub exclude: &'a [String],
     pub interactive: bool,
+    /// Also fetch this Hub pull request (`refs/pr/N`).
+    pub pr: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +51,9 @@ pub struct FetchOutcome {
     pub downloaded_objects: u64,
     pub downloaded_bytes: u64,
     pub failures: Vec<LfsFailure>,
+    /// `--pr`: the local ref the pull request was fetched into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request_ref: Option<String>,
 }
 
 /// The wanted files, keyed by a name for messages: `path`, or `path (at <commit>)` when the
@@ -66,7 +74,7 @@ impl Wanted {
 }
 
 pub fn fetch(repo: &Repository, opts: &FetchOptions<'_>, progress: &dyn Progress) -> Result<FetchOutcome> {
-    let FetchOptions { remote: remote_name, revs, all, recent, include, exclude, interactive } = *opts;
+    let FetchOptions { remote: remote_name, revs, all, recent, include, exclude, interactive, pr } = *opts;
     if all && (recent || !include.is_empty() || !exclude.is_empty()) {
         return Err(Error::BadInput(
             "--all takes every file of every commit; it cannot be combined with --recent, --include or --exclude".into(),
@@ -92,7 +100,30 @@ pub fn fetch(repo: &Repository, opts: &FetchOptions<'_>, progress: &dyn Progress
         Error::with_hint(format!("no remote named `{name}`"), "set one with `hfgit init --remote <TARGET>` or `git remote add`")
     })?;
     let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();
-    crate::ops::clone::fetch_origin(repo, &name, interactive, None, true)?;
+    // `--pr N`: into hfgit's own namespace first, so that a pull request the remote lacks (a
+    // refspec that matches nothing fetches nothing, silently) is told apart from one fetched
+    let pr_ref = pr.map(|n| format!("refs/remotes/{name}/pr/{n}"));
+    let staged = pr.map(|n| format!("refs/hfgit/fetch-pr/{n}"));
+    let extra: Vec<String> = pr.iter().zip(&staged).map(|(n, tmp)| format!("+refs/pr/{n}:{tmp}")).collect();
+    if pr.is_some() {
+        git::clear_refs(repo, "refs/hfgit/fetch-pr/")?; // what a killed run left
+    }
+    crate::ops::clone::fetch_origin(repo, &name, interactive, None, true, &extra)?;
+    let pr_tip = match (&pr_ref, &staged, pr) {
+        (Some(local), Some(tmp), Some(n)) => {
+            let mut r = repo.find_reference(tmp).map_err(|_| {
+                Error::with_hint(
+                    format!("{} has no pull request #{n} (no refs/pr/{n})", remote::redact(&url)),
+                    "check the number on the repository's Community tab; `hfgit push --pr` opens a new one",
+                )
+            })?;
+            let id = r.target().ok_or_else(|| Error::failed(format!("{tmp} names no object")))?;
+            repo.reference(local, id, true, "fetch --pr").context(format!("updating {local}"))?;
+            r.delete().context(format!("deleting {tmp}"))?;
+            Some(id)
+        }
+        _ => None,
+    };
 
     // the commits, before any object moves: a bad revision changes nothing
     let mut commits: Vec<git2::Oid> = Vec::new();
@@ -105,6 +136,8 @@ pub fn fetch(repo: &Repository, opts: &FetchOptions<'_>, progress: &dyn Progress
         for rev in revs {
             push(crate::ops::checkout::commit_of(repo, rev)?);
         }
+    } else if let (Some(tip), false) = (pr_tip, all) {
+        push(tip);
     } else if all {
         let mut walk = repo.revwalk().context("walking history")?;
         walk.push_glob("refs/*").context("walking history")?;
@@ -177,6 +210,7 @@ pub fn fetch(repo: &Repository, opts: &FetchOptions<'_>, progress: &dyn Progress
         downloaded_objects: got.downloaded_objects,
         downloaded_bytes: got.downloaded_bytes,
         failures: got.failures,
+        pull_request_ref: pr_ref,
     };
     if !outcome.failures.is_empty() {
         let list: Vec<String> = outcome.failures.iter().map(|f| format!("{} (sha256:{}): {}", f.path, f.oid, f.error)).collect();

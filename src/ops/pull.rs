@@ -66,7 +66,7 @@ pub fn pull(
         Error::with_hint(format!("no remote named `{name}`"), "set one with `hfgit init --remote <TARGET>` or `git remote add`")
     })?;
     let url = r.url().ok_or_else(|| Error::failed(format!("remote {name} has no URL")))?.to_string();
-    crate::ops::clone::fetch_origin(repo, &name, interactive, None, false)?;
+    crate::ops::clone::fetch_origin(repo, &name, interactive, None, false, &[])?;
     let new = repo
         .refname_to_id(&format!("refs/remotes/{name}/{remote_branch}"))
         .map_err(|_| Error::failed(format!("{} has no branch {remote_branch}", remote::redact(&url))))?;

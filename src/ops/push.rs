@@ -3,6 +3,10 @@
 //! tag), uploads every LFS object the pushed refs need that the remote lacks (one batch for all
 //! of them), and only then moves the remote refs, in one git push. Interrupted at any point,
 //! the remote never has a ref pointing at commits whose LFS objects it lacks.
+//!
+//! `--pr` (Hub remotes): the current branch goes to a pull request's `refs/pr/N` instead, a new
+//! one opened through the Hub API (after the objects are up) or an open one named by number; its
+//! LFS batches name no ref, so a user with read access only can push there.
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::endpoint::Operation;
@@ -40,7 +44,21 @@ pub struct PushOptions<'a> {
     pub interactive: bool,
     /// Upload nothing and move no ref: report what would be sent.
     pub dry_run: bool,
+    /// Push the current branch to a Hub pull request instead.
+    pub pr: Option<PrTarget<'a>>,
 }
+
+/// Where `push --pr` sends the current branch.
+#[derive(Clone, Copy, Debug)]
+pub enum PrTarget<'a> {
+    /// A new pull request with this title (default: the branch's last commit subject).
+    New { title: Option<&'a str>, description: Option<&'a str> },
+    /// The open pull request of this number.
+    Existing(u64),
+}
+
+/// A new pull request's ref before the Hub has numbered it.
+const NEW_PR: &str = "refs/pr/new";
 
 /// What happened to one remote ref.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,6 +118,12 @@ pub struct PushOutcome {
     pub totals: Totals,
     /// What went wrong without stopping the push.
     pub warnings: Vec<String>,
+    /// The pull request pushed to (`--pr`): its number and web page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<crate::hub::api::PullRequest>,
+    /// The remote is the Hub (whose refusals have a way out: a pull request).
+    #[serde(skip)]
+    pub hub: bool,
 }
 
 impl PushOutcome {
@@ -110,9 +134,23 @@ impl PushOutcome {
         let first = rejected.first()?;
         let why = |r: &RefOutcome| format!("{} ({})", short_name(&r.name), r.reason.as_deref().unwrap_or("rejected"));
         let non_ff = rejected.iter().any(|r| r.reason.as_deref() == Some(NON_FF));
-        let hint = match non_ff {
-            true => "run `hfgit pull` to bring them in, then push again (or `hfgit push --force` to overwrite them)",
-            false => "a tag on the remote is never moved without `--force` (`hfgit push --force <REMOTE> <TAG>`)",
+        if self.hub && rejected.iter().any(|r| r.reason.as_deref().is_some_and(|m| m.contains("DENIED") && m.contains("forbidden"))) {
+            return Some(Error::with_hint(
+                format!(
+                    "the Hub refused {}: your token has no write access to {}",
+                    rejected.iter().map(|r| why(r)).collect::<Vec<_>>().join(", "),
+                    self.remote
+                ),
+                "open a pull request with your commits instead: `hfgit push --pr` (or use a token with write access)",
+            ));
+        }
+        let pr = first.name.strip_prefix("refs/pr/").filter(|_| rejected.len() == 1 && non_ff);
+        let hint = match (non_ff, pr) {
+            (true, Some(n)) => format!(
+                "bring them in with `hfgit fetch --pr {n}` and `hfgit merge <REMOTE>/pr/{n}`, then push again (or `hfgit push --pr {n} --force` to overwrite them)"
+            ),
+            (true, None) => "run `hfgit pull` to bring them in, then push again (or `hfgit push --force` to overwrite them)".to_string(),
+            (false, _) => "a tag on the remote is never moved without `--force` (`hfgit push --force <REMOTE> <TAG>`)".to_string(),
         };
         let message = match (rejected.len(), first.reason.as_deref()) {
             (1, Some(NON_FF)) => format!(
@@ -388,6 +426,23 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     let (name, url) = remote::remote_url(repo, opts.remote, cwd, true)?;
     let shown = remote::redact(&url);
     let hub = crate::hub::api::HubRepo::from_url(&url);
+    let endpoint = remote::hub_endpoint();
+    let token = crate::net::credentials::hf_token();
+    let existing_pr = match (opts.pr, &hub) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Error::with_hint(
+                format!("--pr opens pull requests on the Hub, and {shown} is not a Hub repository"),
+                format!("push a branch instead: `hfgit push {} <BRANCH>`", opts.remote),
+            ))
+        }
+        (Some(PrTarget::New { .. }), Some(_)) => None,
+        (Some(PrTarget::Existing(n)), Some(h)) => Some(crate::hub::api::open_pull_request(&endpoint, token.as_ref(), h, n)?),
+    };
+    let mut specs = specs;
+    if let (Some(_), Some(first)) = (opts.pr, specs.first_mut()) {
+        first.dst = Some(existing_pr.as_ref().map_or(NEW_PR.to_string(), |p| format!("refs/pr/{}", p.num)));
+    }
     let store = Store::for_git_dir(repo.path());
     let tips = |ids: &mut dyn Iterator<Item = git2::Oid>| commits_of(repo, ids);
     // With --create, refuse before creating anything remotely: check all history now, and
@@ -407,15 +462,17 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         Location::Local(p) => prepare_local(&p, opts, &first_branch)?,
         Location::Http(_) => match (&hub, opts.create) {
             (Some(h), true) => {
-                let token = crate::net::credentials::hf_token()
+                let token = token
+                    .as_ref()
                     .ok_or_else(|| Error::with_hint("creating a Hub repository needs a token", "run `hfgit login`, or set HF_TOKEN"))?;
-                crate::hub::api::create_repo(&remote::hub_endpoint(), &token, h, opts.private)? == crate::hub::api::Created::New
+                crate::hub::api::create_repo(&endpoint, token, h, opts.private)? == crate::hub::api::Created::New
             }
             // generic hosts create repositories on first push, or not at all
             _ => false,
         },
     };
-    let refs = match (git::remote_refs(repo, &url, opts.interactive, hub.is_none()), &hub) {
+    let pr_ref = existing_pr.as_ref().map(|p| format!("refs/pr/{}", p.num));
+    let refs = match (git::remote_refs(repo, &url, opts.interactive, hub.is_none(), pr_ref.as_deref()), &hub) {
         (Ok(r), _) => r,
         (Err(e), Some(h)) => return Err(crate::hub::api::explain(h, e)),
         (Err(e), None) => return Err(e),
@@ -423,11 +480,15 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     let current = git::head_branch(repo)?.map(|b| format!("refs/heads/{b}"));
     let mut plan: Vec<Planned> = Vec::new();
     for spec in &specs {
+        if let (Some(_), Some(d)) = (&hub, spec.dst.as_deref().filter(|d| d.starts_with("refs/convert/"))) {
+            return Err(Error::BadInput(format!("{d} is made by the Hub itself (a conversion); hfgit never pushes or deletes it")));
+        }
         let dst = destination(spec, &refs, opts.remote)?;
         if plan.iter().any(|p| p.dst == dst) {
             return Err(Error::BadInput(format!("{dst} is named twice in this push")));
         }
-        let old = refs.get(&dst).copied();
+        // a new pull request starts at the Hub's `main`
+        let old = refs.get(if dst == NEW_PR { "refs/heads/main" } else { &dst }).copied();
         let new = spec.src.as_ref().map(|(id, _)| *id);
         let local = spec.src.as_ref().and_then(|(_, l)| l.clone()).filter(|l| l.starts_with("refs/heads/"));
         let (mut action, mut reason) = judge(repo, &dst, old, new, spec.force);
@@ -445,6 +506,23 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         plan.push(Planned { dst, old, new, local, action, reason });
     }
     let first = plan.first().expect("specs() yields at least one ref");
+    if first.dst == NEW_PR {
+        match first.action {
+            Action::UpToDate => {
+                return Err(Error::with_hint(
+                    "nothing to propose: the branch has no commits that main on the Hub lacks",
+                    "commit your changes first (`hfgit commit -m \"...\"`), then `hfgit push --pr`",
+                ))
+            }
+            Action::Rejected => {
+                return Err(Error::with_hint(
+                    "main on the Hub has commits that are not in your branch, so a pull request could not take it",
+                    "bring them in with `hfgit pull`, then `hfgit push --pr` again",
+                ))
+            }
+            _ => {}
+        }
+    }
     let mut outcome = PushOutcome {
         remote: shown.clone(),
         branch: short_name(&first.dst).to_string(),
@@ -461,6 +539,8 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         refs: Vec::new(),
         totals: Totals::default(),
         warnings: Vec::new(),
+        pull_request: existing_pr,
+        hub: hub.is_some(),
     };
     let sending = |a: Action| matches!(a, Action::Created | Action::Updated | Action::Forced);
     let new_tips = tips(&mut plan.iter().filter(|p| sending(p.action)).filter_map(|p| p.new));
@@ -480,9 +560,13 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         if let Some(h) = &hub {
             crate::hub::rules::check(repo, &new_tips, &hide, &new_objects, &store)?;
             // then the Hub's own word, where it offers it, still before any byte is sent
-            let rev = plan.iter().find(|p| sending(p.action)).map_or("main", |p| short_name(&p.dst));
-            let token = crate::net::credentials::hf_token();
-            crate::hub::rules::ask_the_hub(repo, &new_tips, &hide, &remote::hub_endpoint(), token.as_ref(), h, rev)?;
+            let rev = match plan.iter().find(|p| sending(p.action)).map(|p| p.dst.as_str()) {
+                None | Some(NEW_PR) => "main".to_string(),
+                // the API names a pull request's ref with its slashes encoded
+                Some(d) if d.starts_with("refs/pr/") => d.replace('/', "%2F"),
+                Some(d) => short_name(d).to_string(),
+            };
+            crate::hub::rules::ask_the_hub(repo, &new_tips, &hide, &endpoint, token.as_ref(), h, &rev)?;
         }
     }
     if opts.dry_run {
@@ -534,7 +618,8 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         }
     }
     if !needed.is_empty() {
-        let ref_name = plan.iter().find(|p| sending(p.action)).or(plan.first()).map(|p| p.dst.clone());
+        // a pull request's batches name no ref: the Hub would apply that branch's permissions
+        let ref_name = plan.iter().find(|p| sending(p.action)).or(plan.first()).map(|p| p.dst.clone()).filter(|_| opts.pr.is_none());
         let upload = LfsRemote::for_remote(repo, name.as_deref(), &url, Operation::Upload, ref_name, opts.interactive)
             .and_then(|lfs| lfs.upload_all(&store, needed.into_values().collect(), progress));
         match upload {
@@ -551,6 +636,17 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
         }
     }
 
+    if let (Some(PrTarget::New { title, description }), Some(h), Some(p)) = (opts.pr, &hub, plan.first_mut()) {
+        // the objects are up: now the pull request, and its ref is where the branch goes
+        let token =
+            token.as_ref().ok_or_else(|| Error::with_hint("opening a pull request needs a token", "run `hfgit login`, or set HF_TOKEN"))?;
+        let subject = p.new.and_then(|n| repo.find_commit(n).ok()).and_then(|c| c.summary().map(str::to_string));
+        let title = title.map(str::to_string).or(subject).unwrap_or_else(|| "Update".to_string());
+        let pr = crate::hub::api::create_pull_request(&endpoint, token, h, &title, description.unwrap_or(""))?;
+        p.dst = format!("refs/pr/{}", pr.num);
+        outcome.branch = short_name(&p.dst).to_string();
+        outcome.pull_request = Some(pr);
+    }
     let to_send: Vec<&Planned> = plan.iter().filter(|p| sending(p.action) || p.action == Action::Deleted).collect();
     let refused = if to_send.is_empty() { HashMap::new() } else { send_refs(repo, &url, &to_send, opts.interactive)? };
     for p in &mut plan {
@@ -560,7 +656,10 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
     }
     for p in &plan {
         let Some(name) = name.as_deref().filter(|_| sending(p.action) || p.action == Action::Deleted) else { continue };
-        let Some(b) = p.dst.strip_prefix("refs/heads/") else { continue };
+        // a branch, or a pull request (`refs/remotes/<remote>/pr/N`, as `hfgit fetch --pr` makes it)
+        let Some(b) = p.dst.strip_prefix("refs/heads/").or(p.dst.strip_prefix("refs/").filter(|r| r.starts_with("pr/"))) else {
+            continue;
+        };
         let tracking = format!("refs/remotes/{name}/{b}");
         match p.new.and_then(|n| commits_of(repo, std::iter::once(n)).pop()) {
             Some(id) => {
@@ -620,6 +719,8 @@ fn send_refs(repo: &Repository, url: &str, plan: &[&Planned], interactive: bool)
         }
     }
     let refused = std::cell::RefCell::new(HashMap::new());
+    // what the server's hooks say (`remote: ...`): the Hub's "DENIED update <ref>: forbidden"
+    let said = std::cell::RefCell::new(String::new());
     let result = (|| -> Result<()> {
         let mut r = repo.remote_anonymous(url).context("preparing the git push")?;
         let mut cb = git::remote_callbacks(url, interactive);
@@ -628,6 +729,13 @@ fn send_refs(repo: &Repository, url: &str, plan: &[&Planned], interactive: bool)
                 refused.borrow_mut().insert(name.to_string(), s.to_string());
             }
             Ok(())
+        });
+        cb.sideband_progress(|data| {
+            let mut said = said.borrow_mut();
+            if said.len() < 64 << 10 {
+                said.push_str(&String::from_utf8_lossy(data));
+            }
+            true
         });
         let mut po = git2::PushOptions::new();
         po.remote_callbacks(cb);
@@ -638,7 +746,14 @@ fn send_refs(repo: &Repository, url: &str, plan: &[&Planned], interactive: bool)
     })();
     git::clear_refs(repo, NS)?;
     result?;
-    Ok(refused.into_inner())
+    let said = said.into_inner();
+    let mut refused = refused.into_inner();
+    for (name, reason) in refused.iter_mut() {
+        if let Some(line) = said.lines().map(str::trim).find(|l| l.contains("DENIED") && l.contains(name.as_str())) {
+            *reason = remote::escape_text(line);
+        }
+    }
+    Ok(refused)
 }
 
 /// `git push`'s pre-push hook (`hfgit lfs-pre-push <remote> <url>`): uploads the LFS objects of

@@ -382,11 +382,17 @@ pub fn clear_refs(repo: &Repository, ns: &str) -> Result<()> {
 }
 
 /// The branches and tags a remote has (`refs/heads/*` → commit, `refs/tags/*` → the tag object
-/// or commit it names), with their history fetched so that fast-forward checks can be made
-/// locally. Nothing outside hfgit's own namespace changes (no tag is auto-followed into
+/// or commit it names) and the `extra` ref when given, with their history fetched so that
+/// fast-forward checks can be made locally. Nothing outside hfgit's own namespace changes (no tag is auto-followed into
 /// `refs/tags`). (Listing through `Remote::list` is avoided: git2 0.20 builds a slice from a
 /// null pointer when a remote has no refs at all.)
-pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: bool) -> Result<HashMap<String, git2::Oid>> {
+pub fn remote_refs(
+    repo: &Repository,
+    url: &str,
+    interactive: bool,
+    missing_ok: bool,
+    extra: Option<&str>,
+) -> Result<HashMap<String, git2::Oid>> {
     const NS: &str = "refs/hfgit/ls-remote/";
     let clear = |repo: &Repository| clear_refs(repo, NS);
     clear(repo)?;
@@ -397,7 +403,9 @@ pub fn remote_refs(repo: &Repository, url: &str, interactive: bool, missing_ok: 
     let headers = extra_headers(repo, url);
     fo.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
     fo.download_tags(git2::AutotagOption::None);
-    let specs = [format!("+refs/heads/*:{NS}heads/*"), format!("+refs/tags/*:{NS}tags/*")];
+    let mut specs = vec![format!("+refs/heads/*:{NS}heads/*"), format!("+refs/tags/*:{NS}tags/*")];
+    // one more ref outside branches and tags (a pull request's `refs/pr/N`)
+    specs.extend(extra.and_then(|e| e.strip_prefix("refs/")).map(|e| format!("+refs/{e}:{NS}{e}")));
     match r.fetch(&specs, Some(&mut fo), None) {
         Ok(()) => {}
         // A host that creates repositories on first push (as the test forge and many others

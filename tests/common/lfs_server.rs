@@ -19,6 +19,18 @@
 //! The Hub API also answers `preupload` (from the repository's `.gitattributes`, size and
 //! binary-ness) and `validate-yaml` (known licenses only). `hub-ratelimit`: the first batch starts a 2-second window answered with 429 and the Hub's
 //! `RateLimit: "api";r=0;t=N` (no Retry-After); a batch before the reset counts as `hammered:`.
+//! `hub-window`: a fixed window of [`WINDOW`] with a quota of [`QUOTA`] batch calls; a batch over
+//! the quota answers 429 with `RateLimit: "api";r=0;t=N` and `RateLimit-Policy`; counters
+//! `refused:`, `hammered:` (a batch refused again inside a window already closed to it) and
+//! `remainder-ms:` (the most time a refusal had left until the reset).
+//! `part-expiry` (Hub multipart): the part URLs of the first batch of an object stop working
+//! (403 "Request has expired") after [`PARTS_BEFORE_EXPIRY`] parts are stored; counters
+//! `partstored:<repo>:<oid>:<n>` and `partput-b<batch>:<repo>:<oid>`. `part-forget`: each batch
+//! starts a new multipart upload (the parts stored before are dropped).
+//! Pull requests (the Hub's discussions API): `POST /api/{type}s/{id}/discussions` opens one at
+//! `refs/pr/N` (pointing at `main`, as on the Hub), `GET .../discussions/N` describes it. A
+//! [`READ_TOKEN`] (user `bob`) may read every repository and push `refs/pr/*` only: its other
+//! pushes are denied by the pre-receive hook, and an upload batch naming a `ref` is refused (403).
 //! `storage-403-once`: the first storage request per object answers 403 "Request has expired".
 //! `mirror-hrefs`: actions name `https://huggingface.co` instead of this server (a mirror).
 //! Expiry words: `expired` (every action expired at a real past time), `expire-once` (the first
@@ -59,6 +71,10 @@ struct State {
     resets: Mutex<HashMap<String, std::time::Instant>>,
     /// Xet storage behind this Hub ([`LfsServer::with_xet`]): its front's URL and state.
     xet: Mutex<Option<(String, Arc<super::xet_cas::Shared>)>>,
+    /// `hub-window`: each repository's current window (its start and the calls in it).
+    windows: Mutex<HashMap<String, (std::time::Instant, u32)>>,
+    /// Discussions per repository directory (`alice/x.git`), in order (`num` = index + 1).
+    discussions: Mutex<HashMap<String, Vec<serde_json::Value>>>,
 }
 
 pub struct LfsServer {
@@ -78,6 +94,14 @@ pub const PASSWORD: &str = "s3cret-pass";
 pub const COOKIE: &str = "sso_session=letmein";
 /// The one Hub token this server accepts (as Bearer, or as a Basic password).
 pub const HF_TOKEN: &str = "hf_TestToken0123456789";
+/// A token of another user (`bob`) with read access only: it may open pull requests and push to
+/// `refs/pr/*`, nothing else.
+pub const READ_TOKEN: &str = "hf_ReadOnlyBob0123456789";
+/// `hub-window`: the fixed window and the batch calls allowed in it.
+pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
+pub const QUOTA: u32 = 2;
+/// `part-expiry`: parts stored with the first batch's URLs before they expire.
+pub const PARTS_BEFORE_EXPIRY: u32 = 2;
 /// Hub-style repositories (name contains `hub`) answer `multipart` above this size…
 pub const MULTIPART_THRESHOLD: i64 = 300_000;
 /// …in parts of this size.
@@ -141,6 +165,10 @@ impl LfsServer {
         self.state.log.lock().unwrap().clone()
     }
 
+    /// Sets a discussion's status (`open`, `closed`, `merged`), as its author or the owner would.
+    pub fn set_discussion_status(&self, repo_dir: &str, num: usize, status: &str) {
+        self.state.discussions.lock().unwrap().get_mut(repo_dir).unwrap()[num - 1]["status"] = serde_json::json!(status);
+    }
     /// Puts Xet storage behind this Hub: repositories whose name contains `xet` answer an upload
     /// batch that offers `xet` with the xet transfer, the token endpoints mint tokens for the
     /// CAS, files that the CAS registers become LFS objects (the bridge), and `paths-info` gives
@@ -373,12 +401,15 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
             _ => {}
         }
     }
+    if path_only.starts_with("/api/") && path_only.contains("/discussions") {
+        discussions(&mut s, st, &req, &base);
+        return Some(());
+    }
     if let Some(rest) = path_only.strip_prefix("/api/models/").or_else(|| path_only.strip_prefix("/api/datasets/")) {
         // repo info: 401 without a token and 404 with one for a missing or hidden repository
         let prefix = if path_only.starts_with("/api/datasets/") { "datasets/" } else { "" };
         let dir = st.git_root.lock().unwrap().join(format!("{prefix}{rest}.git"));
-        let visible =
-            dir.exists() && (!dir.join("hub-private").exists() || req.headers.get("authorization") == Some(&format!("Bearer {HF_TOKEN}")));
+        let visible = dir.exists() && (!dir.join("hub-private").exists() || bearer_user(&req).is_some());
         if visible {
             json(&mut s, 200, serde_json::json!({"id": rest, "private": dir.join("hub-private").exists()}));
         } else if req.headers.contains_key("authorization") {
@@ -436,6 +467,15 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         ("PUT", ["part", repo, oid, n]) => {
             let n: u64 = n.parse().unwrap_or(0);
             let tries = bump(st, format!("part:{repo}:{oid}:{n}"));
+            let signed = req.path.split("b=").nth(1).and_then(|b| b.split('&').next()).unwrap_or("").to_string();
+            bump(st, format!("partput-b{signed}:{repo}:{oid}"));
+            if repo.contains("part-expiry") && signed == "1" && bump(st, format!("partok-b1:{repo}:{oid}")) > PARTS_BEFORE_EXPIRY {
+                // the signed URLs of the first batch outlived: as the Hub's storage answers
+                return {
+                    json(&mut s, 403, serde_json::json!({"message": "Request has expired"}));
+                    Some(())
+                };
+            }
             if repo.contains("part-fail") && n == 2 && tries == 1 {
                 return {
                     json(&mut s, 500, serde_json::json!({"message": "part storage hiccup"}));
@@ -444,6 +484,7 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
             }
             let etag = format!("\"{}\"", &hex(&req.body)[..16]);
             st.parts.lock().unwrap().insert((repo.to_string(), oid.to_string(), n), req.body.clone());
+            bump(st, format!("partstored:{repo}:{oid}:{n}"));
             respond(&mut s, 200, &[("ETag", etag)], b"");
         }
         ("POST", ["complete", repo, oid]) => {
@@ -512,10 +553,34 @@ fn authorized(req: &Request) -> bool {
     h == format!("Basic {}", b64(format!("{USER}:{PASSWORD}").as_bytes()))
         || h == format!("Bearer {HF_TOKEN}")
         || h == format!("Basic {}", b64(format!("hf_user:{HF_TOKEN}").as_bytes()))
+        || read_only(req)
+}
+
+/// Is this request made with [`READ_TOKEN`] (Bearer, or Basic as git sends it)?
+fn read_only(req: &Request) -> bool {
+    let h = req.headers.get("authorization").cloned().unwrap_or_default();
+    h == format!("Bearer {READ_TOKEN}") || h == format!("Basic {}", b64(format!("hf_user:{READ_TOKEN}").as_bytes()))
+}
+
+/// The user a Bearer token belongs to: `alice` ([`HF_TOKEN`]) or `bob` ([`READ_TOKEN`]).
+fn bearer_user(req: &Request) -> Option<&'static str> {
+    match req.headers.get("authorization").map(String::as_str) {
+        Some(h) if h == format!("Bearer {HF_TOKEN}") => Some(USER),
+        Some(h) if h == format!("Bearer {READ_TOKEN}") => Some("bob"),
+        _ => None,
+    }
 }
 
 /// `GET /api/whoami-v2` as the Hub answers it (huggingface.js `api-who-am-i.ts`).
 fn whoami(s: &mut TcpStream, req: &Request) {
+    if bearer_user(req) == Some("bob") {
+        return json(
+            s,
+            200,
+            serde_json::json!({"type": "user", "name": "bob", "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"displayName": "read", "role": "read"}}}),
+        );
+    }
     if req.headers.get("authorization") != Some(&format!("Bearer {HF_TOKEN}")) {
         return respond(
             s,
@@ -584,6 +649,7 @@ fn git_cgi(s: &mut TcpStream, st: &State, req: &Request) {
         .env("GIT_CONFIG_VALUE_0", "true")
         .env("REMOTE_USER", USER)
         .env("REMOTE_ADDR", "127.0.0.1")
+        .env("HUB_ACCESS", if read_only(req) { "read" } else { "write" })
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
@@ -687,8 +753,73 @@ fn create_repo(s: &mut TcpStream, st: &State, req: &Request, base: &str) {
     json(s, 200, serde_json::json!({"url": url, "id": format!("{org}/{name}")}));
 }
 
-/// The Hub's pre-receive rule as users meet it: blobs over 10 MiB that are not LFS pointers
-/// are refused.
+/// The Hub's discussions API: `POST /api/{type}s/{id}/discussions` (`{"title", "description",
+/// "pullRequest"}`, any user who can read the repository, with a token) → `{"num": N, ...}`; a pull
+/// request gets `refs/pr/N` at `main`'s commit, as the Hub makes it. `GET .../discussions/N`
+/// describes one. 401 without a token, 404 for a repository the token cannot see.
+fn discussions(s: &mut TcpStream, st: &State, req: &Request, base: &str) {
+    let path = req.path.split('?').next().unwrap_or("");
+    let rest = path.strip_prefix("/api/").unwrap_or("");
+    let (repo_part, tail) = rest.split_once("/discussions").unwrap_or((rest, ""));
+    let (kind, id) = repo_part.split_once('/').unwrap_or(("models", repo_part));
+    let prefix = match kind {
+        "datasets" => "datasets/",
+        "spaces" => "spaces/",
+        "kernels" => "kernels/",
+        _ => "",
+    };
+    let rel = format!("{prefix}{id}.git");
+    let dir = st.git_root.lock().unwrap().join(&rel);
+    let user = bearer_user(req);
+    if req.method == "POST" && user.is_none() {
+        return json(s, 401, serde_json::json!({"error": "Invalid credentials in Authorization header"}));
+    }
+    if !dir.exists() || (dir.join("hub-private").exists() && user.is_none()) {
+        return respond(s, 404, &[("X-Error-Code", "RepoNotFound".into())], b"{\"error\":\"Repository not found\"}");
+    }
+    let mut all = st.discussions.lock().unwrap();
+    let list = all.entry(rel).or_default();
+    match (req.method.as_str(), tail.trim_start_matches('/')) {
+        ("POST", "") => {
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            let title = body["title"].as_str().unwrap_or("").trim().to_string();
+            if title.is_empty() {
+                return json(s, 400, serde_json::json!({"error": "title is required"}));
+            }
+            let num = list.len() + 1;
+            let pr = body["pullRequest"].as_bool() == Some(true);
+            if pr {
+                let ok = std::process::Command::new("git")
+                    .arg("--git-dir")
+                    .arg(&dir)
+                    .args(["update-ref", &format!("refs/pr/{num}"), "refs/heads/main"])
+                    .status()
+                    .is_ok_and(|o| o.success());
+                assert!(ok, "creating refs/pr/{num}");
+            }
+            // the fields huggingface_hub's `get_discussion_details` reads, too
+            let d = serde_json::json!({
+                "num": num, "title": title, "description": body["description"], "isPullRequest": pr,
+                "status": if pr { "draft" } else { "open" }, "author": {"name": user},
+                "url": format!("{base}/{prefix}{id}/discussions/{num}"),
+                "createdAt": "2026-01-01T00:00:00.000Z", "events": [],
+                "repo": {"name": id, "type": kind.trim_end_matches('s')},
+                "changes": {"base": "refs/heads/main"}, "filesWithConflicts": [],
+            });
+            list.push(d.clone());
+            bump(st, format!("discussion:{id}"));
+            json(s, 200, d)
+        }
+        ("GET", n) => match n.parse::<usize>().ok().and_then(|n| list.get(n.wrapping_sub(1))) {
+            Some(d) => json(s, 200, d.clone()),
+            None => json(s, 404, serde_json::json!({"error": "Discussion not found"})),
+        },
+        _ => respond(s, 405, &[], b""),
+    }
+}
+
+/// The Hub's pre-receive rules as users meet them: blobs over 10 MiB that are not LFS pointers
+/// are refused, and a read-only user may update `refs/pr/*` only.
 const HUB_PRE_RECEIVE: &str = r#"#!/bin/sh
 # The Hub's rules as users meet them: plain files over 10 MiB and binary files over 1 MiB are
 # refused, and so is a pointer to an LFS object the server does not have.
@@ -697,6 +828,10 @@ objects="$(dirname "$(dirname "$(pwd)")")"
 while [ ! -d "$objects/lfs-objects" ] && [ "$objects" != / ]; do objects="$(dirname "$objects")"; done
 objects="$objects/lfs-objects"
 while read old new ref; do
+  case "$ref" in
+    refs/pr/*) ;;
+    *) if [ "$HUB_ACCESS" = read ]; then echo "DENIED update $ref: forbidden" >&2; exit 1; fi ;;
+  esac
   [ "$new" = "$zero" ] && continue
   if [ "$old" = "$zero" ]; then range="$new"; else range="$old..$new"; fi
   git rev-list --objects "$range" | while read sha path; do
@@ -723,6 +858,7 @@ done
 
 fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, other: &str) {
     let n = bump(st, format!("batch:{repo}"));
+    let batch_n = n;
     if repo.contains("requirecreds") && !authorized(req) {
         respond(s, 401, &[("LFS-Authenticate", "Basic realm=\"test\"".into())], b"{\"message\":\"credentials needed\"}");
         return;
@@ -759,11 +895,43 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
             return respond(s, 429, &h, b"{\"error\":\"rate limited\"}");
         }
     }
+    if repo.contains("hub-window") {
+        // the Hub's fixed windows, short: QUOTA batch calls per WINDOW, then 429 until it resets
+        let now = std::time::Instant::now();
+        let mut windows = st.windows.lock().unwrap();
+        let w = windows.entry(repo.to_string()).or_insert((now, 0));
+        if now >= w.0 + WINDOW {
+            *w = (now, 0);
+        }
+        w.1 += 1;
+        if w.1 > QUOTA {
+            let left = w.0 + WINDOW - now;
+            if w.1 > QUOTA + 1 {
+                bump(st, format!("hammered:{repo}"));
+            }
+            bump(st, format!("refused:{repo}"));
+            let ms = left.as_millis() as u32;
+            let mut c = st.counters.lock().unwrap();
+            let most = c.entry(format!("remainder-ms:{repo}")).or_insert(0);
+            *most = (*most).max(ms);
+            drop(c);
+            let t = left.as_secs_f64().ceil() as u64;
+            let h = [
+                ("RateLimit", format!("\"api\";r=0;t={t}")),
+                ("RateLimit-Policy", format!("\"fixed window\";\"api\";q={QUOTA};w={}", WINDOW.as_secs())),
+            ];
+            return respond(s, 429, &h, b"{\"error\":\"rate limited\"}");
+        }
+    }
     if repo.contains("ratelimit-long") {
         return respond(s, 429, &[("Retry-After", "100000".into())], b"{\"message\":\"come back tomorrow\"}");
     }
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
     let op = body["operation"].as_str().unwrap_or("").to_string();
+    if op == "upload" && read_only(req) && body.get("ref").is_some_and(|r| !r.is_null()) {
+        // the Hub applies the branch's permissions to a batch that names it: no write, no upload
+        return json(s, 403, serde_json::json!({"message": "You don't have write access to this branch"}));
+    }
     st.log.lock().unwrap().push(Logged {
         listener: "batch-body",
         method: op.clone(),
@@ -854,10 +1022,14 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
         }
         if op == "upload" && repo.contains("hub") && offered_multipart && size > MULTIPART_THRESHOLD && !has {
             any_multipart = true;
+            if repo.contains("part-forget") {
+                // every batch a fresh upload: the parts stored with earlier URLs are gone
+                st.parts.lock().unwrap().retain(|(r, o, _), _| r != repo || *o != oid);
+            }
             let mut header = serde_json::Map::new();
             header.insert("chunk_size".into(), serde_json::json!(CHUNK_SIZE.to_string()));
             for n in 1..=(size as u64).div_ceil(CHUNK_SIZE) {
-                header.insert(format!("{n:05}"), serde_json::json!(format!("{base}/part/{repo}/{oid}/{n}?X-Signature=test")));
+                header.insert(format!("{n:05}"), serde_json::json!(format!("{base}/part/{repo}/{oid}/{n}?X-Signature=test&b={batch_n}")));
             }
             obj["actions"] = serde_json::json!({
                 "upload": {"href": format!("{base}/complete/{repo}/{oid}"), "header": header},
@@ -1054,6 +1226,8 @@ fn preupload(s: &mut TcpStream, st: &State, req: &Request) {
     let path = req.path.split('?').next().unwrap_or("");
     let rest = path.strip_prefix("/api/").unwrap_or("");
     let (repo_part, rev) = rest.split_once("/preupload/").unwrap_or((rest, "main"));
+    let rev = rev.replace("%2F", "/");
+    let rev = rev.as_str();
     let (kind, id) = repo_part.split_once('/').unwrap_or(("models", repo_part));
     let prefix = match kind {
         "datasets" => "datasets/",
@@ -1123,6 +1297,24 @@ fn unb64(t: &str) -> Vec<u8> {
         out.extend_from_slice(&n.to_be_bytes()[1..q.len()]);
     }
     out
+}
+
+/// Runs `code` in the Python of scripts/test.sh (`HFGIT_TEST_PYTHON`, with huggingface_hub)
+/// against `server` as the Hub, with `HF_HOME` in the test's directory and `envs` set; its
+/// stdout, trimmed. Fails the test when Python does, or is not there.
+pub fn hub_python(env: &Env, server: &LfsServer, envs: &[(&str, &str)], code: &str) -> String {
+    let python = std::env::var("HFGIT_TEST_PYTHON").expect("HFGIT_TEST_PYTHON is not set: run the tests with scripts/test.sh");
+    let o = env
+        .command(&python, env.dir.path())
+        .args(["-c", code])
+        .env("HF_ENDPOINT", &server.url)
+        .env("HF_HOME", env.path("hf-home"))
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// The `Authorization` value of Basic credentials, as a client sends them.

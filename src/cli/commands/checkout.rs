@@ -11,6 +11,9 @@ use std::process::ExitCode;
 /// Local changes the checkout would overwrite stop it before anything is written. Files are
 /// replaced through temp files and renames and HEAD moves last, so a killed checkout resumes.
 ///
+/// `hfgit checkout pr/N`: the Hub pull request N fetched with `hfgit fetch --pr N`, as a new local
+/// branch `pr/N` (an existing one is switched to as it is); `hfgit push --pr N` adds to it.
+///
 /// `hfgit checkout <REV> -- <PATH>...`: the chosen files (or directories) as REV has them, and
 /// their index entries; HEAD does not move (like `hfgit restore --source <REV>`).
 ///
@@ -78,6 +81,10 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
     }
     if force {
         return Err(hfgit::Error::BadInput("--force applies to `checkout <REV> -- <PATH>...` only".into()));
+    }
+    if let Some(id) = checkout::pull_request(&repo, &rev, remote.as_deref())? {
+        let out = checkout::checkout(&repo, &Resolved::Detached(id), Some(&rev), &src, &ui.progress())?;
+        return report_move(&out, json, ui);
     }
     let target = checkout::resolve(&repo, &rev)?;
     let out = checkout::checkout(&repo, &target, None, &src, &ui.progress())?;

@@ -1,5 +1,5 @@
 use crate::ui::{self, Ui};
-use hfgit::ops::push::{short_name, Action};
+use hfgit::ops::push::{short_name, Action, PrTarget};
 use hfgit::Result;
 use std::process::ExitCode;
 
@@ -9,6 +9,10 @@ use std::process::ExitCode;
 /// repository, an HTTP URL or a Hub repo id. REFSPEC is git's: `main`, `v1.0`, `src:dst`,
 /// `+src:dst` (force that one), `:dst` (delete); with none, the current branch. Every LFS
 /// object the pushed refs need that the remote lacks is uploaded before any remote ref moves.
+///
+/// `--pr` (Hub remotes): open a pull request with the current branch's commits (pushed to its
+/// `refs/pr/N`; read access to the repository is enough), or with `--pr N` add them to the open
+/// pull request N. The pull request's web page is printed.
 #[derive(clap::Args)]
 pub struct Args {
     /// Remote name or target
@@ -42,13 +46,60 @@ pub struct Args {
     /// storage, per file the bytes of chunks not already known here)
     #[arg(long, short = 'n')]
     dry_run: bool,
+    /// Open a Hub pull request with the current branch (or, with N, add to pull request N)
+    #[arg(long, value_name = "N", num_args = 0..=1, conflicts_with_all = ["refspecs", "tags", "all", "create", "private"])]
+    pr: Option<Option<String>>,
+    /// The new pull request's title (default: the last commit's subject)
+    #[arg(long, requires = "pr")]
+    title: Option<String>,
+    /// The new pull request's description
+    #[arg(long, requires = "pr")]
+    description: Option<String>,
     /// Print a JSON summary on stdout
     #[arg(long)]
     json: bool,
 }
 
+/// `--pr`, `--pr N`, with the new pull request's title and description.
+fn pr_target<'a>(
+    pr: &'a Option<Option<String>>,
+    title: &'a Option<String>,
+    description: &'a Option<String>,
+) -> Result<Option<PrTarget<'a>>> {
+    match pr {
+        None => Ok(None),
+        Some(None) => Ok(Some(PrTarget::New { title: title.as_deref(), description: description.as_deref() })),
+        Some(Some(n)) => match n.parse::<u64>() {
+            Ok(num) if num > 0 && title.is_none() && description.is_none() => Ok(Some(PrTarget::Existing(num))),
+            Ok(num) if num > 0 => Err(hfgit::Error::BadInput(format!(
+                "pull request #{num} exists: --title and --description are for a new one (`hfgit push --pr`)"
+            ))),
+            _ => Err(hfgit::Error::with_hint(
+                format!("--pr takes a pull request number, not `{n}`"),
+                "name the remote first: `hfgit push <REMOTE> --pr` (new) or `hfgit push <REMOTE> --pr <N>`",
+            )),
+        },
+    }
+}
+
 pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
-    let Args { remote, refspecs, tags, all, all_objects, create, private, force, json, allow_unsafe_pickle, dry_run } = args;
+    let Args {
+        remote,
+        refspecs,
+        tags,
+        all,
+        all_objects,
+        create,
+        private,
+        force,
+        json,
+        allow_unsafe_pickle,
+        pr,
+        title,
+        description,
+        dry_run,
+    } = args;
+    let pr = pr_target(&pr, &title, &description)?;
     let repo = super::open_repo()?;
     let out = hfgit::ops::push::push(
         &repo,
@@ -64,6 +115,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
             allow_unsafe_pickle,
             interactive: ui.interactive(),
             dry_run,
+            pr,
         },
         &super::cwd()?,
         &ui.progress(),
@@ -115,7 +167,11 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
         let short = |id: &Option<String>| id.as_deref().map(|o| o[..7].to_string());
         for r in &out.refs {
             let name = short_name(&r.name);
-            let kind = if r.name.starts_with("refs/tags/") { "(new tag)" } else { "(new branch)" };
+            let kind = match &r.name {
+                n if n.starts_with("refs/tags/") => "(new tag)",
+                n if n.starts_with("refs/pr/") => "(new pull request)",
+                _ => "(new branch)",
+            };
             let (old, new) = (short(&r.old).unwrap_or_else(|| kind.to_string()), short(&r.new).unwrap_or_default());
             match r.action {
                 Action::UpToDate => println!("{name}: everything up to date"),
@@ -124,6 +180,9 @@ pub fn run(args: Args, ui: &Ui) -> Result<ExitCode> {
                 Action::Deleted => println!("{name}: deleted from {} (was {old})", out.remote),
                 Action::Rejected => println!("{name}: rejected ({})", r.reason.as_deref().unwrap_or("refused by the remote")),
             }
+        }
+        if let Some(p) = &out.pull_request {
+            println!("pull request #{}: {}", p.num, p.url);
         }
     }
     match out.rejection() {
