@@ -11,7 +11,7 @@
 //! | [`ops`] | one file per user-facing operation (init, add, commit, push, clone, pull, …) |
 //! | [`hub`], [`weights`] | the Hugging Face Hub API and rules; understanding PyTorch/safetensors weights |
 //! | [`repo`] | git plumbing (libgit2), the work tree and the one checkout writer, commit identity |
-//! | [`lfs`] | Git LFS: oids, pointers, the local store, tracking rules, endpoints, transfers |
+//! | [`lfs`], [`xet`] | Git LFS: oids, pointers, the local store, tracking rules, endpoints, transfers; the Xet formats: chunks, hashes, xorbs, shards |
 //! | [`net`] | who to talk to and as whom: remote targets, URL redaction, credentials, `.netrc`, cookies |
 //! | ground | [`error`], [`progress`], [`parallel`], [`time`], [`cleanup`] (temp files on SIGINT, leftovers) |
 
@@ -23,6 +23,7 @@ pub mod weights;
 pub mod repo;
 
 pub mod lfs;
+pub mod xet;
 
 pub mod net;
 
