@@ -41,6 +41,32 @@ fn weights(seed: u64, n: usize, size: usize) -> Vec<u8> {
     out
 }
 
+/// `n` F32 values (no NaN: each is a fraction of a pseudo-random u32), as little-endian bytes.
+fn floats(seed: u64, n: usize) -> Vec<u8> {
+    data(seed, n * 4).chunks(4).flat_map(|b| ((u32::from_le_bytes(b.try_into().unwrap()) >> 8) as f32 / 16_777_216.0 - 0.5).to_le_bytes()).collect()
+}
+
+/// A real safetensors file: `layers.{i}.weight` F32 tensors, with `meta` as its metadata.
+fn safetensors(tensors: &[Vec<u8>], meta: &str) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!({"format": "pt", "note": meta}));
+    let mut off = 0;
+    for (i, t) in tensors.iter().enumerate() {
+        header.insert(format!("layers.{i}.weight"), serde_json::json!({"dtype": "F32", "shape": [t.len() / 4], "data_offsets": [off, off + t.len()]}));
+        off += t.len();
+    }
+    let mut h = serde_json::Value::Object(header).to_string();
+    while h.len() % 8 != 0 {
+        h.push(' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(h.as_bytes());
+    for t in tensors {
+        out.extend_from_slice(t);
+    }
+    out
+}
+
 /// A repository with `model.safetensors` committed.
 fn model(env: &Env, w: &[u8]) -> PathBuf {
     let repo = env.init("mlp");
@@ -96,47 +122,69 @@ fn a_push_goes_through_the_cas_and_a_clone_rebuilds_it_byte_identical() {
 }
 
 #[test]
-fn a_second_version_with_one_tensor_changed_sends_about_that_tensor() {
+fn a_head_only_fine_tune_sends_about_the_changed_tensor_and_the_diff_agrees() {
     let env = Env::new();
     let hub = hub();
-    let tensor = 1 << 20;
-    let v1 = weights(2, 8, tensor);
+    let numel = 256 * 1024; // 1 MiB of F32 per tensor
+    let mut tensors: Vec<Vec<u8>> = (0..8).map(|i| floats(20 + i, numel)).collect();
+    let v1 = safetensors(&tensors, "v1");
     let repo = model(&env, &v1);
     hf(&env, &hub, &repo, &["push", "alice/xet-finetune", "--create"]).ok();
-    // fine-tune the head: tensor 5 changes, the rest are the same bytes
-    let mut v2 = v1.clone();
-    let header = v1.len() - 8 * tensor;
-    let at = header + 5 * tensor;
-    v2[at..at + tensor].copy_from_slice(&data(99, tensor));
+    // fine-tune the head: the last tensor changes, the others keep their bytes
+    tensors[7] = floats(99, numel);
+    let v2 = safetensors(&tensors, "v1");
     fs::write(repo.join("model.safetensors"), &v2).unwrap();
     env.hfgit(&repo, &["commit", "-m", "v2"]).ok();
 
-    // before sending: the plan from the local chunk index alone
+    // the tensor view: one tensor changed, 1 MiB of it
+    let diff = env.hfgit(&repo, &["diff", "--json", "HEAD~1", "HEAD"]).ok().json();
+    let file = diff["files"].as_array().unwrap().iter().find(|f| f["path"] == "model.safetensors").unwrap().clone();
+    let changed: Vec<&serde_json::Value> = file["tensors"]["changes"].as_array().unwrap().iter().filter(|c| c["change"] == "changed").collect();
+    assert_eq!(changed.len(), 1, "{file}");
+    assert_eq!(changed[0]["name"], "layers.7.weight");
+    let changed_bytes = changed[0]["numel"].as_u64().unwrap() * 4;
+    // the chunk view, before sending: the plan from the local chunk index alone agrees
     let plan = hf(&env, &hub, &repo, &["push", "--dry-run", "--json"]).ok().json();
-    let file = &plan["xet"]["per_file"][0];
-    assert_eq!(file["path"], "model.safetensors");
-    assert_eq!(file["size"], v2.len() as u64);
+    let f = &plan["xet"]["per_file"][0];
+    assert_eq!((f["path"].as_str(), f["size"].as_u64()), (Some("model.safetensors"), Some(v2.len() as u64)));
     // a changed tensor moves its own bytes plus at most one chunk (128 KiB) on each side
-    let bound = tensor as u64 + 2 * 128 * 1024;
-    let planned = file["new_bytes"].as_u64().unwrap();
-    assert!(planned >= tensor as u64 && planned <= bound, "planned {planned} new bytes, bound {bound}");
-    assert_eq!(env.git(&hub.server.git_root.path().join("alice/xet-finetune.git"), &["rev-parse", "main"]).ok().stdout.trim().len(), 40);
+    let bound = changed_bytes + 2 * 128 * 1024;
+    let planned = f["new_bytes"].as_u64().unwrap();
+    assert!(planned >= changed_bytes && planned <= bound, "planned {planned} new bytes for {changed_bytes} changed, bound {bound}");
+    let bare = hub.server.git_root.path().join("alice/xet-finetune.git");
+    let remote_main = || env.git(&bare, &["rev-parse", "main"]).ok().stdout.trim().to_string();
+    assert_ne!(remote_main(), head(&env, &repo), "--dry-run moved the branch");
 
     let before = hub.cas.posted();
     let out = hf(&env, &hub, &repo, &["push", "--json"]).ok().json();
     let sent = hub.cas.posted() - before;
-    // measured at the CAS: the changed tensor's bytes plus the chunks on its edges and headers
-    assert!(sent >= tensor as u64 && sent <= bound + 4096, "sent {sent} bytes for a {tensor}-byte change");
+    // measured at the CAS: the changed tensor's bytes, the chunks on its edges, chunk headers
+    assert!(sent >= changed_bytes * 9 / 10 && sent <= bound + 4096, "sent {sent} bytes for a {changed_bytes}-byte change");
     assert_eq!(out["xet"]["sent_bytes"], sent, "{out}");
-    assert!(out["xet"]["deduplicated_bytes"].as_u64().unwrap() >= (v2.len() - tensor) as u64 - 2 * 128 * 1024, "{out}");
     assert_eq!(out["xet"]["new_bytes"], planned, "the plan and the push disagree: {out}");
+    assert!(out["xet"]["deduplicated_bytes"].as_u64().unwrap() + bound >= v2.len() as u64, "{out}");
+    assert_eq!(remote_main(), head(&env, &repo));
     assert!(hub.cas.files().iter().any(|f| f.content == v2));
+}
 
-    // the clone with v1 on disk pulls v2 reusing its chunks
-    let (clone, _) = clone_to(&env, &hub, "alice/xet-finetune", "c");
-    let served = hub.cas.shared.xorb_data_bytes_served.load(std::sync::atomic::Ordering::SeqCst);
+#[test]
+fn a_metadata_only_change_sends_under_one_percent_of_the_file() {
+    let env = Env::new();
+    let hub = hub();
+    let tensors: Vec<Vec<u8>> = (0..8).map(|i| floats(40 + i, 1 << 20)).collect(); // 32 MiB
+    let v1 = safetensors(&tensors, "first");
+    let repo = model(&env, &v1);
+    hf(&env, &hub, &repo, &["push", "alice/xet-meta", "--create"]).ok();
+    // only the header's metadata changes (and its length, so every tensor moves)
+    let v2 = safetensors(&tensors, "second, with a longer note that shifts every byte after it");
+    fs::write(repo.join("model.safetensors"), &v2).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "metadata"]).ok();
+    let before = hub.cas.posted();
+    hf(&env, &hub, &repo, &["push"]).ok();
+    let sent = hub.cas.posted() - before;
+    assert!(sent * 100 < v2.len() as u64, "sent {sent} of {} bytes", v2.len());
+    let (clone, _) = clone_to(&env, &hub, "alice/xet-meta", "c");
     assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), v2);
-    let _ = served;
 }
 
 #[test]

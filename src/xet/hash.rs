@@ -131,7 +131,7 @@ fn next_cut(nodes: &[(MerkleHash, u64)]) -> usize {
         return nodes.len();
     }
     let end = MAX_GROUP.min(nodes.len());
-    (MIN_GROUP..end).find(|&i| nodes[i].0.word(3) % BRANCHING == 0).map_or(end, |i| i + 1)
+    (MIN_GROUP..end).find(|&i| nodes[i].0.word(3).is_multiple_of(BRANCHING)).map_or(end, |i| i + 1)
 }
 
 /// One inner node: BLAKE3 (internal key) over `"{hash} : {len}\n"` per child, and the children's

@@ -1,7 +1,7 @@
 //! Xet storage, the Hub's content-defined chunk store: the formats as the public Xet
 //! specification and xet-core define them (content-defined chunking, the chunk/xorb/file/
-//! verification hashes, xorb serialization, shards), the CAS API client, uploads with
-//! deduplication, downloads with chunk reuse, and the local chunk index.
+//! verification hashes, xorb serialization, shards: pure functions), the CAS API client, uploads
+//! with deduplication, downloads with chunk reuse, and the local chunk index.
 //!
 //! Below `lfs` (whose `xet` transfer drives it), above `net`.
 
@@ -16,4 +16,5 @@ pub mod xorb;
 
 pub use chunk::{chunk_reader, Chunker};
 pub use hash::{chunk_hash, file_hash, verification_hash, xorb_hash, MerkleHash};
+pub use shard::{parse_shard, upload_shard, FileEntry, Shard, Term, XorbEntry};
 pub use xorb::{decode_chunks, Xorb, XorbBuilder};

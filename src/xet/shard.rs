@@ -122,10 +122,10 @@ fn put_bookend(out: &mut Vec<u8>) {
 /// xet-core's hash order (a file or xorb given twice is written once).
 pub fn upload_shard(files: &[FileEntry], xorbs: &[XorbEntry]) -> Vec<u8> {
     let mut files: Vec<&FileEntry> = files.iter().collect();
-    files.sort_by(|a, b| a.hash.cmp(&b.hash));
+    files.sort_by_key(|a| a.hash);
     files.dedup_by(|a, b| a.hash == b.hash);
     let mut xorbs: Vec<&XorbEntry> = xorbs.iter().collect();
-    xorbs.sort_by(|a, b| a.hash.cmp(&b.hash));
+    xorbs.sort_by_key(|a| a.hash);
     xorbs.dedup_by(|a, b| a.hash == b.hash);
 
     let mut out = Vec::with_capacity(upload_shard_len(&[], &[]) + files.iter().map(|f| f.shard_len()).sum::<usize>());
@@ -282,7 +282,7 @@ pub fn parse_shard(bytes: &[u8]) -> Result<Shard> {
         let n = u32_at(&rest, 4) as usize;
         let with_verification = flags & FLAG_VERIFICATION != 0;
         let with_ext = flags & FLAG_METADATA_EXT != 0;
-        c.room_for(n * if with_verification { 2 } else { 1 } + with_ext as usize, "file records")?;
+        c.room_for(n * (1 + with_verification as usize) + with_ext as usize, "file records")?;
         let mut terms = Vec::with_capacity(n);
         for _ in 0..n {
             let (xorb, r) = c.record("a term")?;
@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(u64_at(&bytes, 40), 0, "no footer on upload");
         let parsed = parse_shard(&bytes).unwrap();
         let mut want = files.clone();
-        want.sort_by(|a, b| a.hash.cmp(&b.hash));
+        want.sort_by_key(|a| a.hash);
         assert_eq!(parsed.files, want);
         assert_eq!(parsed.xorbs, xorbs);
         assert_eq!(parsed.chunk_key, None);

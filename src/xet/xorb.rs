@@ -266,19 +266,19 @@ fn bg4_recommended(data: &[u8]) -> bool {
     }
     let mut base = [1u32; 9];
     let mut totals = [0u32; 4];
-    for i in 0..4 {
-        for j in 0..9 {
-            base[j] += hist[i][j];
-            totals[i] += hist[i][j];
+    for (h, total) in hist.iter().zip(&mut totals) {
+        for (&c, b) in h.iter().zip(&mut base) {
+            *b += c;
+            *total += c;
         }
     }
     let base_total: u32 = totals.iter().sum();
     let mut max_kl = 0f64;
-    for i in 0..4 {
+    for (h, &total) in hist.iter().zip(&totals) {
         let mut kl = 0.;
-        for j in 0..9 {
-            let p = hist[i][j] as f64 / totals[i] as f64;
-            let q = base[j] as f64 / base_total as f64;
+        for (&c, &b) in h.iter().zip(&base) {
+            let p = c as f64 / total as f64;
+            let q = b as f64 / base_total as f64;
             kl += p * (p / q).ln();
         }
         max_kl = max_kl.max(kl);
@@ -458,7 +458,9 @@ mod tests {
         let raw = [0u8, 5, 0, 0, 0, 4, 0, 0, 1, 2, 3, 4, 5];
         assert!(msg(&raw, 0..1).contains("stores 5 bytes but says it has 4"));
         assert!(msg(b"XETBLOB\0", 0..1).contains("footer"));
-        assert!(decode_chunks(&x.bytes, 2..1).is_err());
+        #[allow(clippy::reversed_empty_ranges)]
+        let reversed = 2..1;
+        assert!(decode_chunks(&x.bytes, reversed).is_err());
         assert!(decode_chunks(&x.bytes, 0..MAX_XORB_CHUNKS + 1).is_err());
         assert_eq!(decode_chunks(&x.bytes, 1..1).unwrap(), b"");
     }
