@@ -389,5 +389,31 @@ mod tests {
         let mut b = good.clone();
         b.extend_from_slice(&[0; 5]);
         assert!(err(&b).contains("5 bytes after"));
+        // a footer size that points before the header
+        let mut b = good.clone();
+        b[40..48].copy_from_slice(&(FOOTER_LEN as u64).to_le_bytes());
+        b.truncate(HEADER_LEN + FOOTER_LEN - 1);
+        assert!(err(&b).contains("footer size 200"));
+    }
+
+    #[test]
+    fn mutated_shards_never_panic() {
+        let (files, xorbs) = sample();
+        let good = upload_shard(&files, &xorbs);
+        let mut seed = 0x0fed_cba9_8765_4321u64;
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut b = good.clone();
+            let at = HEADER_LEN + (seed % (good.len() - HEADER_LEN) as u64) as usize;
+            b[at] ^= (seed >> 40) as u8 | 1;
+            if let Ok(s) = parse_shard(&b) {
+                // whatever it read, each record it returns was really there
+                let records: usize =
+                    s.files.iter().map(|f| 1 + f.terms.len()).sum::<usize>() + s.xorbs.iter().map(|x| 1 + x.chunks.len()).sum::<usize>();
+                assert!(HEADER_LEN + ENTRY * (records + 2) <= b.len());
+            }
+        }
     }
 }
