@@ -41,6 +41,20 @@ pub struct Term {
     pub verification: MerkleHash,
 }
 
+impl Term {
+    /// The term over chunks `start..start + chunks.len()` of `xorb`, given those chunks'
+    /// `(hash, length)`: its length and verification hash computed from them.
+    pub fn from_chunks(xorb: MerkleHash, start: u32, chunks: &[(MerkleHash, u64)]) -> Term {
+        let hashes: Vec<MerkleHash> = chunks.iter().map(|(h, _)| *h).collect();
+        Term {
+            xorb,
+            unpacked_len: chunks.iter().map(|(_, n)| *n as u32).sum(),
+            chunks: start..start + chunks.len() as u32,
+            verification: super::hash::verification_hash(&hashes),
+        }
+    }
+}
+
 /// How one file is rebuilt, and its SHA-256 (required by the Hub for git-backed repos).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
@@ -332,6 +346,9 @@ mod tests {
             (0..3u32).map(|i| ShardChunk { hash: chunk_hash(&i.to_le_bytes()), unpacked_offset: i * 100, len: 100 }).collect();
         let xorb = XorbEntry { hash: chunk_hash(b"xorb"), chunks: chunks.clone(), raw_len: 300, stored_len: 0 };
         let hashes: Vec<MerkleHash> = chunks.iter().map(|c| c.hash).collect();
+        let leaves: Vec<(MerkleHash, u64)> = chunks.iter().map(|c| (c.hash, c.len as u64)).collect();
+        let made = Term::from_chunks(xorb.hash, 2, &leaves[2..3]);
+        assert_eq!(made, Term { xorb: xorb.hash, unpacked_len: 100, chunks: 2..3, verification: verification_hash(&hashes[2..3]) });
         let file = |name: &[u8], sha: Option<[u8; 32]>| FileEntry {
             hash: chunk_hash(name),
             terms: vec![
