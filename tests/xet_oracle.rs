@@ -153,6 +153,14 @@ fn hash_strings_parse_like_xet_core() {
     let digest: [u8; 32] = sha2::Sha256::digest(b"lfs object").into();
     assert_eq!(MerkleHash::from_sha256(digest), ours(&xm::MerkleHash::from_be_bytes(digest)));
     assert_eq!(MerkleHash::from_sha256(digest).to_string(), hex(&digest));
+    // key chunks for the global dedup query, as xet-core picks them
+    let mut keys = 0;
+    for i in 0..20_000u32 {
+        let h = chunk_hash(&i.to_le_bytes());
+        assert_eq!(h.is_global_dedup_key(), xet_core_structures::metadata_shard::hash_is_global_dedup_eligible(&theirs(&h)));
+        keys += h.is_global_dedup_key() as u32;
+    }
+    assert!((5..60).contains(&keys), "about 1 in 1024 of 20000: {keys}");
 }
 
 fn hex(b: &[u8]) -> String {
@@ -269,11 +277,11 @@ fn shard_fixture() -> (Vec<FileEntry>, Vec<XorbEntry>) {
         let leaves: Vec<(MerkleHash, u64)> = x.chunks.iter().map(|c| (c.hash, c.len as u64)).collect();
         let n = hashes.len() as u32;
         let split = n / 2;
-        let term = |r: std::ops::Range<u32>| Term {
-            xorb: x.hash,
-            unpacked_len: x.chunks[r.start as usize..r.end as usize].iter().map(|c| c.len).sum(),
-            verification: verification_hash(&hashes[r.start as usize..r.end as usize]),
-            chunks: r,
+        let term = |r: std::ops::Range<u32>| {
+            let t = Term::from_chunks(x.hash, r.start, &leaves[r.start as usize..r.end as usize]);
+            assert_eq!(t.verification, verification_hash(&hashes[r.start as usize..r.end as usize]));
+            assert_eq!(t.chunks, r);
+            t
         };
         let terms = if split > 0 { vec![term(0..split), term(split..n)] } else { vec![term(0..n)] };
         let sha = (i % 2 == 0).then(|| sha2::Sha256::digest(&data).into());

@@ -24,7 +24,7 @@ const WINDOW: usize = 64;
 const MASK: u64 = ((TARGET_CHUNK - 1) as u64) << ((TARGET_CHUNK - 1) as u64).leading_zeros();
 
 /// How much [`chunk_reader`] reads at a time (memory use is about this plus one chunk).
-const READ_BLOCK: usize = 8 << 20;
+const READ_BLOCK: usize = 2 << 20;
 
 /// The streaming boundary finder: feed it the data in pieces of any size; it remembers how far
 /// into the current chunk it is.
@@ -104,7 +104,7 @@ pub fn chunk_ends(data: &[u8]) -> Vec<usize> {
 }
 
 /// Reads `reader` to its end in large blocks and calls `f` with each chunk and its hash, in
-/// order; returns the number of bytes read. Memory stays at about 8 MiB whatever the size.
+/// order; returns the number of bytes read. Memory stays at about 2 MiB whatever the size.
 pub fn chunk_reader<R: Read>(reader: R, mut f: impl FnMut(&[u8], MerkleHash)) -> io::Result<u64> {
     try_chunk_reader(reader, |chunk, hash| {
         f(chunk, hash);

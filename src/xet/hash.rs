@@ -74,6 +74,12 @@ impl MerkleHash {
         MerkleHash::from_sha256(self.0).0
     }
 
+    /// Whether a chunk with this hash is a "key chunk" the global dedup query may be asked
+    /// about (its last word is 0 mod 1024; a file's first chunk is one too, whatever its hash).
+    pub fn is_global_dedup_key(&self) -> bool {
+        self.word(3).is_multiple_of(1024)
+    }
+
     /// BLAKE3 keyed with `key` over these 32 bytes (xet-core's `hmac`; the file hash uses a zero
     /// key, global dedup answers use the shard's key).
     pub fn keyed(&self, key: &[u8; 32]) -> MerkleHash {

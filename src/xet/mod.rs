@@ -16,5 +16,5 @@ pub mod xorb;
 
 pub use chunk::{chunk_reader, Chunker};
 pub use hash::{chunk_hash, file_hash, verification_hash, xorb_hash, MerkleHash};
-pub use shard::{parse_shard, upload_shard, FileEntry, Shard, Term, XorbEntry};
+pub use shard::{parse_shard, upload_shard, upload_shard_len, FileEntry, Shard, ShardChunk, Term, XorbEntry};
 pub use xorb::{decode_chunks, Xorb, XorbBuilder};

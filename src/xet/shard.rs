@@ -41,6 +41,20 @@ pub struct Term {
     pub verification: MerkleHash,
 }
 
+impl Term {
+    /// The term over chunks `start..start + chunks.len()` of `xorb`, given those chunks'
+    /// `(hash, length)`: its length and verification hash computed from them.
+    pub fn from_chunks(xorb: MerkleHash, start: u32, chunks: &[(MerkleHash, u64)]) -> Term {
+        let hashes: Vec<MerkleHash> = chunks.iter().map(|(h, _)| *h).collect();
+        Term {
+            xorb,
+            unpacked_len: chunks.iter().map(|(_, n)| *n as u32).sum(),
+            chunks: start..start + chunks.len() as u32,
+            verification: super::hash::verification_hash(&hashes),
+        }
+    }
+}
+
 /// How one file is rebuilt, and its SHA-256 (required by the Hub for git-backed repos).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
@@ -332,6 +346,9 @@ mod tests {
             (0..3u32).map(|i| ShardChunk { hash: chunk_hash(&i.to_le_bytes()), unpacked_offset: i * 100, len: 100 }).collect();
         let xorb = XorbEntry { hash: chunk_hash(b"xorb"), chunks: chunks.clone(), raw_len: 300, stored_len: 0 };
         let hashes: Vec<MerkleHash> = chunks.iter().map(|c| c.hash).collect();
+        let leaves: Vec<(MerkleHash, u64)> = chunks.iter().map(|c| (c.hash, c.len as u64)).collect();
+        let made = Term::from_chunks(xorb.hash, 2, &leaves[2..3]);
+        assert_eq!(made, Term { xorb: xorb.hash, unpacked_len: 100, chunks: 2..3, verification: verification_hash(&hashes[2..3]) });
         let file = |name: &[u8], sha: Option<[u8; 32]>| FileEntry {
             hash: chunk_hash(name),
             terms: vec![
@@ -389,5 +406,31 @@ mod tests {
         let mut b = good.clone();
         b.extend_from_slice(&[0; 5]);
         assert!(err(&b).contains("5 bytes after"));
+        // a footer size that points before the header
+        let mut b = good.clone();
+        b[40..48].copy_from_slice(&(FOOTER_LEN as u64).to_le_bytes());
+        b.truncate(HEADER_LEN + FOOTER_LEN - 1);
+        assert!(err(&b).contains("footer size 200"));
+    }
+
+    #[test]
+    fn mutated_shards_never_panic() {
+        let (files, xorbs) = sample();
+        let good = upload_shard(&files, &xorbs);
+        let mut seed = 0x0fed_cba9_8765_4321u64;
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut b = good.clone();
+            let at = HEADER_LEN + (seed % (good.len() - HEADER_LEN) as u64) as usize;
+            b[at] ^= (seed >> 40) as u8 | 1;
+            if let Ok(s) = parse_shard(&b) {
+                // whatever it read, each record it returns was really there
+                let records: usize =
+                    s.files.iter().map(|f| 1 + f.terms.len()).sum::<usize>() + s.xorbs.iter().map(|x| 1 + x.chunks.len()).sum::<usize>();
+                assert!(HEADER_LEN + ENTRY * (records + 2) <= b.len());
+            }
+        }
     }
 }

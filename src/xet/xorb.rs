@@ -464,4 +464,24 @@ mod tests {
         assert!(decode_chunks(&x.bytes, 0..MAX_XORB_CHUNKS + 1).is_err());
         assert_eq!(decode_chunks(&x.bytes, 1..1).unwrap(), b"");
     }
+
+    #[test]
+    fn mutated_xorbs_never_panic() {
+        let floats: Vec<u8> = (0..5000).flat_map(|i| (i as f32 * 0.01).to_le_bytes()).collect();
+        let x = build(&[&b"abc".repeat(3000), &floats, b"raw"]);
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for _ in 0..3000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut h = x.bytes.clone();
+            let at = (seed % h.len() as u64) as usize;
+            h[at] ^= (seed >> 32) as u8 | 1;
+            // either an error or chunks that honour their headers; never a panic
+            if let Ok(data) = decode_chunks(&h, 0..3) {
+                assert!(data.len() <= 3 * MAX_CHUNK);
+            }
+            let _ = chunk_headers(&h);
+        }
+    }
 }
