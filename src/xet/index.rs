@@ -16,6 +16,10 @@
 //!
 //! The chunks are the file's chunks in order; the terms cover them in order (the sum of the
 //! terms' chunk counts is C). A 10 GiB file (about 160 000 chunks) takes about 6 MB.
+//!
+//! `.git/lfs/xet/xorbs/<2 hex>/<xorb hash>`: the chunks of each xorb this repository stored in
+//! the CAS, written as soon as it is stored (same layout, the xorb hash as id, one term), so a
+//! push killed before it registered its files knows, when run again, what is already there.
 
 use crate::error::{Context, Error, Result};
 use crate::xet::hash::MerkleHash;
@@ -53,6 +57,7 @@ pub struct Place {
 
 pub struct Index {
     root: PathBuf,
+    xorbs: PathBuf,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -137,7 +142,36 @@ impl Entry {
 impl Index {
     /// The index of the repository whose git directory is `git_dir`.
     pub fn for_git_dir(git_dir: &Path) -> Index {
-        Index { root: git_dir.join("lfs").join("xet").join("files") }
+        let xet = git_dir.join("lfs").join("xet");
+        Index { root: xet.join("files"), xorbs: xet.join("xorbs") }
+    }
+
+    /// Records the chunks of a xorb this repository stored in the CAS, as soon as it is stored:
+    /// a push killed before its shards still knows, when run again, which chunks are there
+    /// (however global dedup answers change the packing). Same layout as a file entry, with the
+    /// xorb hash as id and one term.
+    pub fn put_xorb(&self, xorb: &MerkleHash, chunks: &[(MerkleHash, u32)]) -> Result<()> {
+        let name = xorb.to_string();
+        let e = Entry { file_id: *xorb, terms: vec![(*xorb, 0, chunks.len() as u32)], chunks: chunks.to_vec() };
+        write_atomically(&self.xorbs.join(&name[..2]).join(&name), &e.to_bytes())
+    }
+
+    /// Chunk hash → (xorb, index) for every xorb recorded by [`Index::put_xorb`].
+    pub fn stored_xorb_chunks(&self) -> HashMap<MerkleHash, (MerkleHash, u32)> {
+        let mut out = HashMap::new();
+        for path in entry_files(&self.xorbs) {
+            let Some(e) = read_entry(&path) else { continue };
+            if e.terms.len() != 1
+                || e.terms[0].0 != e.file_id
+                || e.file_id.to_string() != path.file_name().unwrap_or_default().to_string_lossy()
+            {
+                continue;
+            }
+            for (i, (h, _)) in e.chunks.iter().enumerate() {
+                out.entry(*h).or_insert((e.file_id, i as u32));
+            }
+        }
+        out
     }
 
     fn path(&self, oid: &[u8; 32]) -> PathBuf {
@@ -146,23 +180,12 @@ impl Index {
     }
 
     pub fn get(&self, oid: &[u8; 32]) -> Option<Entry> {
-        let p = self.path(oid);
-        let meta = fs::symlink_metadata(&p).ok()?;
-        if !meta.is_file() || meta.len() > MAX_ENTRY {
-            return None;
-        }
-        Entry::parse(&fs::read(p).ok()?)
+        read_entry(&self.path(oid))
     }
 
     /// Records `e` for object `oid` (atomically; an existing entry is replaced).
     pub fn put(&self, oid: &[u8; 32], e: &Entry) -> Result<()> {
-        let p = self.path(oid);
-        let dir = p.parent().expect("an entry path has a parent");
-        fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
-        let mut tmp = tempfile::Builder::new().prefix(".hfgit-xet-").tempfile_in(dir).context(format!("writing in {}", dir.display()))?;
-        tmp.write_all(&e.to_bytes()).context(format!("writing the chunk index entry {}", p.display()))?;
-        tmp.persist(&p).map_err(|e| Error::failed(format!("writing the chunk index entry {}: {}", p.display(), e.error)))?;
-        Ok(())
+        write_atomically(&self.path(oid), &e.to_bytes())
     }
 
     /// Every entry whose object satisfies `present`, as chunk hash → place (the first place
@@ -182,20 +205,43 @@ impl Index {
 
     /// Every readable entry with its oid.
     pub fn entries(&self) -> Vec<([u8; 32], Entry)> {
-        let mut out = Vec::new();
-        let Ok(dirs) = fs::read_dir(&self.root) else { return out };
-        for d in dirs.flatten() {
-            let Ok(files) = fs::read_dir(d.path()) else { continue };
-            for f in files.flatten() {
-                let name = f.file_name().to_string_lossy().to_string();
-                let Some(oid) = parse_oid(&name) else { continue };
-                if let Some(e) = self.get(&oid) {
-                    out.push((oid, e));
-                }
-            }
-        }
-        out
+        entry_files(&self.root)
+            .into_iter()
+            .filter_map(|p| {
+                let oid = parse_oid(&p.file_name()?.to_string_lossy())?;
+                Some((oid, read_entry(&p)?))
+            })
+            .collect()
     }
+}
+
+/// The files two levels under `dir` (`<2 hex>/<name>`).
+fn entry_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(dirs) = fs::read_dir(dir) else { return out };
+    for d in dirs.flatten() {
+        let Ok(files) = fs::read_dir(d.path()) else { continue };
+        out.extend(files.flatten().map(|f| f.path()));
+    }
+    out
+}
+
+/// An entry, if `p` is a plain file of sane size that parses.
+fn read_entry(p: &Path) -> Option<Entry> {
+    let meta = fs::symlink_metadata(p).ok()?;
+    if !meta.is_file() || meta.len() > MAX_ENTRY {
+        return None;
+    }
+    Entry::parse(&fs::read(p).ok()?)
+}
+
+fn write_atomically(p: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = p.parent().expect("an entry path has a parent");
+    fs::create_dir_all(dir).context(format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new().prefix(".hfgit-xet-").tempfile_in(dir).context(format!("writing in {}", dir.display()))?;
+    tmp.write_all(bytes).context(format!("writing the chunk index entry {}", p.display()))?;
+    tmp.persist(p).map_err(|e| Error::failed(format!("writing the chunk index entry {}: {}", p.display(), e.error)))?;
+    Ok(())
 }
 
 fn parse_oid(s: &str) -> Option<[u8; 32]> {

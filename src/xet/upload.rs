@@ -272,15 +272,19 @@ fn split_shards(files: &[FileEntry], xorbs: &[XorbEntry], max: usize) -> Vec<Vec
     out
 }
 
-fn seed(known: &HashMap<MerkleHash, Place>) -> HashMap<MerkleHash, (XorbRef, u32)> {
-    known.iter().map(|(h, p)| (*h, (XorbRef::Sealed(p.xorb), p.index))).collect()
+/// What the packer starts from: the chunks of files and xorbs this repository stored before.
+fn seed(known: &HashMap<MerkleHash, Place>, index: &Index) -> HashMap<MerkleHash, (XorbRef, u32)> {
+    let mut out: HashMap<MerkleHash, (XorbRef, u32)> =
+        index.stored_xorb_chunks().into_iter().map(|(h, (x, i))| (h, (XorbRef::Sealed(x), i))).collect();
+    out.extend(known.iter().map(|(h, p)| (*h, (XorbRef::Sealed(p.xorb), p.index))));
+    out
 }
 
 /// What pushing `files` would send, from the local chunk index alone (no network): per file,
 /// the bytes of chunks not known.
 pub fn plan(files: &[Source], index: &Index, present: &dyn Fn(&[u8; 32]) -> bool) -> Result<Report> {
     let known = index.known_chunks(present);
-    let mut p = Packer::new(seed(&known), None);
+    let mut p = Packer::new(seed(&known, index), None);
     for src in files {
         pack_file(&mut p, src, &crate::progress::Silent, &mut |_| None)?;
     }
@@ -324,12 +328,18 @@ pub fn upload(
                     }),
                     Err(e) => Err(e),
                 };
-                if let Err(e) = r {
-                    failed.lock().expect("failure slot").get_or_insert(e.into_error(&format!("uploading xorb {}", x.hash)));
+                match r {
+                    // remembered at once (a cache: a failed write costs only dedup later)
+                    Ok(()) => {
+                        let _ = index.put_xorb(&x.hash, &x.chunks.iter().map(|c| (c.hash, c.len)).collect::<Vec<_>>());
+                    }
+                    Err(e) => {
+                        failed.lock().expect("failure slot").get_or_insert(e.into_error(&format!("uploading xorb {}", x.hash)));
+                    }
                 }
             });
         }
-        let mut p = Packer::new(seed(&known), Some(tx));
+        let mut p = Packer::new(seed(&known, index), Some(tx));
         // the global dedup query is an optimisation: an error only loses the saving
         let mut global = |h: &MerkleHash| cas.dedup(h).ok().flatten();
         let mut per_file = Vec::new();

@@ -11,6 +11,8 @@
 //! - once a shard is accepted, each file it registers becomes an LFS object of the token's
 //!   repository on the Hub test server (the Hub's "LFS bridge" serves it to plain LFS clients),
 //!   and its Xet file id is remembered for `paths-info`;
+//! - `HEAD /v1/xorbs/default/{hash}` answered here, from the xorbs the front has seen stored:
+//!   local_cas_server 1.8.0 looks the hash up among *files* there, so it says 404 for every xorb;
 //! - measurements: xorb bytes posted, and of those the bytes of xorbs the CAS did not have;
 //! - faults: `down` (connections closed unanswered) and `stall` (xorb data requests hang).
 #![allow(dead_code)]
@@ -25,8 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use xet_core_structures::merklehash::{compute_data_hash, file_hash, MerkleHash};
 use xet_core_structures::metadata_shard::chunk_verification::range_hash_from_chunks;
-use xet_core_structures::metadata_shard::shard_format::MDBShardInfo;
-use xet_core_structures::xorb_object::xorb_chunk_format::deserialize_chunk;
+use xet_core_structures::metadata_shard::shard_in_memory::MDBInMemoryShard;
+use xet_core_structures::xorb_object::deserialize_chunk;
 
 /// Where scripts/test.sh puts the CAS binary (`HFGIT_TEST_XET_CAS` overrides).
 pub fn cas_binary() -> std::path::PathBuf {
@@ -74,6 +76,10 @@ pub struct Shared {
     /// Every request: (method, path without query, token scope ok).
     pub log: Mutex<Vec<(String, String)>>,
     pub xorb_bytes_posted: AtomicU64,
+    /// Every xorb upload the CAS took: (hash, bytes, new to it).
+    pub posts: Mutex<Vec<(String, usize, bool)>>,
+    /// Xorb uploads being received or forwarded right now (a killed client's may still be).
+    pub xorb_posts_in_flight: AtomicU64,
     pub xorb_bytes_new: AtomicU64,
     pub xorb_data_bytes_served: AtomicU64,
     /// Tokens minted so far (a refresh mints another).
@@ -151,6 +157,17 @@ impl XetCas {
 
     pub fn posted(&self) -> u64 {
         self.shared.xorb_bytes_posted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no xorb upload is being received or forwarded (what a killed client sent
+    /// has landed or failed).
+    pub fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // a request whose body is still arriving is not counted yet: give it a moment
+        std::thread::sleep(Duration::from_millis(50));
+        while self.shared.xorb_posts_in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn posted_new(&self) -> u64 {
@@ -248,17 +265,30 @@ fn front(conn: TcpStream, sh: &Shared, cas: &str) {
         // clients do
         return reply(&mut s, 404, &[], b"{\"error\":\"no upload grants\"}");
     }
+    if req.method == "HEAD" && path.starts_with("/v1/xorbs/") {
+        let hash = path.rsplit('/').next().unwrap_or("");
+        let len = sh.xorbs.lock().unwrap().get(hash).map(Vec::len);
+        let head = match len {
+            Some(n) => format!("HTTP/1.1 200 X\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n"),
+            None => "HTTP/1.1 404 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+        };
+        let _ = s.write_all(head.as_bytes());
+        return;
+    }
     if req.method == "POST" && path.starts_with("/v1/xorbs/") {
         let hash = path.rsplit('/').next().unwrap_or("").to_string();
         let had = sh.xorbs.lock().unwrap().contains_key(&hash);
         sh.xorb_bytes_posted.fetch_add(req.body.len() as u64, Ordering::SeqCst);
+        sh.xorb_posts_in_flight.fetch_add(1, Ordering::SeqCst);
         let (status, body) = forward(cas, &req, None);
         if status == 200 {
             if !had {
                 sh.xorb_bytes_new.fetch_add(req.body.len() as u64, Ordering::SeqCst);
             }
+            sh.posts.lock().unwrap().push((hash.clone(), req.body.len(), !had));
             sh.xorbs.lock().unwrap().insert(hash, req.body.clone());
         }
+        sh.xorb_posts_in_flight.fetch_sub(1, Ordering::SeqCst);
         return reply(&mut s, status, &[("Content-Type", "application/json".into())], &body);
     }
     if req.method == "POST" && (path == "/v1/shards" || path == "/v2/shards") {
@@ -366,16 +396,16 @@ fn chunks_of(sh: &Shared, xorb: &str, start: u32, end: u32) -> Result<Vec<Vec<u8
 
 /// The Hub's checks of an uploaded shard, with xet-core's own code.
 fn verify_shard(sh: &Shared, shard: &[u8], repo: &str) -> Result<Vec<Registered>, String> {
-    let mut cur = Cursor::new(shard);
-    let info = MDBShardInfo::load_from_reader(&mut cur).map_err(|e| format!("unreadable shard: {e}"))?;
-    for x in info.read_all_xorb_blocks_full(&mut cur).map_err(|e| format!("unreadable xorb section: {e}"))? {
+    // uploads are footer-less shards, read as the CAS reads them
+    let info = MDBInMemoryShard::from_reader(&mut Cursor::new(shard)).map_err(|e| format!("unreadable shard: {e}"))?;
+    for x in info.xorb_content.values() {
         let h = x.metadata.xorb_hash.hex();
         if !sh.xorbs.lock().unwrap().contains_key(&h) {
             return Err(format!("xorb {h} named in the shard was not uploaded"));
         }
     }
     let mut out = Vec::new();
-    for f in info.read_all_file_info_sections(&mut cur).map_err(|e| format!("unreadable file section: {e}"))? {
+    for f in info.file_content.values() {
         let mut content = Vec::new();
         let mut all_chunks = Vec::new();
         if f.verification.len() != f.segments.len() {
