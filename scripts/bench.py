@@ -368,18 +368,19 @@ http {{
     print(f"|---|---|---|---|---|---|")
     for label, op, (gt, gm), (ht, hm) in rows:
         print(f"| {label} | {op} | {gt:.2f} s | {ht:.2f} s | {gt / ht:.1f}x | {gm:.0f} / {hm:.0f} MiB |")
+    def table(intro, columns, lines):
+        print(f"\n{intro}\n")
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
     if memory_rows:
-        print("\nPeak RSS of hfgit (wait4 rusage), one run:\n")
-        print("| data | operation | wall time | peak RSS |")
-        print("|---|---|---|---|")
-        for label, op, t, m in memory_rows:
-            print(f"| {label} | {op} | {t:.2f} s | {m:.0f} MiB |")
+        table("Peak RSS of hfgit (wait4 rusage), one run:", ["data", "operation", "wall time", "peak RSS"],
+              [(label, op, f"{t:.2f} s", f"{m:.0f} MiB") for label, op, t, m in memory_rows])
     if hash_floors:
-        print("\nCommit against the hashing floor (openssl dgst -sha256 of the same files, 2 at a time, same run):\n")
-        print("| data | openssl | hfgit commit | ratio | hfgit init + add + commit | ratio |")
-        print("|---|---|---|---|---|---|")
-        for label, ft, ct, at in hash_floors:
-            print(f"| {label} | {ft:.2f} s | {ct:.2f} s | {ct / ft:.2f}x | {at:.2f} s | {at / ft:.2f}x |")
+        table("Commit against the hashing floor (openssl dgst -sha256 of the same files, 2 at a time, same run):",
+              ["data", "openssl", "hfgit commit", "ratio", "hfgit init + add + commit", "ratio"],
+              [(label, f"{ft:.2f} s", f"{ct:.2f} s", f"{ct / ft:.2f}x", f"{at:.2f} s", f"{at / ft:.2f}x") for label, ft, ct, at in hash_floors])
     if not a.workdir:
         shutil.rmtree(work, ignore_errors=True)  # the servers' stores hold gigabytes
     if floors:
