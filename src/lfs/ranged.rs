@@ -151,7 +151,10 @@ pub fn download(
     let no_ranges = AtomicBool::new(false);
     let ranges_ok = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
+    let saving = Mutex::new(());
     let save = || {
+        // one writer of the temp file at a time
+        let _one = saving.lock().expect("save lock");
         let plan = Plan { oid: p.oid.to_hex(), size: p.size, piece, done: done.iter().map(|d| d.load(Ordering::Relaxed)).collect() };
         let tmp = plan_path(part).with_extension("ranges.tmp");
         if fs::write(&tmp, serde_json::to_vec(&plan).expect("a plan serialises")).is_ok() {
@@ -178,7 +181,7 @@ pub fn download(
                     ranges_ok.store(true, Ordering::Relaxed);
                     let mut buf = vec![0u8; 1 << 20];
                     let mut at = from;
-                    let mut since_save = 0u64;
+                    let (mut since_save, mut saved_at) = (0u64, std::time::Instant::now());
                     let err = loop {
                         match body.read(&mut buf) {
                             Ok(0) if at == end => break None,
@@ -196,9 +199,10 @@ pub fn download(
                                 since_save += k as u64;
                                 done[i].store(at - start, Ordering::Release);
                                 progress.bytes(k as u64);
-                                if since_save >= 16 << 20 {
+                                // a killed download loses at most 16 MiB or a quarter second per piece
+                                if since_save >= 16 << 20 || saved_at.elapsed() >= Duration::from_millis(250) {
                                     save();
-                                    since_save = 0;
+                                    (since_save, saved_at) = (0, std::time::Instant::now());
                                 }
                             }
                             Err(e) => break Some(format!("connection lost in a range after {} bytes: {e}", at - from)),
