@@ -164,11 +164,12 @@ impl Store {
         Ok(Staged { tmp, oid, size, shared })
     }
 
-    /// Copies `from` into the empty file `to` and stages the same content as an object, reading
-    /// `from` once: where the filesystem allows, `to` and the staged copy are clones of `from`
-    /// (the staged clone is hashed, as [`Store::stage`] does); else one read hashes the bytes and
-    /// a second thread writes them to both. Fails with `ChangedWhileReading` when `from` (at
-    /// `path`) changed during the read.
+    /// Copies `from` into the empty file `to` and stages the same content as an object: where
+    /// the filesystem allows, `to` and the staged copy are clones of `from` (the staged clone is
+    /// hashed, as [`Store::stage`] does); else one read hashes the bytes while a second thread
+    /// writes them to the staged copy and a third has the kernel copy `from` into `to`
+    /// (`copy_file_range`, as `cp` does). Fails with `ChangedWhileReading` when `from` (at
+    /// `path`) changed meanwhile, so the two copies and the hash agree.
     pub fn copy_in(&self, from: &mut File, path: &Path, to: &File, progress: &dyn Progress) -> Result<Staged> {
         let what = || format!("copying {}", path.display());
         let before = from.metadata().context(what())?;
@@ -178,7 +179,13 @@ impl Store {
             true => hash_copy(tmp.as_file_mut(), None, progress),
             false => {
                 to.set_len(0).and_then(|()| tmp.as_file().set_len(0)).context(what())?;
-                hash_write(from, &[to, tmp.as_file()], progress)
+                let (mut src, mut dst) = (File::open(path).context(what())?, to.try_clone().context(what())?);
+                std::thread::scope(|s| {
+                    let copy = s.spawn(move || io::copy(&mut src, &mut dst));
+                    let hashed = hash_write(from, &[tmp.as_file()], progress);
+                    let copied = copy.join().expect("the copy thread does not panic");
+                    copied.and(hashed)
+                })
             }
         }
         .context(what())?;
