@@ -174,11 +174,16 @@ impl Store {
         let what = || format!("copying {}", path.display());
         let before = from.metadata().context(what())?;
         let mut tmp = self.temp_file()?;
-        let shared = before.len() > 0 && reflink(from, to).is_ok() && reflink(from, tmp.as_file()).is_ok();
+        let to_shared = before.len() > 0 && reflink(from, to).is_ok();
+        let shared = to_shared && reflink(from, tmp.as_file()).is_ok();
         let (oid, size) = match shared {
             true => hash_copy(tmp.as_file_mut(), None, progress),
             false => {
-                to.set_len(0).and_then(|()| tmp.as_file().set_len(0)).context(what())?;
+                // (truncating only what the first clone filled: on ext4 a truncate to zero makes
+                // the close of the file flush it)
+                if to_shared {
+                    to.set_len(0).context(what())?;
+                }
                 let (mut src, mut dst) = (File::open(path).context(what())?, to.try_clone().context(what())?);
                 std::thread::scope(|s| {
                     let copy = s.spawn(move || io::copy(&mut src, &mut dst));
