@@ -11,7 +11,9 @@ With --capped RATE (nginx's limit_rate, e.g. 40m = 40 MB/s per connection): a cl
 --size-mib object whose storage is real nginx capping every connection, as CDNs do, with a
 batch endpoint (here, in Python) whose download actions point at it; hfgit (parallel ranges)
 against git + git-lfs (one connection per object), and curl with 8 ranges at once as the floor.
-Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--capped 40m] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
+With --flat-memory GIB (off by default: it needs about 2 x GIB of disk): peak RSS of hfgit's add,
+commit, status, push, pull and clone of one GIB GiB file.
+Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--capped 40m] [--flat-memory 10] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
 Needs git and git-lfs; builds hfgit in release mode first.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
@@ -31,6 +33,21 @@ def timed(cmd, cwd, env):
         sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr.decode(errors='replace')}")
     rss_kib = int(r.stderr.decode().strip().splitlines()[-1])
     return dt, rss_kib / 1024
+
+
+def peak_rss(cmd, cwd, env):
+    """Wall time and peak RSS in MiB of one command, from the kernel's own account (wait4's
+    rusage: the largest resident set of the process and of the children it waited for)."""
+    subprocess.run(["sync"], check=True)
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{err.decode(errors='replace')}")
+    return dt, usage.ru_maxrss / 1024
 
 
 def setup(workdir, prefix):
@@ -66,6 +83,9 @@ def main():
     ap.add_argument("--workdir")
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--servers", default="giftless,rudolfs", help="with --http: which LFS servers")
+    ap.add_argument("--flat-memory", type=float, metavar="GIB", default=0,
+                    help="only: peak RSS of hfgit add, commit, status, push (local bare), pull and clone of one GIB GiB file "
+                         "(sparse source: zeros; needs about 2 x GIB of free disk; off by default)")
     ap.add_argument("--capped", metavar="RATE", help="clone through nginx capped at RATE per connection (limit_rate syntax, e.g. 40m)")
     a = ap.parse_args()
 
@@ -282,7 +302,41 @@ http {{
             nginx.wait()
             shutil.rmtree(d, ignore_errors=True)
 
-    if a.capped:
+    def flat_memory_case(gib):
+        """Peak RSS of every step of one large file's life in hfgit. The source is sparse (it
+        costs no disk and no time to make; its pointer is that of zeros); the work-tree copy and
+        the store object are real, so the case needs about 2 x gib of disk at its peak (the
+        first work tree is removed once pushed)."""
+        d = os.path.join(work, "flat")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        src = os.path.join(d, "model.bin")
+        with open(src, "wb") as f:
+            f.truncate(int(gib * (1 << 30)))
+        old = time.time() - 3600
+        os.utime(src, (old, old))
+        n, bare, c, c2 = (os.path.join(d, x) for x in ("n", "n.git", "c", "c2"))
+        label = f"1 x {gib:g} GiB"
+        subprocess.run([hfgit, "init", n], env=env, check=True, stderr=subprocess.DEVNULL)
+        subprocess.run([hfgit, "commit", "-m", "card"], cwd=n, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([hfgit, "push", bare, "--create"], cwd=n, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([hfgit, "clone", bare, c], cwd=d, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        steps = [("add", [hfgit, "add", src], n), ("commit", [hfgit, "commit", "-m", "w"], n), ("status", [hfgit, "status"], n),
+                 ("push (local bare)", [hfgit, "push", bare], n), ("pull", [hfgit, "pull"], c)]
+        for op, cmd, cwd in steps:
+            if op == "pull":
+                shutil.rmtree(n)  # pushed: its work-tree copy is no longer needed (the store is linked into n.git)
+            memory_rows.append((label, op) + peak_rss(cmd, cwd, env))
+        shutil.rmtree(c)
+        memory_rows.append((label, "clone (local bare)") + peak_rss([hfgit, "clone", bare, c2], d, env))
+        if os.path.getsize(os.path.join(c2, "model.bin")) != int(gib * (1 << 30)):
+            sys.exit("c2/model.bin: wrong size")
+        shutil.rmtree(d, ignore_errors=True)
+
+    memory_rows = []
+    if a.flat_memory:
+        flat_memory_case(a.flat_memory)
+    elif a.capped:
         capped_case(f"1 x {a.size_mib} MiB", a.capped)
     elif a.http:
         import socket
@@ -314,12 +368,19 @@ http {{
     print(f"|---|---|---|---|---|---|")
     for label, op, (gt, gm), (ht, hm) in rows:
         print(f"| {label} | {op} | {gt:.2f} s | {ht:.2f} s | {gt / ht:.1f}x | {gm:.0f} / {hm:.0f} MiB |")
+    def table(intro, columns, lines):
+        print(f"\n{intro}\n")
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+    if memory_rows:
+        table("Peak RSS of hfgit (wait4 rusage), one run:", ["data", "operation", "wall time", "peak RSS"],
+              [(label, op, f"{t:.2f} s", f"{m:.0f} MiB") for label, op, t, m in memory_rows])
     if hash_floors:
-        print("\nCommit against the hashing floor (openssl dgst -sha256 of the same files, 2 at a time, same run):\n")
-        print("| data | openssl | hfgit commit | ratio | hfgit init + add + commit | ratio |")
-        print("|---|---|---|---|---|---|")
-        for label, ft, ct, at in hash_floors:
-            print(f"| {label} | {ft:.2f} s | {ct:.2f} s | {ct / ft:.2f}x | {at:.2f} s | {at / ft:.2f}x |")
+        table("Commit against the hashing floor (openssl dgst -sha256 of the same files, 2 at a time, same run):",
+              ["data", "openssl", "hfgit commit", "ratio", "hfgit init + add + commit", "ratio"],
+              [(label, f"{ft:.2f} s", f"{ct:.2f} s", f"{ct / ft:.2f}x", f"{at:.2f} s", f"{at / ft:.2f}x") for label, ft, ct, at in hash_floors])
     if not a.workdir:
         shutil.rmtree(work, ignore_errors=True)  # the servers' stores hold gigabytes
     if floors:

@@ -132,6 +132,31 @@ fn commit_checkout_and_clone_share_extents_on_xfs() {
 /// On a filesystem without reflink (the test's ext4/tmpfs temp dir), the same commands copy and
 /// say so: no bytes are reported shared.
 #[test]
+fn add_on_xfs_clones_the_source_into_the_work_tree_and_the_store() {
+    let env = Env::new();
+    let fs_ = Xfs::mount(&env);
+    env.hfgit(&fs_.dir, &["init", "repo"]).ok();
+    let repo = fs_.dir.join("repo");
+    let v = data(5, 64 * MIB);
+    fs::write(fs_.dir.join("model.safetensors"), &v).unwrap();
+    let before = used(&fs_.dir);
+    env.hfgit(&repo, &["add", "../model.safetensors"]).ok();
+    let grown = used(&fs_.dir) - before;
+    assert!(grown < (8 * MIB) as i64, "add of 64 MiB used {grown} bytes: a copy was written, not shared");
+    let (weights, obj) = (repo.join("model.safetensors"), object_path(&repo.join(".git"), &sha256_hex(&v)));
+    assert!(all_extents_shared(&weights) && all_extents_shared(&obj));
+    assert_eq!(fs::read(&obj).unwrap(), v);
+    let out = env.hfgit(&repo, &["commit", "-m", "w", "--json"]).ok().json();
+    assert!(out["bytes_hashed"].as_u64().unwrap() < MIB as u64, "commit read the weights again: {out}");
+    assert_eq!(env.git(&repo, &["show", "HEAD:model.safetensors"]).ok().stdout, pointer_text(&v));
+    // the clones are independent: a rewrite in place of the work-tree file leaves the object
+    let mut f = fs::OpenOptions::new().write(true).open(&weights).unwrap();
+    f.write_all(&data(6, MIB)).unwrap();
+    drop(f);
+    assert_eq!(fs::read(&obj).unwrap(), v);
+}
+
+#[test]
 fn elsewhere_a_full_copy_is_made_and_nothing_is_reported_shared() {
     let env = Env::new();
     let probe = env.path("probe");

@@ -258,8 +258,7 @@ fn a_config_only_commit_does_not_read_the_weights_again() {
     let weights = data(5, 4_000_000);
     fs::write(env.path("pytorch_model.bin"), &weights).unwrap();
     env.hfgit(&repo, &["add", "../pytorch_model.bin", "--set", "hidden_size=128"]).ok();
-    let first = env.hfgit(&repo, &["commit", "-m", "c1", "--json"]).ok().json();
-    assert!(first["bytes_hashed"].as_u64().unwrap() >= weights.len() as u64);
+    env.hfgit(&repo, &["commit", "-m", "c1"]).ok();
     env.hfgit(&repo, &["add", "--set", "hidden_size=256"]).ok();
     let cfg_len = fs::metadata(repo.join("config.json")).unwrap().len();
     let second = env.hfgit(&repo, &["commit", "-m", "c2", "--json"]).ok().json();
@@ -273,6 +272,82 @@ fn a_config_only_commit_does_not_read_the_weights_again() {
     fs::write(repo.join("pytorch_model.bin"), data(6, 4_000_000)).unwrap();
     let third = env.hfgit(&repo, &["commit", "-m", "c3", "--json"]).ok().json();
     assert_eq!(third["lfs_objects_stored"], 1);
+}
+
+/// Bytes of the work tree's plain files (what a commit right after `init` + `add` must still read).
+fn plain_bytes(repo: &Path, lfs: &[&str]) -> u64 {
+    let files = fs::read_dir(repo).unwrap().map(|e| e.unwrap()).filter(|e| e.file_type().unwrap().is_file());
+    files.filter(|e| !lfs.contains(&e.file_name().to_str().unwrap())).map(|e| e.metadata().unwrap().len()).sum()
+}
+
+#[test]
+fn add_hashes_and_stores_weights_as_it_copies_so_commit_reads_none_of_them() {
+    let env = Env::with_git_lfs();
+    let repo = env.init("m");
+    let (weights, shard) = (data(11, 3_000_000), data(12, 200_000));
+    let src = env.path("model.safetensors");
+    fs::write(&src, &weights).unwrap();
+    fs::write(env.path("extra.bin"), &shard).unwrap();
+    let written = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    fs::File::options().write(true).open(&src).unwrap().set_modified(written).unwrap();
+    env.hfgit(&repo, &["add", "../model.safetensors", "../extra.bin"]).ok();
+    // the objects are in the store before any commit, and the copies kept their source's mtime
+    for content in [&weights, &shard] {
+        assert_eq!(&fs::read(object_path(&repo.join(".git"), &sha256_hex(content))).unwrap(), content);
+    }
+    assert_eq!(fs::metadata(repo.join("model.safetensors")).unwrap().modified().unwrap(), written);
+    assert_eq!(fs::read_dir(repo.join(".git/lfs/tmp")).unwrap().count(), 0);
+    let lfs = ["model.safetensors", "extra.bin"];
+    let status = env.hfgit(&repo, &["status", "--json"]).ok().json();
+    assert_eq!(status["bytes_hashed"], plain_bytes(&repo, &lfs), "status read the weights: {status}");
+    let out = env.hfgit(&repo, &["commit", "-m", "weights", "--json"]).ok().json();
+    assert_eq!(out["bytes_hashed"], plain_bytes(&repo, &lfs), "commit read the weights again: {out}");
+    assert_eq!(out["lfs_objects_stored"], 0, "{out}");
+    for (path, content) in [("model.safetensors", &weights), ("extra.bin", &shard)] {
+        assert_eq!(env.git(&repo, &["show", &format!("HEAD:{path}")]).ok().stdout, pointer_text(content), "{path}");
+    }
+    assert!(!repo.join(".git/hfgit-added.json").exists(), "the add cache outlived the commit");
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
+    assert!(env.git(&repo, &["lfs", "fsck"]).ok().stdout.contains("Git LFS fsck OK"));
+    let ls = env.git(&repo, &["lfs", "ls-files", "-l"]).ok().stdout;
+    assert!(ls.contains(&format!("{} * model.safetensors", sha256_hex(&weights))), "{ls}");
+}
+
+#[test]
+fn a_file_changed_between_add_and_commit_is_hashed_again() {
+    let env = Env::with_git_lfs();
+    let repo = env.init("m");
+    let (v1, v2, v3) = (data(13, 2_000_000), data(14, 2_000_000), data(15, 2_000_000));
+    fs::write(env.path("model.safetensors"), &v1).unwrap();
+    env.hfgit(&repo, &["add", "../model.safetensors"]).ok();
+    // rewritten in place with the same size, and its modification time put back: the change
+    // time and the content differ from what add recorded
+    let weights = repo.join("model.safetensors");
+    let mtime = fs::metadata(&weights).unwrap().modified().unwrap();
+    fs::write(&weights, &v2).unwrap();
+    fs::File::options().write(true).open(&weights).unwrap().set_modified(mtime).unwrap();
+    let status = env.hfgit(&repo, &["status", "--json"]).ok().json();
+    let entry = status["changes"].as_array().unwrap().iter().find(|c| c["path"] == "model.safetensors").unwrap().clone();
+    assert_eq!(entry["oid"], sha256_hex(&v2), "{status}");
+    let out = env.hfgit(&repo, &["commit", "-m", "v2", "--json"]).ok().json();
+    assert!(out["bytes_hashed"].as_u64().unwrap() >= v2.len() as u64, "{out}");
+    assert_eq!(out["lfs_objects_stored"], 1, "{out}");
+    assert_eq!(env.git(&repo, &["show", "HEAD:model.safetensors"]).ok().stdout, pointer_text(&v2));
+    assert_eq!(fs::read(object_path(&repo.join(".git"), &sha256_hex(&v2))).unwrap(), v2);
+    // a file replaced by another add is recorded anew
+    fs::write(env.path("model.safetensors"), &v3).unwrap();
+    env.hfgit(&repo, &["add", "../model.safetensors"]).ok();
+    let out = env.hfgit(&repo, &["commit", "-m", "v3", "--json"]).ok().json();
+    assert!(out["bytes_hashed"].as_u64().unwrap() < v3.len() as u64, "{out}");
+    assert_eq!(env.git(&repo, &["show", "HEAD:model.safetensors"]).ok().stdout, pointer_text(&v3));
+    // an object pruned between add and commit is stored again from the work tree
+    fs::write(env.path("other.safetensors"), &v1).unwrap();
+    env.hfgit(&repo, &["add", "../other.safetensors"]).ok();
+    fs::remove_file(object_path(&repo.join(".git"), &sha256_hex(&v1))).unwrap();
+    let out = env.hfgit(&repo, &["commit", "-m", "other", "--json"]).ok().json();
+    assert_eq!(out["lfs_objects_stored"], 1, "{out}");
+    assert!(env.git(&repo, &["lfs", "fsck"]).ok().stdout.contains("Git LFS fsck OK"));
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
 }
 
 #[test]

@@ -981,7 +981,8 @@ impl HttpLfs {
 
     /// With `stage`, a download that starts from byte 0 is also written there as it arrives
     /// (the work-tree copy of a clone, made while the network is the bottleneck); a resumed one
-    /// is not, and `checkout_fresh` copies it from the store instead.
+    /// is not, and `checkout_fresh` copies it from the store instead. A ranged download writes
+    /// it whole, in order, as it verifies the pieces.
     fn download_inner(&self, local: &Store, job: &Job, progress: &dyn Progress, stage: Option<&std::path::Path>) -> Result<()> {
         let p = &job.pointer;
         let part = local.incomplete_path(&p.oid);
@@ -990,14 +991,8 @@ impl HttpLfs {
             use crate::lfs::ranged;
             let get = |start: u64, end: u64| self.range_answer(job, start, end);
             let backoff = |a: u32| self.retry.backoff(a);
-            match ranged::download(&part, p, self.concurrency, &self.slots, self.retry.max_attempts, &backoff, &get, progress)? {
-                ranged::Outcome::Done => {
-                    // no staged copy: checkout copies (or clones) the verified object
-                    if let Some(st) = stage {
-                        let _ = fs::remove_file(st);
-                    }
-                    return local.persist_path(&part, &p.oid);
-                }
+            match ranged::download(&part, p, self.concurrency, &self.slots, self.retry.max_attempts, &backoff, &get, progress, stage)? {
+                ranged::Outcome::Done => return local.persist_path(&part, &p.oid),
                 ranged::Outcome::NoRanges => {} // one stream, below
             }
         }

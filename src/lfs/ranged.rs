@@ -3,8 +3,9 @@
 //! time, so a server or CDN that caps each connection is not the limit. The connections come
 //! from the transfer's shared [`Slots`] (`lfs.concurrenttransfers` for objects and ranges
 //! together). What each piece has received is recorded next to the `.part` file, so a killed
-//! download resumes piece by piece. The whole file is hashed once it is complete (it was just
-//! written, so from the page cache) and becomes an object only if it verifies.
+//! download resumes piece by piece. A hasher follows the pieces, hashing the file from its start
+//! as each stretch completes (from the page cache, just written), so the object is verified as
+//! soon as its last piece lands, and becomes an object only if it verifies.
 //!
 //! A server that ignores `Range` (answers 200 with the whole body) or refuses it (416) is told
 //! apart on the first piece; the caller then downloads in one stream as before.
@@ -123,6 +124,8 @@ fn load_plan(part: &Path, p: &Pointer, ranges: usize) -> Plan {
 
 /// Downloads `p` into `part` with up to `ranges` connections (the first is the caller's own,
 /// already taken from `slots`). `get(start, end)` asks for bytes `start..end` (end exclusive).
+/// With `stage`, the verified bytes are also written there in order (the work-tree copy of a
+/// clone), from the page cache as they are hashed; it is removed unless the download succeeds.
 #[allow(clippy::too_many_arguments)] // the transfer's own settings, each used once
 pub fn download(
     part: &Path,
@@ -133,6 +136,7 @@ pub fn download(
     backoff: &(dyn Fn(u32) -> Duration + Sync),
     get: &(dyn Fn(u64, u64) -> Answer + Sync),
     progress: &dyn Progress,
+    stage: Option<&Path>,
 ) -> Result<Outcome> {
     let plan = load_plan(part, p, ranges);
     let file = OpenOptions::new().create(true).write(true).read(true).truncate(false).open(part).context("opening the partial download")?;
@@ -145,8 +149,12 @@ pub fn download(
     let queue: Mutex<Vec<usize>> = Mutex::new((0..done.len()).rev().filter(|i| done[*i].load(Ordering::Relaxed) < len_of(*i)).collect());
     let failed: Mutex<Option<String>> = Mutex::new(None);
     let no_ranges = AtomicBool::new(false);
+    let ranges_ok = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
+    let saving = Mutex::new(());
     let save = || {
+        // one writer of the temp file at a time
+        let _one = saving.lock().expect("save lock");
         let plan = Plan { oid: p.oid.to_hex(), size: p.size, piece, done: done.iter().map(|d| d.load(Ordering::Relaxed)).collect() };
         let tmp = plan_path(part).with_extension("ranges.tmp");
         if fs::write(&tmp, serde_json::to_vec(&plan).expect("a plan serialises")).is_ok() {
@@ -170,9 +178,10 @@ pub fn download(
             }
             let wait = match get(from, end) {
                 Answer::Partial(mut body) => {
+                    ranges_ok.store(true, Ordering::Relaxed);
                     let mut buf = vec![0u8; 1 << 20];
                     let mut at = from;
-                    let mut since_save = 0u64;
+                    let (mut since_save, mut saved_at) = (0u64, std::time::Instant::now());
                     let err = loop {
                         match body.read(&mut buf) {
                             Ok(0) if at == end => break None,
@@ -188,11 +197,12 @@ pub fn download(
                                 }
                                 at += k as u64;
                                 since_save += k as u64;
-                                done[i].store(at - start, Ordering::Relaxed);
+                                done[i].store(at - start, Ordering::Release);
                                 progress.bytes(k as u64);
-                                if since_save >= 16 << 20 {
+                                // a killed download loses at most 16 MiB or a quarter second per piece
+                                if since_save >= 16 << 20 || saved_at.elapsed() >= Duration::from_millis(250) {
                                     save();
-                                    since_save = 0;
+                                    (since_save, saved_at) = (0, std::time::Instant::now());
                                 }
                             }
                             Err(e) => break Some(format!("connection lost in a range after {} bytes: {e}", at - from)),
@@ -237,45 +247,75 @@ pub fn download(
         }
     };
 
-    // The first piece on this thread alone tells whether the server does ranges at all.
-    let first = queue.lock().expect("queue lock").pop();
-    if let Some(i) = first {
-        fetch_piece(i);
-    }
-    if !stop.load(Ordering::Relaxed) {
-        std::thread::scope(|s| {
+    let stage_file = match stage {
+        Some(st) => Some(File::create(st).context("staging the work-tree copy")?),
+        None => None,
+    };
+    let (first_done, workers_done) = (AtomicBool::new(false), AtomicBool::new(false));
+    let hashed = std::thread::scope(|s| {
+        let hasher = s.spawn(|| {
+            let r = hash_in_order(&file, piece, p.size, &done, &workers_done, stage_file.as_ref());
+            if r.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            r
+        });
+        std::thread::scope(|w| {
+            // The caller's own connection takes the first piece; the others join as soon as
+            // its answer is a 206 (the server does ranges), not when the piece is complete.
+            w.spawn(|| {
+                worker();
+                first_done.store(true, Ordering::Relaxed);
+            });
+            while !ranges_ok.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) && !first_done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
             let mut helpers = 0;
-            loop {
-                // recruit free connections while pieces remain, up to `ranges` in all
-                while helpers + 1 < ranges && !queue.lock().expect("queue lock").is_empty() && slots.try_take() {
+            // recruit free connections while pieces remain, up to `ranges` in all
+            while ranges_ok.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) && helpers + 1 < ranges {
+                if queue.lock().expect("queue lock").is_empty() {
+                    break;
+                }
+                if slots.try_take() {
                     helpers += 1;
-                    s.spawn(|| {
+                    w.spawn(|| {
                         worker();
                         slots.give();
                     });
-                }
-                let Some(i) = queue.lock().expect("queue lock").pop() else { break };
-                if !fetch_piece(i) {
-                    break;
+                } else {
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             }
         });
-    }
+        workers_done.store(true, Ordering::Release);
+        hasher.join().expect("the hasher does not panic")
+    });
+    let drop_stage = || {
+        if let Some(st) = stage {
+            let _ = fs::remove_file(st);
+        }
+    };
     if no_ranges.load(Ordering::Relaxed) {
         drop(file);
+        drop_stage();
         let _ = fs::remove_file(plan_path(part));
         let _ = fs::remove_file(part);
         return Ok(Outcome::NoRanges);
     }
-    if let Some(m) = failed.into_inner().expect("lock") {
-        save();
-        return Err(Error::failed(m));
-    }
-    // Every piece is in: hash the assembled file (just written, so from the page cache).
-    let mut f = File::open(part).context("reading the partial download")?;
-    let (got, n) = crate::lfs::store::hash_copy(&mut f, None, &crate::progress::Silent).context("reading the partial download")?;
+    let failed = failed.into_inner().expect("lock");
+    let hashed = match (failed, hashed) {
+        (None, Ok(Some(h))) => h,
+        (failed, hashed) => {
+            save();
+            drop_stage();
+            let m = failed.or_else(|| hashed.err().map(|e| format!("reading the partial download: {e}")));
+            return Err(Error::failed(m.unwrap_or_else(|| "the ranged download ended incomplete".into())));
+        }
+    };
+    let (got, n) = hashed;
     let _ = fs::remove_file(plan_path(part));
     if got != p.oid || n != p.size {
+        drop_stage();
         let _ = fs::remove_file(part);
         return Err(Error::failed(format!(
             "the server sent content that does not match the object: expected OID {}, got {got} after {n} bytes (ranged download)",
@@ -283,6 +323,58 @@ pub fn download(
         )));
     }
     Ok(Outcome::Done)
+}
+
+/// Bytes `0..` of the download that are in the file: every piece complete before the first one
+/// that is not, plus what that one has received.
+fn contiguous(done: &[AtomicU64], piece: u64, size: u64, from_piece: usize) -> u64 {
+    let mut at = from_piece as u64 * piece;
+    for d in &done[from_piece..] {
+        let have = d.load(Ordering::Acquire);
+        at += have;
+        if have < piece.min(size - (at - have)) {
+            break;
+        }
+    }
+    at
+}
+
+/// Hashes the file from its start as the pieces arrive (each byte once it and all before it are
+/// in), copying them to `copy` when given, so the whole object is verified moments after its
+/// last piece lands, without a second pass over it. `None` when the workers ended before the
+/// file was complete.
+fn hash_in_order(
+    file: &File,
+    piece: u64,
+    size: u64,
+    done: &[AtomicU64],
+    workers_done: &AtomicBool,
+    copy: Option<&File>,
+) -> std::io::Result<Option<(crate::lfs::oid::Oid, u64)>> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let mut hasher = Sha256::new();
+    let mut at = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let ended = workers_done.load(Ordering::Acquire);
+        let have = contiguous(done, piece, size, (at / piece) as usize);
+        if at < have {
+            let n = buf.len().min((have - at) as usize);
+            file.read_exact_at(&mut buf[..n], at)?;
+            hasher.update(&buf[..n]);
+            if let Some(mut c) = copy {
+                c.write_all(&buf[..n])?;
+            }
+            at += n as u64;
+        } else if at == size {
+            return Ok(Some((crate::lfs::oid::Oid::from_bytes(hasher.finalize().into()), at)));
+        } else if ended {
+            return Ok(None);
+        } else {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 /// `Content-Range: bytes START-LAST/TOTAL` says exactly `start..end` of `total`.
@@ -309,5 +401,28 @@ mod tests {
         assert!(content_range_is(Some("bytes 0-99/100"), 0, 100, 100));
         assert!(!content_range_is(Some("bytes 0-98/100"), 0, 100, 100));
         assert!(!content_range_is(None, 0, 100, 100));
+    }
+
+    #[test]
+    fn the_hasher_follows_the_complete_prefix_and_copies_it_in_order() {
+        let piece = 10u64;
+        let done: Vec<AtomicU64> = [10, 4, 10, 0].iter().map(|d| AtomicU64::new(*d)).collect();
+        assert_eq!(contiguous(&done, piece, 35, 0), 14);
+        done[1].store(10, Ordering::Relaxed);
+        assert_eq!(contiguous(&done, piece, 35, 1), 30, "a complete piece after the gap counts once the gap fills");
+        done[3].store(5, Ordering::Relaxed);
+        assert_eq!(contiguous(&done, piece, 35, 2), 35, "the last piece is shorter");
+
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..35u8).collect();
+        fs::write(dir.path().join("part"), &content).unwrap();
+        let file = File::open(dir.path().join("part")).unwrap();
+        let copy = File::create(dir.path().join("copy")).unwrap();
+        let workers_done = AtomicBool::new(true);
+        let (oid, n) = hash_in_order(&file, piece, 35, &done, &workers_done, Some(&copy)).unwrap().unwrap();
+        assert_eq!((oid.to_hex(), n), (format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&content)), 35));
+        assert_eq!(fs::read(dir.path().join("copy")).unwrap(), content);
+        done[2].store(3, Ordering::Relaxed);
+        assert!(hash_in_order(&file, piece, 35, &done, &workers_done, None).unwrap().is_none(), "incomplete when the workers ended");
     }
 }

@@ -164,6 +164,43 @@ impl Store {
         Ok(Staged { tmp, oid, size, shared })
     }
 
+    /// Copies `from` into the empty file `to` and stages the same content as an object: where
+    /// the filesystem allows, `to` and the staged copy are clones of `from` (the staged clone is
+    /// hashed, as [`Store::stage`] does); else one read hashes the bytes while a second thread
+    /// writes them to the staged copy and a third has the kernel copy `from` into `to`
+    /// (`copy_file_range`, as `cp` does). Fails with `ChangedWhileReading` when `from` (at
+    /// `path`) changed meanwhile, so the two copies and the hash agree.
+    pub fn copy_in(&self, from: &mut File, path: &Path, to: &File, progress: &dyn Progress) -> Result<Staged> {
+        let what = || format!("copying {}", path.display());
+        let before = from.metadata().context(what())?;
+        let mut tmp = self.temp_file()?;
+        let to_shared = before.len() > 0 && reflink(from, to).is_ok();
+        let shared = to_shared && reflink(from, tmp.as_file()).is_ok();
+        let (oid, size) = match shared {
+            true => hash_copy(tmp.as_file_mut(), None, progress),
+            false => {
+                // (truncating only what the first clone filled: on ext4 a truncate to zero makes
+                // the close of the file flush it)
+                if to_shared {
+                    to.set_len(0).context(what())?;
+                }
+                let (mut src, mut dst) = (File::open(path).context(what())?, to.try_clone().context(what())?);
+                std::thread::scope(|s| {
+                    let copy = s.spawn(move || io::copy(&mut src, &mut dst));
+                    let hashed = hash_write(from, &[tmp.as_file()], progress);
+                    let copied = copy.join().expect("the copy thread does not panic");
+                    copied.and(hashed)
+                })
+            }
+        }
+        .context(what())?;
+        let after = fs::symlink_metadata(path).context(what())?;
+        if size != before.len() || !same_file_state(&before, &after) {
+            return Err(Error::ChangedWhileReading(path.to_path_buf()));
+        }
+        Ok(Staged { tmp, oid, size, shared })
+    }
+
     /// Moves a complete, verified temp file to the object's final path.
     pub fn persist(&self, tmp: NamedTempFile, oid: &Oid) -> Result<()> {
         let dest = self.object_path(oid);
@@ -284,15 +321,24 @@ pub fn copy_into(src: &Path, to: &File) -> io::Result<bool> {
 
 /// Reads `reader` to the end, hashing everything and copying it to `sink` when given.
 pub fn hash_copy(reader: &mut dyn Read, sink: Option<&mut File>, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
-    let Some(sink) = sink else { return hash_only(reader, progress) };
-    // Reading and hashing here, writing on a second thread: the copy costs about what the hash
-    // costs, not the sum of the two. The writer gets exactly the bytes that were hashed.
+    match sink {
+        Some(sink) => hash_write(reader, &[&*sink], progress),
+        None => hash_only(reader, progress),
+    }
+}
+
+/// Reads `reader` to the end once, hashing everything and writing it to each of `sinks`.
+fn hash_write(reader: &mut dyn Read, sinks: &[&File], progress: &dyn Progress) -> io::Result<(Oid, u64)> {
+    // Reading and hashing here, writing on a second thread: the copies cost about what the hash
+    // costs, not the sum. The writer gets exactly the bytes that were hashed.
     let (to_writer, chunks) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(4);
     let (give_back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| {
         let writer = s.spawn(move || -> io::Result<()> {
             for (buf, n) in chunks {
-                sink.write_all(&buf[..n])?;
+                for mut sink in sinks.iter().copied() {
+                    sink.write_all(&buf[..n])?;
+                }
                 let _ = give_back.send(buf);
             }
             Ok(())

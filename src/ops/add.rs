@@ -416,18 +416,41 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         to_delete.dedup();
     }
 
-    // 2. Write: copies through temp files under .git, then renames.
+    // 2. Write: copies through temp files under .git, then renames. A file bound for LFS is
+    // hashed as it is copied and its object stored from the same read, and its pointer recorded
+    // with the copy's stat data, so commit (and status) need not read it again.
+    let threshold = crate::lfs::track::threshold(repo)?;
+    let mut added = crate::repo::added::Added::load(repo.path());
+    let mut recorded = false;
     let mut copied = Vec::new();
     for (dest, src) in &copies {
-        let abs = checkout::prepare_dest(&workdir, &rel_str(dest)?)?;
+        let rel = rel_str(dest)?;
+        let abs = checkout::prepare_dest(&workdir, &rel)?;
         match src {
             Source::File(src) => {
+                let size = fs::metadata(src).context(format!("reading {}", src.display()))?.len();
+                let lfs = size > 0 && (size > threshold || crate::lfs::track::has_lfs_filter(repo, &rel)?);
+                let staged = std::cell::RefCell::new(None);
                 store.write_via_temp(&abs, &|f| {
                     let mut from = fs::File::open(src).context(format!("opening {}", src.display()))?;
-                    std::io::copy(&mut from, &mut &*f).context(format!("copying {}", src.display()))?;
-                    let perm = from.metadata().context(format!("reading {}", src.display()))?.permissions();
-                    f.set_permissions(perm).context(format!("writing {}", abs.display()))
+                    let meta = from.metadata().context(format!("reading {}", src.display()))?;
+                    if lfs {
+                        staged.replace(Some(store.copy_in(&mut from, src, f, &crate::progress::Silent)?));
+                    } else {
+                        std::io::copy(&mut from, &mut &*f).context(format!("copying {}", src.display()))?;
+                    }
+                    keep_modified_time(f, &meta).context(format!("writing {}", abs.display()))?;
+                    f.set_permissions(meta.permissions()).context(format!("writing {}", abs.display()))
                 })?;
+                if let Some(s) = staged.into_inner() {
+                    let meta = fs::symlink_metadata(&abs).context(format!("reading {}", abs.display()))?;
+                    let pointer = crate::lfs::pointer::Pointer::new(s.oid, s.size);
+                    if !store.contains(&pointer) {
+                        store.persist(s.tmp, &s.oid)?;
+                    }
+                    added.insert(&rel, &meta, &pointer);
+                    recorded = true;
+                }
             }
             Source::Link(_, target) => {
                 // a link is made in one step: no partial state, and a rename moves it in
@@ -439,6 +462,9 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
             }
         }
         copied.push((src.path().display().to_string(), dest.display().to_string()));
+    }
+    if recorded {
+        added.save(&store, repo.path(), &workdir)?;
     }
     let mut converted = Vec::new();
     let outputs = &conversions.outputs;
@@ -517,6 +543,16 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
         config_overridden,
         config_kept,
     })
+}
+
+/// Gives the copy `to` the source's modification time, as `cp -p` does, when it is in the past:
+/// the copy then is not "racily clean" for git, so commit need not wait out the second it was
+/// written in before writing the index.
+fn keep_modified_time(to: &fs::File, source: &fs::Metadata) -> std::io::Result<()> {
+    match source.modified() {
+        Ok(t) if t < std::time::SystemTime::now() => to.set_modified(t),
+        _ => Ok(()),
+    }
 }
 
 /// Adds the files of the directory `root` to `copies` under `dest`. A symlink inside it is

@@ -99,6 +99,8 @@ pub fn commit(repo: &Repository, opts: &CommitOptions<'_>, progress: &dyn Progre
         index.add(g).context("keeping submodule entry")?;
     }
     git::write_index_safely(&mut index, newest_lfs_mtime)?;
+    // what `add` recorded is in the index now
+    crate::repo::added::clear(repo.path());
     let tree_id = index.write_tree().context("writing the tree")?;
     let tree = repo.find_tree(tree_id).context("reading the new tree")?;
 

@@ -128,10 +128,12 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
     let tracked: BTreeSet<String> = cached.keys().cloned().collect();
     let candidates = list_files(repo, &workdir, &tracked)?;
     let odb = repo.odb().context("opening the object database")?;
+    let added = crate::repo::added::Added::load(repo.path());
 
     let mut plans = Vec::with_capacity(candidates.len());
     for c in &candidates {
-        plans.push(plan(repo, &odb, &store, c, cached.get(&c.path), index_time, threshold, mode)?);
+        let cache = Cache { entry: cached.get(&c.path), index_time, added: &added };
+        plans.push(plan(repo, &odb, &store, c, &cache, threshold, mode)?);
     }
 
     if mode == ScanMode::Commit {
@@ -177,10 +179,7 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
                     scan.shared_bytes += pointer.size;
                 }
                 let bytes = pointer.encode();
-                let blob = match mode {
-                    ScanMode::Commit => repo.blob(&bytes).context("writing pointer blob")?,
-                    ScanMode::Status => git2::Oid::hash_object(ObjectType::Blob, &bytes)?,
-                };
+                let blob = small_blob(repo, &bytes, mode, "writing pointer blob")?;
                 FileState {
                     path: c.path,
                     mode: file_mode(&c.meta),
@@ -199,10 +198,7 @@ pub fn scan(repo: &Repository, index: &git2::Index, mode: ScanMode, progress: &d
             Plan::Symlink => {
                 let target = fs::read_link(&c.abs).context(format!("reading link {}", c.path))?;
                 let bytes = target.as_os_str().as_encoded_bytes();
-                let blob = match mode {
-                    ScanMode::Commit => repo.blob(bytes).context("writing link blob")?,
-                    ScanMode::Status => git2::Oid::hash_object(ObjectType::Blob, bytes)?,
-                };
+                let blob = small_blob(repo, bytes, mode, "writing link blob")?;
                 FileState { path: c.path, mode: 0o120000, blob, lfs: None, needs_rule: false, materialized: true, meta: c.meta }
             }
         };
@@ -282,17 +278,24 @@ fn file_mode(meta: &fs::Metadata) -> u32 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What is known of a file without reading it: its index entry (and when the index was
+/// written), and the pointer `add` computed as it copied the file in.
+struct Cache<'a> {
+    entry: Option<&'a git2::IndexEntry>,
+    index_time: Option<std::time::SystemTime>,
+    added: &'a crate::repo::added::Added,
+}
+
 fn plan(
     repo: &Repository,
     odb: &git2::Odb<'_>,
     store: &Store,
     c: &Candidate,
-    entry: Option<&git2::IndexEntry>,
-    index_time: Option<std::time::SystemTime>,
+    cache: &Cache<'_>,
     threshold: u64,
     mode: ScanMode,
 ) -> Result<Plan> {
+    let (entry, index_time) = (cache.entry, cache.index_time);
     if c.meta.file_type().is_symlink() {
         return Ok(Plan::Symlink);
     }
@@ -326,6 +329,20 @@ fn plan(
         } else if blob_size == Some(size) {
             return Ok(reuse(None, true));
         }
+    }
+    if let Some(p) = cache.added.get(&c.path, &c.meta).filter(|p| is_lfs && (mode == ScanMode::Status || store.contains(p))) {
+        let bytes = p.encode();
+        let blob = small_blob(repo, &bytes, mode, "writing pointer blob")?;
+        let needs_rule = !attr;
+        return Ok(Plan::Done(Box::new(FileState {
+            path: c.path.clone(),
+            mode: fmode,
+            blob,
+            lfs: Some(p),
+            needs_rule,
+            materialized: true,
+            meta: c.meta.clone(),
+        })));
     }
     if !is_lfs {
         // A binary file over 1 MiB goes to LFS (with a rule) at commit, not refused at push:
@@ -379,6 +396,14 @@ fn hash_lfs(store: &Store, c: &Candidate, mode: ScanMode, progress: &dyn Progres
             let (oid, n) = hash_copy(&mut f, None, progress).context(format!("reading {}", c.path))?;
             Ok((Pointer::new(oid, n), Stored::Not, true))
         }
+    }
+}
+
+/// The blob of bytes already in memory (a pointer, a link's target): written in commit mode.
+fn small_blob(repo: &Repository, bytes: &[u8], mode: ScanMode, what: &str) -> Result<git2::Oid> {
+    match mode {
+        ScanMode::Commit => repo.blob(bytes).context(what),
+        ScanMode::Status => Ok(git2::Oid::hash_object(ObjectType::Blob, bytes)?),
     }
 }
 
