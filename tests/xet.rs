@@ -62,7 +62,7 @@ fn safetensors(tensors: &[Vec<u8>], meta: &str) -> Vec<u8> {
         off += t.len();
     }
     let mut h = serde_json::Value::Object(header).to_string();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();

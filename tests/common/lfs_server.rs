@@ -193,26 +193,28 @@ fn hub_repo_key(prefix: &str, id: &str) -> String {
 }
 
 /// `GET /api/{type}s/{id}/xet-{read|write}-token/{rev}`: Bearer only, as the Hub.
-fn xet_token(s: &mut TcpStream, st: &State, req: &Request, prefix: &str, id: &str, write: bool) {
+fn xet_token(s: &mut TcpStream, st: &State, req: &Request, prefix: &str, id: &str, write: bool) -> bool {
     if req.headers.get("authorization") != Some(&format!("Bearer {HF_TOKEN}")) {
-        return json(s, 401, serde_json::json!({"error": "Invalid credentials in Authorization header"}));
+        json(s, 401, serde_json::json!({"error": "Invalid credentials in Authorization header"}));
+    } else if !st.git_root.lock().unwrap().join(format!("{prefix}{id}.git")).exists() {
+        json(s, 404, serde_json::json!({"error": "Repository not found"}));
+    } else if let Some((url, xet)) = st.xet.lock().unwrap().clone() {
+        bump(st, format!("xet-token:{id}"));
+        let (token, exp) = xet.mint(&hub_repo_key(prefix, id), write, std::time::Duration::from_secs(3600), token_uses(id));
+        json(s, 200, serde_json::json!({"accessToken": token, "exp": exp, "casUrl": url}));
+    } else {
+        json(s, 404, serde_json::json!({"error": "no xet here"}));
     }
-    if !st.git_root.lock().unwrap().join(format!("{prefix}{id}.git")).exists() {
-        return json(s, 404, serde_json::json!({"error": "Repository not found"}));
-    }
-    let Some((url, xet)) = st.xet.lock().unwrap().clone() else { return json(s, 404, serde_json::json!({"error": "no xet here"})) };
-    bump(st, format!("xet-token:{id}"));
-    let uses = token_uses(id);
-    let (token, exp) = xet.mint(&hub_repo_key(prefix, id), write, std::time::Duration::from_secs(3600), uses);
-    json(s, 200, serde_json::json!({"accessToken": token, "exp": exp, "casUrl": url}))
+    true
 }
 
 /// `POST /api/{type}s/{id}/paths-info/{rev}` (form `paths=…&expand=…`): the files at `rev`, with
 /// `lfs` for pointers and `xetHash` for those the CAS holds.
-fn paths_info(s: &mut TcpStream, st: &State, prefix: &str, id: &str, rev: &str, req: &Request) {
+fn paths_info(s: &mut TcpStream, st: &State, prefix: &str, id: &str, rev: &str, req: &Request) -> bool {
     let dir = st.git_root.lock().unwrap().join(format!("{prefix}{id}.git"));
     if !dir.exists() {
-        return json(s, 404, serde_json::json!({"error": "Repository not found"}));
+        json(s, 404, serde_json::json!({"error": "Repository not found"}));
+        return true;
     }
     let form = String::from_utf8_lossy(&req.body).to_string();
     let paths: Vec<String> =
@@ -243,7 +245,8 @@ fn paths_info(s: &mut TcpStream, st: &State, prefix: &str, id: &str, rev: &str, 
         }
         out.push(entry);
     }
-    json(s, 200, serde_json::Value::Array(out))
+    json(s, 200, serde_json::Value::Array(out));
+    true
 }
 
 fn percent_decode(s: &str) -> String {
@@ -394,11 +397,14 @@ fn handle(conn: TcpStream, st: &State, listener: &'static str) -> Option<()> {
         return Some(());
     }
     if let Some((prefix, id, what, rev)) = hub_api_route(path_only) {
-        match (req.method.as_str(), what) {
-            ("GET", "xet-write-token") => return Some(xet_token(&mut s, st, &req, prefix, id, true)),
-            ("GET", "xet-read-token") => return Some(xet_token(&mut s, st, &req, prefix, id, false)),
-            ("POST", "paths-info") => return Some(paths_info(&mut s, st, prefix, id, rev, &req)),
-            _ => {}
+        let handled = match (req.method.as_str(), what) {
+            ("GET", "xet-write-token") => xet_token(&mut s, st, &req, prefix, id, true),
+            ("GET", "xet-read-token") => xet_token(&mut s, st, &req, prefix, id, false),
+            ("POST", "paths-info") => paths_info(&mut s, st, prefix, id, rev, &req),
+            _ => false,
+        };
+        if handled {
+            return Some(());
         }
     }
     if path_only.starts_with("/api/") && path_only.contains("/discussions") {

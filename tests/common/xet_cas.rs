@@ -66,6 +66,9 @@ pub struct Registered {
     pub content: Vec<u8>,
 }
 
+/// What the Hub does with a file a shard registers.
+pub type OnFile = Box<dyn Fn(&Registered) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Shared {
     tokens: Mutex<HashMap<String, Token>>,
@@ -85,7 +88,7 @@ pub struct Shared {
     /// Tokens minted so far (a refresh mints another).
     pub minted: AtomicU64,
     /// Called with each file a verified shard registers (the Hub stores it as an LFS object).
-    pub on_file: Mutex<Option<Box<dyn Fn(&Registered) + Send + Sync>>>,
+    pub on_file: Mutex<Option<OnFile>>,
 }
 
 pub struct XetCas {
