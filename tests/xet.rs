@@ -352,3 +352,42 @@ fn a_killed_push_re_run_sends_only_the_xorbs_the_cas_lacks() {
     let (clone, _) = clone_to(&env, &hub, "alice/xet-kill", "c");
     assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), w);
 }
+
+#[test]
+fn file_ids_equal_what_hf_xet_computes_for_the_same_files() {
+    // the chunk boundaries, chunk hashes and file hash of hfgit against Hugging Face's own
+    // client (xet-core inside hf_xet), end to end, over sizes around the chunker's limits and
+    // over random, repetitive and weights-like content
+    let env = Env::new();
+    let mut files = Vec::new();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("one", vec![7]),
+        ("below-min", data(1, 8191)),
+        ("min", data(2, 8192)),
+        ("max-plus", data(3, 128 * 1024 + 1)),
+        ("random-5m", data(4, 5 << 20)),
+        ("zeros", vec![0; 3 << 20]),
+        ("text", b"layers.0.weight F32 [4096]\n".repeat(100_000)),
+        ("floats", floats(5, 1 << 20)),
+    ];
+    for (name, bytes) in &cases {
+        let p = env.path(name);
+        fs::write(&p, bytes).unwrap();
+        files.push(p.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["xet-hash", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let ours = env.hfgit(&env.path(""), &args).ok().json();
+    let mut py_args = vec![];
+    py_args.extend(files.iter().map(String::as_str));
+    let theirs = py("import sys, hf_xet\nfor r in hf_xet.hash_files(sys.argv[1:]):\n    print(r.hash, r.file_size)\n", &py_args);
+    let theirs: Vec<&str> = theirs.lines().collect();
+    assert_eq!(theirs.len(), cases.len());
+    for (i, (name, bytes)) in cases.iter().enumerate() {
+        let (id, size) = theirs[i].split_once(' ').unwrap();
+        assert_eq!(ours[i]["size"], bytes.len() as u64, "{name}");
+        assert_eq!(size, bytes.len().to_string(), "{name}: hf_xet's size");
+        assert_eq!(ours[i]["file_id"], id, "{name}: file ids differ");
+    }
+}

@@ -55,6 +55,8 @@ enum Command {
     Whoami(commands::login::WhoamiArgs),
     #[command(hide = true)]
     LfsPrePush(commands::lfs_pre_push::Args),
+    #[command(hide = true)]
+    XetHash(commands::xet_hash::Args),
 }
 
 /// SIGINT and SIGTERM end hfgit after removing its temp files (exit 130 / 143, as a shell
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         Command::Logout(a) => commands::login::logout(a, &ui),
         Command::Whoami(a) => commands::login::whoami(a, &ui),
         Command::LfsPrePush(a) => commands::lfs_pre_push::run(a, &ui),
+        Command::XetHash(a) => commands::xet_hash::run(a, &ui),
     };
     match result {
         Ok(code) => code,

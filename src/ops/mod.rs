@@ -23,3 +23,4 @@ pub mod pull;
 pub mod push;
 pub mod status;
 pub mod tag;
+pub mod xet_hash;

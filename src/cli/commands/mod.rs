@@ -22,6 +22,7 @@ pub mod scan;
 pub mod status;
 pub mod switch;
 pub mod tag;
+pub mod xet_hash;
 
 use hfgit::Result;
 use std::path::PathBuf;
