@@ -172,6 +172,63 @@ fn a_head_only_fine_tune_sends_about_the_changed_tensor_and_the_diff_agrees() {
     assert!(out["xet"]["deduplicated_bytes"].as_u64().unwrap() + bound >= v2.len() as u64, "{out}");
     assert_eq!(remote_main(), head(&env, &repo));
     assert!(hub.cas.files().iter().any(|f| f.content == v2));
+    // a fresh clone rebuilds v2 from v1's xorb and the new one
+    let (clone, _) = clone_to(&env, &hub, "alice/xet-finetune", "c");
+    assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), v2);
+}
+
+#[test]
+fn global_dedup_finds_chunks_another_repository_stored() {
+    let env = Env::new();
+    let hub = hub();
+    let tensors: Vec<Vec<u8>> = (0..6).map(|i| floats(60 + i, 1 << 20)).collect();
+    let w = safetensors(&tensors, "shared base");
+    let repo = model(&env, &w);
+    hf(&env, &hub, &repo, &["push", "alice/xet-base", "--create"]).ok();
+    // someone else, with no chunk index of that push, publishes a copy with one tensor changed
+    let env2 = Env::new();
+    let mut t2 = tensors.clone();
+    t2[3] = floats(77, 1 << 20);
+    let w2 = safetensors(&t2, "shared base");
+    let repo2 = model(&env2, &w2);
+    let before = hub.cas.posted();
+    let out = hf(&env2, &hub, &repo2, &["push", "alice/xet-derived", "--create", "--json"]).ok().json();
+    let sent = hub.cas.posted() - before;
+    // key chunks asked of the CAS find the base's xorbs: far less than the file goes
+    assert!(sent < w2.len() as u64 / 2, "sent {sent} of {} bytes: global dedup found nothing ({out})", w2.len());
+    assert!(hub.cas.count("GET /v1/chunks") >= 1);
+    // a fresh clone needs two ranges of the base's xorb (around the changed tensor): they come
+    // in one request (multipart/byteranges), as the spec asks
+    let (clone, _) = clone_to(&env2, &hub, "alice/xet-derived", "c");
+    assert_eq!(fs::read(clone.join("model.safetensors")).unwrap(), w2);
+    assert!(hub.cas.count("multi-range fetches") >= 1, "no multi-range request was made");
+}
+
+#[test]
+fn a_killed_clone_re_run_completes_byte_identical_with_nothing_left_behind() {
+    let env = Env::new();
+    let hub = hub();
+    let w = weights(10, 24, 1 << 20);
+    let repo = model(&env, &w);
+    hf(&env, &hub, &repo, &["push", "alice/xet-kill-clone", "--create"]).ok();
+    let dest = env.path("c");
+    kill_until_done(
+        || {
+            let _ = fs::remove_dir_all(&dest);
+            let mut c = env.hfgit_cmd(&env.path(""), &["clone", "alice/xet-kill-clone", "c"]);
+            c.env("HF_ENDPOINT", &hub.server.url).env("HF_TOKEN", HF_TOKEN);
+            c
+        },
+        20,
+        80,
+        || {},
+    );
+    assert_eq!(fs::read(dest.join("model.safetensors")).unwrap(), w);
+    let tmp = dest.join(".git/lfs/tmp");
+    let left: Vec<_> = fs::read_dir(&tmp).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "left in lfs/tmp: {left:?}");
+    // and a pull into a clone killed half-way (objects partly there) finishes it
+    assert_eq!(env.hfgit(&dest, &["fsck"]).ok().code, 0);
 }
 
 #[test]

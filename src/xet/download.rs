@@ -118,14 +118,16 @@ pub fn download(
     }
     let known: HashMap<(MerkleHash, u32), Place> =
         index.known_chunks(&|oid| object(oid).is_some()).into_values().map(|p| ((p.xorb, p.index), p)).collect();
-    // what each term comes from
-    let mut sources = Vec::with_capacity(rec.terms.len());
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut job_of: HashMap<(usize, usize), usize> = HashMap::new(); // (fetch, range) → job
-    for (ti, term) in rec.terms.iter().enumerate() {
+    // what each term comes from: chunks on disk, or range `ri` of signed URL `fi`
+    enum Plan {
+        Local(Vec<Place>),
+        Remote(usize, usize),
+    }
+    let mut plans = Vec::with_capacity(rec.terms.len());
+    for term in &rec.terms {
         let local: Option<Vec<Place>> = (term.start..term.end).map(|i| known.get(&(term.xorb, i)).copied()).collect();
         if let Some(places) = local {
-            sources.push(Source::Local(places));
+            plans.push(Plan::Local(places));
             continue;
         }
         let found = rec.fetches.iter().enumerate().find_map(|(fi, f)| {
@@ -138,19 +140,42 @@ pub fn download(
                 t.path, term.start, term.end, term.xorb
             ))));
         };
-        let job = *job_of.entry((fi, ri)).or_insert_with(|| {
-            // one request per signed URL, with only the ranges used: ranges of one URL that
-            // are needed join the first job of that URL while it has not been started
-            jobs.push(Job {
-                fetch: Fetch { xorb: rec.fetches[fi].xorb, url: rec.fetches[fi].url.clone(), ranges: vec![rec.fetches[fi].ranges[ri]] },
-                last_use: ti,
-            });
-            jobs.len() - 1
-        });
-        jobs[job].last_use = ti;
-        let range_start = jobs[job].fetch.ranges[0].0 .0;
-        sources.push(Source::Remote { job, range: 0, skip: term.start - range_start });
+        plans.push(Plan::Remote(fi, ri));
     }
+    // one request per signed URL, asking (in the URL's order) only for the ranges some term
+    // needs; jobs in the order the writer first needs them
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut job_of_url: HashMap<usize, usize> = HashMap::new();
+    let mut wanted: Vec<std::collections::BTreeSet<usize>> = Vec::new();
+    for (ti, plan) in plans.iter().enumerate() {
+        if let Plan::Remote(fi, ri) = plan {
+            let j = *job_of_url.entry(*fi).or_insert_with(|| {
+                let f = &rec.fetches[*fi];
+                jobs.push(Job { fetch: Fetch { xorb: f.xorb, url: f.url.clone(), ranges: Vec::new() }, last_use: ti });
+                wanted.push(Default::default());
+                jobs.len() - 1
+            });
+            jobs[j].last_use = ti;
+            wanted[j].insert(*ri);
+        }
+    }
+    for (j, set) in wanted.iter().enumerate() {
+        let fi = *job_of_url.iter().find(|(_, v)| **v == j).expect("every job has its URL").0;
+        jobs[j].fetch.ranges = set.iter().map(|ri| rec.fetches[fi].ranges[*ri]).collect();
+    }
+    let sources: Vec<Source> = plans
+        .into_iter()
+        .zip(&rec.terms)
+        .map(|(plan, term)| match plan {
+            Plan::Local(places) => Source::Local(places),
+            Plan::Remote(fi, ri) => {
+                let job = job_of_url[&fi];
+                let range = wanted[job].iter().position(|r| *r == ri).expect("the range was wanted");
+                let first_chunk = jobs[job].fetch.ranges[range].0 .0;
+                Source::Remote { job, range, skip: term.start - first_chunk }
+            }
+        })
+        .collect();
     let board = Board { done: Mutex::new((HashMap::new(), 0)), cv: Condvar::new() };
     let next = Mutex::new(0usize);
     let fetched = Mutex::new(0u64);

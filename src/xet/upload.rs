@@ -390,3 +390,35 @@ pub fn upload(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(n: u8, terms: usize) -> FileEntry {
+        let t = Term { xorb: MerkleHash([n; 32]), chunks: 0..1, unpacked_len: 1, verification: MerkleHash::ZERO };
+        FileEntry { hash: MerkleHash([n; 32]), terms: vec![t; terms], sha256: Some([n; 32]) }
+    }
+
+    #[test]
+    fn shards_split_above_the_limit_and_keep_every_file_and_xorb() {
+        let files: Vec<FileEntry> = (1..=20).map(|n| file(n, 50)).collect();
+        let xorbs: Vec<XorbEntry> =
+            (1..=5).map(|n| XorbEntry { hash: MerkleHash([100 + n; 32]), chunks: Vec::new(), raw_len: 0, stored_len: 0 }).collect();
+        let one = files[0].shard_len();
+        let max = crate::xet::shard::upload_shard_len(&[], &[]) + one * 3;
+        let shards = split_shards(&files, &xorbs, max);
+        assert!(shards.len() >= 7, "{} shards", shards.len());
+        let mut seen_files = 0;
+        let mut seen_xorbs = 0;
+        for s in &shards {
+            assert!(s.len() <= max, "a shard of {} bytes, limit {max}", s.len());
+            let parsed = crate::xet::shard::parse_shard(s).unwrap();
+            seen_files += parsed.files.len();
+            seen_xorbs += parsed.xorbs.len();
+        }
+        assert_eq!((seen_files, seen_xorbs), (20, 5));
+        // under the limit: one shard
+        assert_eq!(split_shards(&files[..2], &xorbs, MAX_SHARD).len(), 1);
+    }
+}

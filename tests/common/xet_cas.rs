@@ -328,6 +328,9 @@ fn front(conn: TcpStream, sh: &Shared, cas: &str) {
     let (status, body, headers) = forward_full(cas, &req, &front_host);
     if data_request {
         sh.xorb_data_bytes_served.fetch_add(body.len() as u64, Ordering::SeqCst);
+        if req.headers.get("range").is_some_and(|r| r.contains(',')) {
+            sh.bump("multi-range fetches", 1);
+        }
     }
     let keep: Vec<(&str, String)> = headers
         .into_iter()
