@@ -140,6 +140,12 @@ fn a_head_only_fine_tune_sends_about_the_changed_tensor_and_the_diff_agrees() {
     tensors[7] = floats(99, numel);
     let v2 = safetensors(&tensors, "v1");
     fs::write(repo.join("model.safetensors"), &v2).unwrap();
+    // status already knows what a push would send of the modified file
+    let st = env.hfgit(&repo, &["status", "--json"]).ok().json();
+    let pending = st["xet"]["files"].as_array().unwrap_or_else(|| panic!("no xet in status: {st}")).clone();
+    assert_eq!(pending.len(), 1, "{st}");
+    assert_eq!((pending[0]["path"].as_str(), pending[0]["size"].as_u64()), (Some("model.safetensors"), Some(v2.len() as u64)));
+    let from_status = pending[0]["new_bytes"].as_u64().unwrap();
     env.hfgit(&repo, &["commit", "-m", "v2"]).ok();
 
     // the tensor view: one tensor changed, 1 MiB of it
@@ -158,6 +164,7 @@ fn a_head_only_fine_tune_sends_about_the_changed_tensor_and_the_diff_agrees() {
     let bound = changed_bytes + 2 * 128 * 1024;
     let planned = f["new_bytes"].as_u64().unwrap();
     assert!(planned >= changed_bytes && planned <= bound, "planned {planned} new bytes for {changed_bytes} changed, bound {bound}");
+    assert_eq!(from_status, planned, "status and push --dry-run disagree");
     let bare = hub.server.git_root.path().join("alice/xet-finetune.git");
     let remote_main = || env.git(&bare, &["rev-parse", "main"]).ok().stdout.trim().to_string();
     assert_ne!(remote_main(), head(&env, &repo), "--dry-run moved the branch");

@@ -55,6 +55,42 @@ pub struct Status {
     pub bytes_hashed: u64,
     /// Index entries whose stat data was refreshed, so the next status need not read them.
     pub stat_refreshed: usize,
+    /// In a repository that has pushed or fetched through Xet storage (it has a chunk index):
+    /// per new or modified LFS file, the bytes of chunks not known here, which a push to the
+    /// Hub would send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xet: Option<XetPending>,
+}
+
+/// What a push to Xet storage would send of the changed LFS files.
+#[derive(Debug, Serialize)]
+pub struct XetPending {
+    pub files: Vec<crate::xet::upload::FileBytes>,
+    /// Bytes read to chunk them.
+    pub bytes_read: u64,
+}
+
+/// Chunks the changed LFS files against the local chunk index, when there is one.
+fn xet_pending(repo: &Repository, changes: &[Change]) -> Result<Option<XetPending>> {
+    let Some(top) = repo.workdir() else { return Ok(None) };
+    if !repo.path().join("lfs").join("xet").is_dir() || repo.config().ok().and_then(|c| c.get_bool("hfgit.xet").ok()) == Some(false) {
+        return Ok(None);
+    }
+    let store = crate::lfs::store::Store::for_git_dir(repo.path());
+    let sources: Vec<crate::xet::upload::Source> = changes
+        .iter()
+        .filter(|c| c.lfs && c.status != ChangeKind::Deleted)
+        .filter_map(|c| {
+            let oid = crate::lfs::oid::Oid::from_hex(c.oid.as_deref()?)?;
+            let file = top.join(&c.path);
+            // only content in the work tree (not a pointer left there), read where it is
+            let size = c.size.filter(|n| std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file() && m.len() == *n))?;
+            Some(crate::xet::upload::Source { path: c.path.clone(), file, sha256: *oid.as_bytes(), size })
+        })
+        .collect();
+    let present = |oid: &[u8; 32]| store.object_path(&crate::lfs::oid::Oid::from_bytes(*oid)).exists();
+    let plan = crate::xet::upload::plan(&sources, &crate::xet::index::Index::for_git_dir(repo.path()), &present)?;
+    Ok(Some(XetPending { bytes_read: plan.bytes, files: plan.per_file }))
 }
 
 /// An LFS file the work tree holds as its pointer text (left by `git checkout` without git-lfs,
@@ -164,7 +200,8 @@ pub fn status(repo: &Repository, progress: &dyn Progress) -> Result<Status> {
     let head_files = tree_files(tree.as_ref())?;
     let unmerged = git::unmerged_paths(&index);
     // an unmerged path has no stage-0 entry, so the scan would call it new or deleted
-    let changes = changes(repo, &head_files, &scan.files).into_iter().filter(|c| !unmerged.contains(&c.path)).collect();
+    let changes: Vec<Change> = changes(repo, &head_files, &scan.files).into_iter().filter(|c| !unmerged.contains(&c.path)).collect();
+    let xet = xet_pending(repo, &changes)?;
     let pointers: Vec<&FileState> =
         scan.files.iter().filter(|f| !f.materialized && f.lfs.is_some() && !unmerged.contains(&f.path)).collect();
     let fetch_with = fetch_commands(repo, head.as_ref(), &pointers)?;
@@ -184,6 +221,7 @@ pub fn status(repo: &Repository, progress: &dyn Progress) -> Result<Status> {
         fetch_with,
         bytes_hashed: scan.hashed_bytes,
         stat_refreshed,
+        xet,
     })
 }
 
