@@ -52,8 +52,19 @@ impl Error {
             Error::ChangedWhileReading(_) => Some("wait until whatever is writing the file has finished, then retry".into()),
             Error::NothingToCommit => Some("change or add files first (`hfgit add`), or pass --allow-empty".into()),
             Error::Failed { hint, .. } => hint.clone(),
+            Error::Git { source, .. } if source.code() == git2::ErrorCode::Locked => Some(git_lock_hint(source.message())),
             _ => None,
         }
+    }
+}
+
+/// A git lock file (`index.lock`, `refs/heads/main.lock`, …) is in the way: git or hfgit is
+/// running on this repository, or one was killed and left it (as git itself leaves them).
+fn git_lock_hint(message: &str) -> String {
+    let file = message.split('\'').find(|p| p.ends_with(".lock"));
+    match file {
+        Some(f) => format!("another git command is running here, or one was killed and left {f}: if no git is running, remove it (`rm '{f}'`) and retry"),
+        None => "another git command is running here, or one was killed and left a .lock file under .git (`.git/index.lock` for the index): if no git is running, remove it and retry".into(),
     }
 }
 

@@ -415,6 +415,11 @@ fn a_killed_pull_never_leaves_a_torn_file_and_resumes() {
         2,
         200,
         || {
+            // a SIGKILL while libgit2 writes the index or moves the branch leaves its lock file, as
+            // a killed git does (hfgit then stops and says to remove it): remove it as the user would
+            for lock in [".git/index.lock", ".git/HEAD.lock", ".git/refs/heads/main.lock", ".git/ORIG_HEAD.lock"] {
+                let _ = fs::remove_file(c.join(lock));
+            }
             let mut all_new = true;
             for i in 0..24 {
                 let got = fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap_or_else(|e| panic!("shard-{i:02}.bin: {e} after a kill"));
@@ -435,4 +440,20 @@ fn a_killed_pull_never_leaves_a_torn_file_and_resumes() {
     assert!(!c.join("old").exists(), "the emptied directory is removed");
     assert_eq!(env.git(&c, &["status", "--porcelain"]).ok().stdout, "");
     assert_eq!(env.git(&c, &["rev-parse", "HEAD"]).ok().stdout, env.git(&repo, &["rev-parse", "HEAD"]).ok().stdout);
+}
+
+/// A lock file a killed git (or a SIGKILLed hfgit inside libgit2) left stops the command with
+/// what to do, and nothing is lost: after removing it, the same command works.
+#[test]
+fn a_stale_git_lock_file_is_named_with_what_to_do() {
+    let env = Env::new();
+    let repo = env.init("m");
+    fs::write(repo.join("notes.txt"), "v1\n").unwrap();
+    env.hfgit(&repo, &["add", "notes.txt"]).ok();
+    fs::write(repo.join(".git/index.lock"), "").unwrap();
+    let r = env.hfgit(&repo, &["commit", "-m", "v1"]).fails();
+    assert!(r.stderr.contains("hint:") && r.stderr.contains("index.lock") && r.stderr.contains("remove"), "{}", r.stderr);
+    fs::remove_file(repo.join(".git/index.lock")).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "v1"]).ok();
+    assert_eq!(env.git(&repo, &["show", "HEAD:notes.txt"]).ok().stdout, "v1\n");
 }

@@ -167,14 +167,24 @@ pub fn snapshot(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 
 /// Starts `cmd`, kills it with SIGKILL after `delay`, returns whether it had already finished
 /// successfully.
-pub fn run_and_kill(mut cmd: Command, delay: std::time::Duration) -> bool {
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+pub fn run_and_kill(cmd: Command, delay: std::time::Duration) -> bool {
+    run_and_kill_telling(cmd, delay).0
+}
+
+/// [`run_and_kill`], and the stderr of a run that ended by itself with a failure (not killed).
+pub fn run_and_kill_telling(mut cmd: Command, delay: std::time::Duration) -> (bool, Option<String>) {
+    let err = tempfile::NamedTempFile::new().unwrap();
+    cmd.stdout(std::process::Stdio::null()).stderr(err.reopen().unwrap());
     let mut child = cmd.spawn().unwrap();
+    let failed_itself = |status: std::process::ExitStatus| {
+        use std::os::unix::process::ExitStatusExt;
+        (!status.success() && status.signal().is_none()).then(|| fs::read_to_string(err.path()).unwrap_or_default())
+    };
     // until the delay is up, or sooner when the command ends by itself
     let end = std::time::Instant::now() + delay;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            return status.success();
+            return (status.success(), failed_itself(status));
         }
         let left = end.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
@@ -184,25 +194,38 @@ pub fn run_and_kill(mut cmd: Command, delay: std::time::Duration) -> bool {
     }
     child.kill().unwrap(); // SIGKILL
                            // it may have finished on its own between try_wait and kill
-    child.wait().unwrap().success()
+    let status = child.wait().unwrap();
+    (status.success(), failed_itself(status))
 }
 
 /// Runs `make()` again and again, killing it (SIGKILL) after a delay that starts at 0 and grows
 /// (by `step_ms`, then by 5 %: many early kill points, yet a loaded machine still reaches a run
 /// long enough to finish), calling `after_each` after every run, until one run completes.
-/// Fails if that takes `max_kills` kills, or if fewer than 3 kills happened; returns the kills.
+/// Fails if that takes `max_kills` kills, if fewer than 3 kills happened, or at once when five
+/// runs in a row fail by themselves (what a kill left stops every later run: the failure says
+/// what it was); returns the kills.
 pub fn kill_until_done(mut make: impl FnMut() -> Command, step_ms: u64, max_kills: usize, mut after_each: impl FnMut()) -> usize {
     let mut kills = 0;
     let mut delay_ms = 0u64;
+    let mut own_failures = 0;
+    let mut last_failure = None;
     loop {
-        let done = run_and_kill(make(), std::time::Duration::from_millis(delay_ms));
+        let (done, failed) = run_and_kill_telling(make(), std::time::Duration::from_millis(delay_ms));
         after_each();
         if done {
             break;
         }
+        match failed {
+            Some(e) => {
+                own_failures += 1;
+                assert!(own_failures < 5, "after {kills} kills, five runs in a row failed by themselves; the last said:\n{e}");
+                last_failure = Some(e);
+            }
+            None => own_failures = 0,
+        }
         kills += 1;
         delay_ms = (delay_ms + step_ms).max(delay_ms * 21 / 20);
-        assert!(kills < max_kills, "the command never completed in {max_kills} runs");
+        assert!(kills < max_kills, "the command never completed in {max_kills} runs (last failure of its own: {last_failure:?})");
     }
     assert!(kills >= 3, "the command was interrupted only {kills} times");
     kills
