@@ -84,6 +84,12 @@ pub struct RefOutcome {
     pub reason: Option<String>,
 }
 
+impl From<Planned> for RefOutcome {
+    fn from(p: Planned) -> RefOutcome {
+        RefOutcome { name: p.dst, old: p.old.map(|o| o.to_string()), new: p.new.map(|o| o.to_string()), action: p.action, reason: p.reason }
+    }
+}
+
 /// How many refs ended each way.
 #[derive(Debug, Default, Serialize)]
 pub struct Totals {
@@ -589,15 +595,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
             let present = |oid: &[u8; 32]| store.object_path(&crate::lfs::oid::Oid::from_bytes(*oid)).exists();
             outcome.xet = Some(crate::xet::upload::plan(&sources, &index, &present)?);
         }
-        for p in plan {
-            outcome.refs.push(RefOutcome {
-                name: p.dst,
-                old: p.old.map(|o| o.to_string()),
-                new: p.new.map(|o| o.to_string()),
-                action: p.action,
-                reason: p.reason,
-            });
-        }
+        outcome.refs.extend(plan.into_iter().map(RefOutcome::from));
         return Ok(outcome);
     }
     // ...but a plain `git push` (no hook) may have left it without them: the objects of what
@@ -689,13 +687,7 @@ pub fn push(repo: &Repository, opts: &PushOptions<'_>, cwd: &Path, progress: &dy
             Action::UpToDate => &mut t.up_to_date,
             Action::Rejected => &mut t.rejected,
         } += 1;
-        outcome.refs.push(RefOutcome {
-            name: p.dst,
-            old: p.old.map(|o| o.to_string()),
-            new: p.new.map(|o| o.to_string()),
-            action: p.action,
-            reason: p.reason,
-        });
+        outcome.refs.push(RefOutcome::from(p));
     }
     Ok(outcome)
 }

@@ -216,9 +216,7 @@ fn paths_info(s: &mut TcpStream, st: &State, prefix: &str, id: &str, rev: &str, 
         json(s, 404, serde_json::json!({"error": "Repository not found"}));
         return true;
     }
-    let form = String::from_utf8_lossy(&req.body).to_string();
-    let paths: Vec<String> =
-        form.split('&').filter_map(|kv| kv.strip_prefix("paths=")).map(|v| percent_decode(&v.replace('+', " "))).collect();
+    let paths: Vec<String> = url::form_urlencoded::parse(&req.body).filter(|(k, _)| k == "paths").map(|(_, v)| v.into_owned()).collect();
     let xet = st.xet.lock().unwrap().clone();
     let mut out = Vec::new();
     for path in paths {
@@ -247,24 +245,6 @@ fn paths_info(s: &mut TcpStream, st: &State, prefix: &str, id: &str, rev: &str, 
     }
     json(s, 200, serde_json::Value::Array(out));
     true
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into()
 }
 
 fn bump(st: &State, key: String) -> u32 {
@@ -321,7 +301,7 @@ pub fn read_request(stream: &mut BufReader<TcpStream>) -> Option<Request> {
     Some(Request { method, path, headers, body })
 }
 
-fn respond(s: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
+pub fn respond(s: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
     let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));

@@ -17,7 +17,7 @@
 //! - faults: `down` (connections closed unanswered) and `stall` (xorb data requests hang).
 #![allow(dead_code)]
 
-use super::lfs_server::{read_request, Request};
+use super::lfs_server::{read_request, respond as reply, Request};
 use std::collections::HashMap;
 use std::io::{BufReader, Cursor, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -224,16 +224,6 @@ impl Shared {
 fn rand_u64() -> u64 {
     let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
     t ^ (std::process::id() as u64).rotate_left(32)
-}
-
-fn reply(s: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
-    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = s.write_all(head.as_bytes());
-    let _ = s.write_all(body);
 }
 
 fn front(conn: TcpStream, sh: &Shared, cas: &str) {
