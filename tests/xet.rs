@@ -329,6 +329,23 @@ fn py(code: &str, args: &[&str]) -> String {
 }
 
 #[test]
+fn a_token_route_on_another_origin_never_gets_the_hub_token() {
+    let env = Env::new();
+    let hub = hub();
+    let w = weights(11, 4, 600_000);
+    let repo = model(&env, &w);
+    // the batch's refresh route points at another origin, and the CAS token soon expires
+    let r = hf(&env, &hub, &repo, &["push", "alice/xet-foreign-href-xet-token-2uses", "--create"]).fails();
+    assert!(r.stderr.contains("refusing to send the Hub token"), "{}", r.stderr);
+    for l in hub.server.log().iter().filter(|l| l.listener == "other") {
+        assert!(!l.authorization.as_deref().unwrap_or("").contains(HF_TOKEN), "the Hub token went to {l:?}");
+    }
+    // nothing moved: the branch is where the Hub made it
+    let bare = hub.server.git_root.path().join("alice/xet-foreign-href-xet-token-2uses.git");
+    assert_ne!(env.git(&bare, &["rev-parse", "main"]).ok().stdout.trim(), head(&env, &repo));
+}
+
+#[test]
 fn files_hfgit_uploads_are_read_by_hugging_faces_own_hf_xet() {
     let env = Env::new();
     let hub = hub();

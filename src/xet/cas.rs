@@ -80,8 +80,6 @@ pub struct Cas {
     token: Mutex<Token>,
     refresh: Box<Refresh>,
     max_attempts: u32,
-    /// Fetches of xorb data that deliver nothing for this long count as a stall.
-    stall: Duration,
 }
 
 /// One reconstruction term: chunks `[start, end)` of `xorb`, `unpacked` bytes once decoded.
@@ -111,6 +109,11 @@ pub struct Reconstruction {
     pub terms: Vec<Term>,
     pub fetches: Vec<Fetch>,
 }
+
+/// No xorb range is larger than a whole serialized xorb (64 MiB of data, a header per chunk,
+/// LZ4 frames that did not shrink): a range that claims more is refused before anything is
+/// read into memory for it.
+const MAX_RANGE_BYTES: u64 = 128 << 20;
 
 /// The URL without its query (signed URLs carry their signature there).
 pub fn shown(url: &str) -> String {
@@ -158,8 +161,8 @@ impl Reconstruction {
                     } else {
                         (u64_of(&r["url_range"]["start"], "url_range.start")?, u64_of(&r["url_range"]["end"], "url_range.end")?)
                     };
-                    if a >= b || s > e || b > 1 << 20 {
-                        return Err("a fetch range is invalid".into());
+                    if a >= b || s > e || b > 1 << 20 || e - s >= MAX_RANGE_BYTES {
+                        return Err(format!("a fetch range (chunks {a}..{b}, bytes {s}-{e}) is invalid"));
                     }
                     Ok(((a as u32, b as u32), (s, e)))
                 };
@@ -214,7 +217,7 @@ impl Cas {
             .max_idle_connections_per_host(64)
             .user_agent(concat!("hfgit/", env!("CARGO_PKG_VERSION")))
             .build();
-        Cas { agent, token: Mutex::new(token), refresh, max_attempts: 5, stall }
+        Cas { agent, token: Mutex::new(token), refresh, max_attempts: 5 }
     }
 
     pub fn url(&self) -> String {
@@ -227,7 +230,7 @@ impl Cas {
             match (self.refresh)() {
                 Ok(new) => *t = new,
                 // an unrefreshable token that is merely close to `exp` is still worth a try
-                Err(e) if !force => tracing_none(&e),
+                Err(_) if !force => {}
                 Err(e) => return Err(CasError::Refused(401, format!("the Xet token could not be refreshed: {e}"))),
             }
         }
@@ -391,13 +394,7 @@ impl Cas {
         }
         Ok(parts)
     }
-
-    pub fn stall_timeout(&self) -> Duration {
-        self.stall
-    }
 }
-
-fn tracing_none(_e: &Error) {}
 
 fn message(r: ureq::Response) -> String {
     let mut s = String::new();
@@ -439,8 +436,14 @@ mod tests {
         let mut bad = v.clone();
         bad["terms"][0]["range"]["end"] = serde_json::json!(0);
         assert!(Reconstruction::parse(&bad).is_err());
-        let mut bad = v;
+        let mut bad = v.clone();
         bad["terms"][0]["hash"] = serde_json::json!("../../etc");
         assert!(Reconstruction::parse(&bad).is_err());
+        // a range bigger than any xorb (or one that would overflow) is refused before any read
+        for end in [1u64 << 40, u64::MAX] {
+            let mut bad = v.clone();
+            bad["xorbs"][h][0]["ranges"][0]["bytes"]["end"] = serde_json::json!(end);
+            assert!(Reconstruction::parse(&bad).is_err(), "{end}");
+        }
     }
 }

@@ -117,7 +117,6 @@ impl Packer {
             return Ok(());
         }
         let x = std::mem::take(&mut self.current).finish();
-        let n = self.sealed.len();
         self.sealed.push(x.hash);
         for (i, c) in x.chunks.iter().enumerate() {
             // chunks of this xorb are now addressable by hash
@@ -126,7 +125,6 @@ impl Packer {
         self.report.compression_saved += x.raw_len().saturating_sub(x.bytes.len() as u64);
         self.planned += x.bytes.len() as u64;
         self.records.push(XorbEntry::from(&x));
-        let _ = n;
         if let Some(tx) = &self.send {
             tx.send(x).map_err(|_| Error::failed("the xorb upload stopped early"))?;
         }

@@ -943,8 +943,10 @@ fn batch(s: &mut TcpStream, st: &State, repo: &str, req: &Request, base: &str, o
             let oid = o["oid"].as_str().unwrap_or("").to_string();
             let mut obj = serde_json::json!({"oid": oid, "size": o["size"]});
             if !st.objects.lock().unwrap().contains_key(&(repo.to_string(), oid.clone())) {
+                // `xet-foreign-href`: the token refresh route names another origin
+                let route = if repo.contains("xet-foreign-href") { st.other_ip.lock().unwrap().clone() } else { base.to_string() };
                 obj["actions"] = serde_json::json!({"upload": {
-                    "href": format!("{base}/api/{prefix}/{id}/xet-write-token/main"),
+                    "href": format!("{route}/api/{prefix}/{id}/xet-write-token/main"),
                     "header": {
                         "X-Xet-Cas-Url": cas_url,
                         "X-Xet-Access-Token": token,

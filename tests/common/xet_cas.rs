@@ -273,7 +273,7 @@ fn front(conn: TcpStream, sh: &Shared, cas: &str) {
         let had = sh.xorbs.lock().unwrap().contains_key(&hash);
         sh.xorb_bytes_posted.fetch_add(req.body.len() as u64, Ordering::SeqCst);
         sh.xorb_posts_in_flight.fetch_add(1, Ordering::SeqCst);
-        let (status, body) = forward(cas, &req, None);
+        let (status, body) = forward(cas, &req);
         if status == 200 {
             if !had {
                 sh.xorb_bytes_new.fetch_add(req.body.len() as u64, Ordering::SeqCst);
@@ -301,7 +301,7 @@ fn front(conn: TcpStream, sh: &Shared, cas: &str) {
                 return reply(&mut s, 400, &[("Content-Type", "application/json".into())], msg.as_bytes());
             }
         };
-        let (status, body) = forward(cas, &req, None);
+        let (status, body) = forward(cas, &req);
         let ok = status == 200 && (path == "/v1/shards" || String::from_utf8_lossy(&body).contains("\"type\":\"result\""));
         if ok {
             for f in checked {
@@ -337,8 +337,8 @@ fn front(conn: TcpStream, sh: &Shared, cas: &str) {
     reply(&mut s, status, &keep, &body);
 }
 
-fn forward(cas: &str, req: &Request, host: Option<&str>) -> (u16, Vec<u8>) {
-    let (s, b, _) = forward_full(cas, req, host.unwrap_or(""));
+fn forward(cas: &str, req: &Request) -> (u16, Vec<u8>) {
+    let (s, b, _) = forward_full(cas, req, "");
     (s, b)
 }
 

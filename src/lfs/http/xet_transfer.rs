@@ -59,6 +59,14 @@ impl HttpLfs {
     /// A `Refresh` for `url` (a token route answering `{accessToken, exp, casUrl}`).
     fn token_route(&self, url: String) -> Box<crate::xet::cas::Refresh> {
         let agent = self.agent.clone();
+        // the route comes from the server's batch answer: the Hub token goes only to the LFS
+        // API's own origin, like every other credential of ours
+        if !self.same_origin(&url) {
+            let shown = redact(&url);
+            return Box::new(move || {
+                Err(Error::failed(format!("refusing to send the Hub token to {shown}: the Xet token route is not on the LFS API's host")))
+            });
+        }
         let bearer = self.hub_bearer();
         Box::new(move || {
             let mut req = agent.get(&url);
@@ -73,10 +81,6 @@ impl HttpLfs {
             let v: serde_json::Value = resp.into_json().map_err(|e| Error::failed(format!("the Hub's Xet token is not JSON: {e}")))?;
             Token::from_json(&v).ok_or_else(|| Error::failed("the Hub's Xet token answer lacks accessToken, exp or casUrl"))
         })
-    }
-
-    fn stall_timeout(&self) -> Duration {
-        self.xet_stall
     }
 
     /// Uploads what the Hub asked for over `xet`; every object either moves or is a failure.
@@ -97,7 +101,7 @@ impl HttpLfs {
                     return;
                 }
             };
-        let cas = Cas::new(token, self.token_route(first.action.href.clone()), &self.limits, self.stall_timeout());
+        let cas = Cas::new(token, self.token_route(first.action.href.clone()), &self.limits, self.xet_stall);
         let sources: Vec<crate::xet::upload::Source> = jobs
             .iter()
             .map(|j| crate::xet::upload::Source {
@@ -146,7 +150,7 @@ impl HttpLfs {
             Ok(t) => t,
             Err(_) => return objects, // no Xet token: the bridge still serves every object
         };
-        let cas = Cas::new(token, refresh, &self.limits, self.stall_timeout());
+        let cas = Cas::new(token, refresh, &self.limits, self.xet_stall);
         let index = crate::xet::index::Index::for_git_dir(local.root().parent().unwrap_or(local.root()));
         let (xet, rest): (Vec<_>, Vec<_>) = objects.into_iter().partition(|(_, p)| ids.contains_key(&p.oid));
         let mut left = rest;
