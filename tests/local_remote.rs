@@ -415,11 +415,7 @@ fn a_killed_pull_never_leaves_a_torn_file_and_resumes() {
         2,
         200,
         || {
-            // a SIGKILL while libgit2 writes the index or moves the branch leaves its lock file, as
-            // a killed git does (hfgit then stops and says to remove it): remove it as the user would
-            for lock in [".git/index.lock", ".git/HEAD.lock", ".git/refs/heads/main.lock", ".git/ORIG_HEAD.lock"] {
-                let _ = fs::remove_file(c.join(lock));
-            }
+            remove_git_locks(&c);
             let mut all_new = true;
             for i in 0..24 {
                 let got = fs::read(c.join(format!("shard-{i:02}.bin"))).unwrap_or_else(|e| panic!("shard-{i:02}.bin: {e} after a kill"));

@@ -427,12 +427,7 @@ fn a_killed_merge_leaves_every_file_old_or_new_and_resumes() {
         2,
         200,
         || {
-            // SIGKILL in the middle of libgit2 writing the index or the branch leaves git's own
-            // `index.lock` / `refs/heads/main.lock`, exactly as a killed git does; hfgit then
-            // stops naming it, and the user removes it
-            for lock in ["index.lock", "refs/heads/main.lock", "HEAD.lock"] {
-                let _ = fs::remove_file(repo.join(".git").join(lock));
-            }
+            remove_git_locks(&repo);
             let h = head(&env, &repo);
             let merged = h != ours;
             if merged {

@@ -231,6 +231,22 @@ pub fn kill_until_done(mut make: impl FnMut() -> Command, step_ms: u64, max_kill
     kills
 }
 
+/// Removes the lock files a SIGKILL inside libgit2 can leave in `work_tree`'s `.git` (the
+/// index, HEAD, ORIG_HEAD and any ref being moved), exactly as a killed git leaves them: hfgit
+/// then stops and names the file (see `a_stale_git_lock_file_is_named_with_what_to_do`), and
+/// the user removes it. For kill loops, between runs.
+pub fn remove_git_locks(work_tree: &Path) {
+    let git = work_tree.join(".git");
+    for f in ["index.lock", "HEAD.lock", "ORIG_HEAD.lock"] {
+        let _ = fs::remove_file(git.join(f));
+    }
+    for e in walkdir::WalkDir::new(git.join("refs")).into_iter().flatten() {
+        if e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "lock") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// `git rev-parse HEAD` in `repo`.
 pub fn head(env: &Env, repo: &Path) -> String {
     env.git(repo, &["rev-parse", "HEAD"]).ok().stdout.trim().to_string()
