@@ -15,6 +15,7 @@ need=()
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v git-lfs >/dev/null 2>&1 || need+=(git-lfs)
 command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
+[ -x /usr/bin/time ] || need+=(time)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "[test] installing ${need[*]} from Debian"

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::net::http::Limits;
 use crate::xet::hash::MerkleHash;
 use std::io::Read;
+use std::ops::Range;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -179,32 +180,51 @@ impl Reconstruction {
     }
 }
 
-/// Splits a `multipart/byteranges` body into its parts' bodies, in order.
-fn multipart_parts(body: &[u8], content_type: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
+/// Where each part of a `multipart/byteranges` answer lies in `body`, given the lengths asked
+/// for in order: each part's data must be exactly that long, between its boundaries.
+fn multipart_parts(body: &[u8], content_type: &str, lens: &[u64]) -> std::result::Result<Vec<Range<usize>>, String> {
     let boundary = content_type
         .split(';')
         .find_map(|p| p.trim().strip_prefix("boundary="))
         .map(|b| b.trim_matches('"').to_string())
         .ok_or("multipart answer without a boundary")?;
     let delim = format!("--{boundary}").into_bytes();
-    let find = |hay: &[u8], from: usize, needle: &[u8]| hay[from..].windows(needle.len()).position(|w| w == needle).map(|i| i + from);
-    let mut parts = Vec::new();
-    let mut at = find(body, 0, &delim).ok_or("multipart answer without its boundary")?;
-    loop {
+    let find = |from: usize, needle: &[u8], within: usize| {
+        let hay = &body[from..body.len().min(from + within)];
+        hay.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
+    };
+    let mut parts = Vec::with_capacity(lens.len());
+    let mut at = find(0, &delim, 4096).ok_or("multipart answer without its boundary")?;
+    for (i, &len) in lens.iter().enumerate() {
         let after = at + delim.len();
         if body[after..].starts_with(b"--") {
-            break;
+            return Err(format!("{} ranges asked, {i} sent", lens.len()));
         }
-        let head_end = find(body, after, b"\r\n\r\n").ok_or("multipart part without headers' end")? + 4;
-        let next = find(body, head_end, &delim).ok_or("multipart part without a closing boundary")?;
-        let end = if next >= 2 && &body[next - 2..next] == b"\r\n" { next - 2 } else { next };
-        parts.push(body[head_end..end].to_vec());
-        at = next;
-        if parts.len() > 1 << 16 {
-            return Err("too many multipart parts".into());
+        let head_end = find(after, b"\r\n\r\n", 8192).ok_or("multipart part without its headers' end")? + 4;
+        let end = head_end.checked_add(len as usize).filter(|&e| e <= body.len()).ok_or(format!("part {} is short", i + 1))?;
+        // the data is exactly as long as asked: the next boundary follows at once
+        if !body[end..].starts_with(b"\r\n") || !body[end + 2..].starts_with(&delim) {
+            return Err(format!("part {} is not {len} bytes long", i + 1));
         }
+        parts.push(head_end..end);
+        at = end + 2;
+    }
+    if !body[at + delim.len()..].starts_with(b"--") {
+        return Err(format!("more than the {} ranges asked were sent", lens.len()));
     }
     Ok(parts)
+}
+
+/// A fetched answer: its body, and where each range asked for lies in it.
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub parts: Vec<Range<usize>>,
+}
+
+impl Fetched {
+    pub fn part(&self, i: usize) -> &[u8] {
+        &self.body[self.parts[i].clone()]
+    }
 }
 
 impl Cas {
@@ -356,43 +376,38 @@ impl Cas {
         Reconstruction::parse(&v).map_err(|m| CasError::Refused(200, format!("the reconstruction of {id} is malformed: {m}")))
     }
 
-    /// Fetches every range of `f` in one request; returns each range's bytes, checked against
-    /// the length asked for.
-    pub fn fetch(&self, f: &Fetch) -> std::result::Result<Vec<Vec<u8>>, CasError> {
+    /// Fetches every range of `f` in one request into one buffer sized for it; says where each
+    /// range lies, each checked against the length asked for.
+    pub fn fetch(&self, f: &Fetch) -> std::result::Result<Fetched, CasError> {
         let spec: Vec<String> = f.ranges.iter().map(|(_, (s, e))| format!("{s}-{e}")).collect();
         let r = self.request("GET", &f.url, &[("Range", format!("bytes={}", spec.join(",")))], None)?;
         let ctype = r.header("Content-Type").unwrap_or("").to_string();
-        let total: u64 = f.ranges.iter().map(|(_, (s, e))| e - s + 1).sum();
-        let mut body = Vec::new();
+        let lens: Vec<u64> = f.ranges.iter().map(|(_, (s, e))| e - s + 1).collect();
+        let total: u64 = lens.iter().sum();
+        let multipart = f.ranges.len() > 1 && ctype.starts_with("multipart/");
+        // room for the parts' headers too, so the buffer is never regrown (and copied)
+        let mut body = Vec::with_capacity(total as usize + if multipart { 512 * f.ranges.len() + 4096 } else { 0 });
         let started = Instant::now();
         r.into_reader()
             .take(total + (64 << 10) * f.ranges.len() as u64 + 4096)
             .read_to_end(&mut body)
             .map_err(|e| CasError::Unreachable(format!("{} ({e}, after {:.0?})", shown(&f.url), started.elapsed())))?;
-        let parts = if f.ranges.len() > 1 && ctype.starts_with("multipart/") {
-            multipart_parts(&body, &ctype).map_err(|m| CasError::Refused(206, format!("{}: {m}", shown(&f.url))))?
-        } else if f.ranges.len() > 1 {
-            // one body for all the ranges back to back
-            let mut out = Vec::new();
-            let mut at = 0usize;
-            for (_, (s, e)) in &f.ranges {
-                let n = (e - s + 1) as usize;
-                out.push(body.get(at..at + n).ok_or_else(|| CasError::Refused(206, format!("{}: short answer", shown(&f.url))))?.to_vec());
-                at += n;
-            }
-            out
+        let parts = if multipart {
+            multipart_parts(&body, &ctype, &lens).map_err(|m| CasError::Refused(206, format!("{}: {m}", shown(&f.url))))?
         } else {
-            vec![body]
-        };
-        if parts.len() != f.ranges.len() {
-            return Err(CasError::Refused(206, format!("{}: {} ranges asked, {} sent", shown(&f.url), f.ranges.len(), parts.len())));
-        }
-        for (p, (_, (s, e))) in parts.iter().zip(&f.ranges) {
-            if p.len() as u64 != e - s + 1 {
-                return Err(CasError::Refused(206, format!("{}: range {s}-{e} came back with {} bytes", shown(&f.url), p.len())));
+            // one body: the ranges back to back
+            if body.len() as u64 != total {
+                return Err(CasError::Refused(206, format!("{}: {} bytes asked, {} sent", shown(&f.url), total, body.len())));
             }
-        }
-        Ok(parts)
+            let mut at = 0usize;
+            lens.iter()
+                .map(|&n| {
+                    at += n as usize;
+                    at - n as usize..at
+                })
+                .collect()
+        };
+        Ok(Fetched { body, parts })
     }
 }
 
@@ -418,9 +433,16 @@ mod tests {
     #[test]
     fn multipart_byteranges_split_into_their_parts() {
         let body = b"--b1\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 0-2/10\r\n\r\nabc\r\n--b1\r\nContent-Range: bytes 5-6/10\r\n\r\nfg\r\n--b1--\r\n";
-        assert_eq!(multipart_parts(body, "multipart/byteranges; boundary=b1").unwrap(), vec![b"abc".to_vec(), b"fg".to_vec()]);
-        assert!(multipart_parts(b"--b1\r\n\r\nabc", "multipart/byteranges; boundary=b1").is_err());
-        assert!(multipart_parts(body, "multipart/byteranges").is_err());
+        let ct = "multipart/byteranges; boundary=b1";
+        let parts = multipart_parts(body, ct, &[3, 2]).unwrap();
+        assert_eq!(parts.iter().map(|r| &body[r.clone()]).collect::<Vec<_>>(), vec![&b"abc"[..], &b"fg"[..]]);
+        // a part of another length, fewer or more parts than asked, no boundary: refused
+        assert!(multipart_parts(body, ct, &[3, 3]).is_err());
+        assert!(multipart_parts(body, ct, &[2, 2]).is_err());
+        assert!(multipart_parts(body, ct, &[3, 2, 1]).is_err());
+        assert!(multipart_parts(body, ct, &[3]).is_err());
+        assert!(multipart_parts(b"--b1\r\n\r\nabc", ct, &[3]).is_err());
+        assert!(multipart_parts(body, "multipart/byteranges", &[3, 2]).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::progress::Progress;
-use crate::xet::cas::{Cas, CasError, Fetch, Reconstruction};
+use crate::xet::cas::{Cas, CasError, Fetch, Fetched, Reconstruction};
 use crate::xet::hash::{chunk_hash, file_hash, MerkleHash};
 use crate::xet::index::{Entry, Index, Place};
 use sha2::{Digest, Sha256};
@@ -72,30 +72,58 @@ enum Source {
 
 struct Job {
     fetch: Fetch,
+    /// Bytes it asks for.
+    bytes: u64,
     /// The last term that needs it: its data is dropped after that term is written.
     last_use: usize,
 }
 
-type Decoded = Arc<Vec<Vec<Vec<u8>>>>;
-
-/// Fetched jobs by number, and the number of the first job the writer still needs.
-type Done = (HashMap<usize, std::result::Result<Decoded, String>>, usize);
-
-/// Shared between the fetchers and the writer.
-struct Board {
-    done: Mutex<Done>,
-    cv: Condvar,
+/// How far downloads fetch ahead of their writers: at most `window` fetches each, and `bytes`
+/// of fetched xorb data held at once by every download that shares the budget (the data waits,
+/// still compressed, until its writer decodes it). A fetch waits until what it asks for fits,
+/// unless its writer is waiting for it: every download always moves, so the bound is the
+/// budget plus one fetch per download.
+pub struct Budget {
+    left: Mutex<i64>,
+    window: usize,
 }
 
-/// Decodes `bytes` (chunks `[a, b)` of a xorb) into its chunks.
-fn decode_range(bytes: &[u8], a: u32, b: u32) -> std::result::Result<Vec<Vec<u8>>, String> {
-    let mut out = Vec::with_capacity((b - a) as usize);
-    crate::xet::xorb::for_each_chunk(bytes, 0..(b - a) as usize, |_, c| {
-        out.push(c.to_vec());
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
-    Ok(out)
+impl Budget {
+    pub fn new(bytes: u64, window: usize) -> Budget {
+        Budget { left: Mutex::new(bytes as i64), window: window.max(1) }
+    }
+
+    fn take(&self, n: u64, anyway: bool) -> bool {
+        let mut left = self.left.lock().expect("budget");
+        if anyway || *left >= n as i64 {
+            *left -= n as i64;
+            return true;
+        }
+        false
+    }
+
+    fn give(&self, n: u64) {
+        *self.left.lock().expect("budget") += n as i64;
+    }
+}
+
+/// A fetched job (or why it failed), and whether its bytes were taken from the budget.
+type Slot = (std::result::Result<Arc<Fetched>, String>, bool);
+
+/// Shared between the fetchers and the writer.
+#[derive(Default)]
+struct Progressed {
+    /// Fetched jobs by number, until their last use.
+    done: HashMap<usize, Slot>,
+    /// One past the highest job the writer is done with.
+    passed: usize,
+    /// The job the writer is waiting for.
+    waiting: Option<usize>,
+}
+
+struct Board {
+    state: Mutex<Progressed>,
+    cv: Condvar,
 }
 
 /// Downloads `t` into `out` (an empty temp file). `object` gives the on-disk path of a local
@@ -106,7 +134,7 @@ pub fn download(
     out: &mut File,
     index: &Index,
     object: &dyn Fn(&[u8; 32]) -> Option<PathBuf>,
-    window: usize,
+    budget: &Budget,
     progress: &dyn Progress,
 ) -> std::result::Result<Report, Failed> {
     let rec: Reconstruction = cas.reconstruction(&t.file_id)?;
@@ -151,7 +179,7 @@ pub fn download(
         if let Plan::Remote(fi, ri) = plan {
             let j = *job_of_url.entry(*fi).or_insert_with(|| {
                 let f = &rec.fetches[*fi];
-                jobs.push(Job { fetch: Fetch { xorb: f.xorb, url: f.url.clone(), ranges: Vec::new() }, last_use: ti });
+                jobs.push(Job { fetch: Fetch { xorb: f.xorb, url: f.url.clone(), ranges: Vec::new() }, bytes: 0, last_use: ti });
                 wanted.push(Default::default());
                 jobs.len() - 1
             });
@@ -162,6 +190,7 @@ pub fn download(
     for (j, set) in wanted.iter().enumerate() {
         let fi = *job_of_url.iter().find(|(_, v)| **v == j).expect("every job has its URL").0;
         jobs[j].fetch.ranges = set.iter().map(|ri| rec.fetches[fi].ranges[*ri]).collect();
+        jobs[j].bytes = jobs[j].fetch.ranges.iter().map(|(_, (s, e))| e - s + 1).sum();
     }
     let sources: Vec<Source> = plans
         .into_iter()
@@ -176,10 +205,10 @@ pub fn download(
             }
         })
         .collect();
-    let board = Board { done: Mutex::new((HashMap::new(), 0)), cv: Condvar::new() };
+    let board = Board { state: Mutex::new(Progressed::default()), cv: Condvar::new() };
     let next = Mutex::new(0usize);
     let fetched = Mutex::new(0u64);
-    let window = window.max(1);
+    let window = budget.window;
     let result = std::thread::scope(|s| -> std::result::Result<(Report, Vec<(MerkleHash, u64)>), Failed> {
         for _ in 0..window.min(jobs.len()) {
             s.spawn(|| loop {
@@ -191,28 +220,37 @@ pub fn download(
                     *n += 1;
                     *n - 1
                 };
-                // stay at most `window` jobs ahead of the writer
-                {
-                    let mut g = board.done.lock().expect("board");
-                    while j >= g.1 + window && !g.0.values().any(|r| r.is_err()) {
-                        g = board.cv.wait(g).expect("board");
+                // at most `window` jobs past the writer, within the budget; the job the writer
+                // waits for goes at once (the budget of other downloads frees without a signal
+                // here, hence the timeout)
+                let took = {
+                    let mut g = board.state.lock().expect("board");
+                    loop {
+                        if g.done.values().any(|(r, _)| r.is_err()) {
+                            break false;
+                        }
+                        let needed = g.waiting == Some(j);
+                        if (needed || j < g.passed + window) && budget.take(jobs[j].bytes, needed) {
+                            break true;
+                        }
+                        g = board.cv.wait_timeout(g, std::time::Duration::from_millis(20)).expect("board").0;
                     }
-                }
+                };
                 let f = &jobs[j].fetch;
-                let r = cas.fetch(f).map_err(|e| format!("fetching xorb {}: {e}", f.xorb)).and_then(|parts| {
-                    *fetched.lock().expect("fetched") += parts.iter().map(|p| p.len() as u64).sum::<u64>();
-                    parts.iter().zip(&f.ranges).map(|(p, ((a, b), _))| decode_range(p, *a, *b)).collect::<std::result::Result<Vec<_>, _>>()
-                });
-                let mut g = board.done.lock().expect("board");
-                g.0.insert(j, r.map(Arc::new));
+                let r = cas.fetch(f).map_err(|e| format!("fetching xorb {}: {e}", f.xorb));
+                if let Ok(got) = &r {
+                    *fetched.lock().expect("fetched") += got.parts.iter().map(|p| p.len() as u64).sum::<u64>();
+                }
+                let mut g = board.state.lock().expect("board");
+                g.done.insert(j, (r.map(Arc::new), took));
                 board.cv.notify_all();
             });
         }
-        let r = write_terms(t, &rec, &sources, &jobs, &board, out, object, progress);
+        let r = write_terms(t, &rec, &sources, &jobs, &board, budget, out, object, progress);
         // let fetchers blocked on the window finish
         {
-            let mut g = board.done.lock().expect("board");
-            g.1 = usize::MAX / 2;
+            let mut g = board.state.lock().expect("board");
+            g.passed = usize::MAX / 2;
             board.cv.notify_all();
         }
         if r.is_err() {
@@ -220,6 +258,12 @@ pub fn download(
         }
         r
     });
+    // what a failed download still holds goes back to the budget
+    for (j, (_, took)) in board.state.into_inner().expect("board").done {
+        if took {
+            budget.give(jobs[j].bytes);
+        }
+    }
     let (mut report, chunks) = result?;
     report.fetched_bytes = fetched.into_inner().expect("fetched");
     // remember how this version is made, for the next push and download (a cache: a failed
@@ -240,6 +284,7 @@ fn write_terms(
     sources: &[Source],
     jobs: &[Job],
     board: &Board,
+    budget: &Budget,
     out: &mut File,
     object: &dyn Fn(&[u8; 32]) -> Option<PathBuf>,
     progress: &dyn Progress,
@@ -286,32 +331,27 @@ fn write_terms(
             }
             Source::Remote { job, range, skip } => {
                 let data = {
-                    let mut g = board.done.lock().expect("board");
+                    let mut g = board.state.lock().expect("board");
                     loop {
-                        if let Some(r) = g.0.get(job) {
+                        if let Some((r, _)) = g.done.get(job) {
                             break r.clone();
                         }
+                        g.waiting = Some(*job);
+                        board.cv.notify_all();
                         g = board.cv.wait(g).expect("board");
                     }
                 };
-                let decoded = data.map_err(|m| Failed::Cas(CasError::Unreachable(m)))?;
+                let fetched = data.map_err(|m| Failed::Cas(CasError::Unreachable(m)))?;
                 let want = (term.end - term.start) as usize;
-                let have = &decoded[*range];
-                let slice = have.get(*skip as usize..*skip as usize + want).ok_or_else(|| {
-                    Failed::Other(Error::failed(format!(
-                        "xorb {} sent {} chunks where {} were needed",
-                        term.xorb,
-                        have.len(),
-                        *skip as usize + want
-                    )))
-                })?;
-                for c in slice {
-                    put(c, &mut chunks)?;
-                }
+                // decoded chunk by chunk as it is written: nothing but the fetched bytes is held
+                crate::xet::xorb::for_each_chunk(fetched.part(*range), *skip as usize..*skip as usize + want, |_, c| put(c, &mut chunks))
+                    .map_err(|e| Failed::Other(Error::failed(format!("xorb {} for {}: {e}", term.xorb, t.path))))?;
                 if jobs[*job].last_use == ti {
-                    let mut g = board.done.lock().expect("board");
-                    g.0.remove(job);
-                    g.1 = g.1.max(job + 1);
+                    let mut g = board.state.lock().expect("board");
+                    if let Some((_, true)) = g.done.remove(job) {
+                        budget.give(jobs[*job].bytes);
+                    }
+                    g.passed = g.passed.max(job + 1);
                     board.cv.notify_all();
                 }
             }

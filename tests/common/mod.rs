@@ -268,3 +268,45 @@ pub fn three_epochs(env: &Env) -> (PathBuf, Vec<Vec<u8>>, Vec<String>) {
     }
     (repo, weights, commits)
 }
+
+/// Runs `cmd` to its end; returns what it printed and its peak resident set in MiB. The count
+/// comes from /usr/bin/time (GNU time, wait4's rusage), a small process in between: a child
+/// forked straight from the test process would carry the test's own resident set in its
+/// account, since the kernel keeps the high-water mark from before the exec.
+pub fn run_peak_rss(cmd: Command) -> (Run, f64) {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut t = Command::new("/usr/bin/time");
+    t.env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            t.env(k, v);
+        }
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        t.current_dir(d);
+    }
+    t.arg("-f").arg("%M").arg("-o").arg(report.path()).arg(cmd.get_program()).args(cmd.get_args());
+    let r = Run::from(t.output().expect("run /usr/bin/time (GNU time; scripts/test.sh installs it)"));
+    let text = fs::read_to_string(report.path()).unwrap();
+    let kib: f64 =
+        text.trim().lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no peak RSS from time: {text}"));
+    (r, kib / 1024.0)
+}
+
+/// Writes `len` pseudo-random bytes (as [`data`]) to `path` a MiB at a time; returns their SHA-256.
+pub fn write_data(path: &Path, seed: u64, len: usize) -> String {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(fs::File::create(path).unwrap());
+    let mut h = Sha256::new();
+    let mut left = len;
+    let mut i = 0;
+    while left > 0 {
+        let piece = data(seed.wrapping_mul(1_000_003).wrapping_add(i), left.min(1 << 20));
+        h.update(&piece);
+        f.write_all(&piece).unwrap();
+        left -= piece.len();
+        i += 1;
+    }
+    f.flush().unwrap();
+    format!("{:x}", h.finalize())
+}

@@ -11,6 +11,10 @@
 use super::*;
 use crate::xet::cas::{Cas, Token};
 
+/// Fetched (still compressed) xorb bytes a clone or pull holds at once across its parallel
+/// downloads: two whole xorbs; each download may go one fetch over, so that it always moves.
+const XET_FETCH_BUDGET: u64 = 128 << 20;
+
 /// The Xet side of one push or download, for the summary.
 #[derive(Debug, Default, Clone)]
 pub struct XetSummary {
@@ -156,6 +160,7 @@ impl HttpLfs {
         let mut left = rest;
         let summary = Mutex::new(XetSummary::default());
         let cas_down = std::sync::atomic::AtomicBool::new(false);
+        let budget = crate::xet::download::Budget::new(XET_FETCH_BUDGET, 4);
         let results = crate::parallel::largest_first(
             xet,
             |(_, p)| p.size,
@@ -171,7 +176,7 @@ impl HttpLfs {
                 let t = crate::xet::download::Target { path: path.clone(), file_id: ids[&p.oid], sha256: *p.oid.as_bytes(), size: p.size };
                 let Ok(mut tmp) = local.temp_file() else { return false };
                 let object = |oid: &[u8; 32]| Some(local.object_path(&Oid::from_bytes(*oid))).filter(|p| p.exists());
-                match crate::xet::download::download(&cas, &t, tmp.as_file_mut(), &index, &object, 4, &fp) {
+                match crate::xet::download::download(&cas, &t, tmp.as_file_mut(), &index, &object, &budget, &fp) {
                     Ok(r) => {
                         if local.persist(tmp, &p.oid).is_err() {
                             return false;
