@@ -13,7 +13,9 @@ batch endpoint (here, in Python) whose download actions point at it; hfgit (para
 against git + git-lfs (one connection per object), and curl with 8 ranges at once as the floor.
 With --flat-memory GIB (off by default: it needs about 2 x GIB of disk): peak RSS of hfgit's add,
 commit, status, push, pull and clone of one GIB GiB file.
-Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--capped 40m] [--flat-memory 10] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
+Every run ends with Xet chunk + hash (hfgit xet-hash) against openssl's SHA-256 and hf_xet's
+own hash_files on one --size-mib file, in wall and user CPU time (--xet-hash-only: just that).
+Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--capped 40m] [--flat-memory 10] [--xet-hash-only] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
 Needs git and git-lfs; builds hfgit in release mode first.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
@@ -86,6 +88,9 @@ def main():
     ap.add_argument("--flat-memory", type=float, metavar="GIB", default=0,
                     help="only: peak RSS of hfgit add, commit, status, push (local bare), pull and clone of one GIB GiB file "
                          "(sparse source: zeros; needs about 2 x GIB of free disk; off by default)")
+    ap.add_argument("--hf-xet-python", default=os.path.expanduser("~/.cache/hfgit-test-peers/py/bin/python"),
+                    help="a Python with hf_xet, for the reference client's chunk + hash in the same run (scripts/test.sh makes it)")
+    ap.add_argument("--xet-hash-only", action="store_true", help="only the last table: Xet chunk + hash against SHA-256 (and hf_xet)")
     ap.add_argument("--capped", metavar="RATE", help="clone through nginx capped at RATE per connection (limit_rate syntax, e.g. 40m)")
     a = ap.parse_args()
 
@@ -334,7 +339,9 @@ http {{
         shutil.rmtree(d, ignore_errors=True)
 
     memory_rows = []
-    if a.flat_memory:
+    if a.xet_hash_only:
+        pass
+    elif a.flat_memory:
         flat_memory_case(a.flat_memory)
     elif a.capped:
         capped_case(f"1 x {a.size_mib} MiB", a.capped)
@@ -362,26 +369,42 @@ http {{
         case(f"1 x {a.size_mib} MiB", [("model.bin", a.size_mib)])
         case(f"{a.files} x {a.file_mib} MiB", [(f"shard-{i:03}.bin", a.file_mib) for i in range(a.files)])
 
-    print(f"\nhfgit vs git + git-lfs ({subprocess.run(['git', 'lfs', 'version'], capture_output=True, text=True).stdout.strip()}), "
-          f"{os.cpu_count()} cores, {drop_caches_note()}\n")
-    print(f"| data | operation | git + git-lfs | hfgit | speed-up | peak RSS git / hfgit |")
-    print(f"|---|---|---|---|---|---|")
-    for label, op, (gt, gm), (ht, hm) in rows:
-        print(f"| {label} | {op} | {gt:.2f} s | {ht:.2f} s | {gt / ht:.1f}x | {gm:.0f} / {hm:.0f} MiB |")
+    if rows:
+        print(f"\nhfgit vs git + git-lfs ({subprocess.run(['git', 'lfs', 'version'], capture_output=True, text=True).stdout.strip()}), "
+              f"{os.cpu_count()} cores, {drop_caches_note()}\n")
+        print(f"| data | operation | git + git-lfs | hfgit | speed-up | peak RSS git / hfgit |")
+        print(f"|---|---|---|---|---|---|")
+        for label, op, (gt, gm), (ht, hm) in rows:
+            print(f"| {label} | {op} | {gt:.2f} s | {ht:.2f} s | {gt / ht:.1f}x | {gm:.0f} / {hm:.0f} MiB |")
+    def cpu_timed(cmd, cwd):
+        """Wall time and user CPU time of one command (wait4's rusage of that child)."""
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"failed: {' '.join(cmd)}\n{err.decode(errors='replace')}")
+        return time.perf_counter() - t, usage.ru_utime
+
     def xet_hash_case(mib):
         """Xet chunking + hashing (hfgit xet-hash: one thread, one streaming read) against
-        openssl dgst -sha256 of the same file, alternating, three runs each, medians."""
+        openssl dgst -sha256 of the same file and, when its Python is there, Hugging Face's own
+        client (hf_xet.hash_files), alternating, five runs each, medians of wall and user time."""
         d = os.path.join(work, "xet-hash")
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
         f = os.path.join(d, "w.bin")
         write_random(f, mib)
-        xs, os_ = [], []
-        for _ in range(3):
-            xs.append(timed([hfgit, "xet-hash", f], d, env)[0])
-            os_.append(timed(["openssl", "dgst", "-sha256", f], d, env)[0])
+        tools = {"hfgit xet-hash": [hfgit, "xet-hash", f], "openssl dgst -sha256": ["openssl", "dgst", "-sha256", f]}
+        if a.hf_xet_python and os.path.exists(a.hf_xet_python):
+            tools["hf_xet.hash_files"] = [a.hf_xet_python, "-c", "import hf_xet, sys; hf_xet.hash_files([sys.argv[1]])", f]
+        runs = {k: [] for k in tools}
+        for _ in range(5):
+            for k, cmd in tools.items():
+                runs[k].append(cpu_timed(cmd, d))
         shutil.rmtree(d, ignore_errors=True)
-        return sorted(xs)[1], sorted(os_)[1]
+        med = lambda xs: sorted(xs)[len(xs) // 2]
+        return {k: (med([w for w, _ in v]), med([u for _, u in v])) for k, v in runs.items()}
 
     def table(intro, columns, lines):
         print(f"\n{intro}\n")
@@ -396,10 +419,12 @@ http {{
         table("Commit against the hashing floor (openssl dgst -sha256 of the same files, 2 at a time, same run):",
               ["data", "openssl", "hfgit commit", "ratio", "hfgit init + add + commit", "ratio"],
               [(label, f"{ft:.2f} s", f"{ct:.2f} s", f"{ct / ft:.2f}x", f"{at:.2f} s", f"{at / ft:.2f}x") for label, ft, ct, at in hash_floors])
-    xt, ot = xet_hash_case(a.size_mib)
-    table(f"Xet chunk + hash (hfgit xet-hash, one thread) against openssl dgst -sha256, {a.size_mib} MiB, medians of 3 alternating runs:",
-          ["data", "openssl sha256", "xet chunk + hash", "ratio", "xet MiB/s"],
-          [(f"{a.size_mib} MiB random", f"{ot:.2f} s", f"{xt:.2f} s", f"{xt / ot:.2f}x", f"{a.size_mib / xt:.0f}")])
+    xh = xet_hash_case(a.size_mib)
+    gib = a.size_mib / 1024
+    table(f"Xet chunk + hash against SHA-256 of the same {a.size_mib} MiB random file, one thread each, page cache warm, "
+          "medians of 5 alternating runs (per core: the file over user CPU time):",
+          ["tool", "wall", "user CPU", "per core (user)", "wall / openssl"],
+          [(k, f"{w:.2f} s", f"{u:.2f} s", f"{gib / u:.2f} GiB/s", f"{w / xh['openssl dgst -sha256'][0]:.2f}x") for k, (w, u) in xh.items()])
     if not a.workdir:
         shutil.rmtree(work, ignore_errors=True)  # the servers' stores hold gigabytes
     if floors:
