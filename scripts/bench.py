@@ -15,7 +15,9 @@ With --flat-memory GIB (off by default: it needs about 2 x GIB of disk): peak RS
 commit, status, push, pull and clone of one GIB GiB file.
 Every run ends with Xet chunk + hash (hfgit xet-hash) against openssl's SHA-256 and hf_xet's
 own hash_files on one --size-mib file, in wall and user CPU time (--xet-hash-only: just that).
-Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--capped 40m] [--flat-memory 10] [--xet-hash-only] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
+With --fs xfs: the local cases on a fresh XFS with reflink (a loop device; needs root), where
+add and commit can share the source's extents instead of writing copies.
+Usage: python3 scripts/bench.py [--http [--servers giftless,rudolfs]] [--capped 40m] [--flat-memory 10] [--xet-hash-only] [--fs xfs] [--size-mib 1024] [--files 200] [--file-mib 5] [--workdir DIR]
 Needs git and git-lfs; builds hfgit in release mode first.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
@@ -90,11 +92,26 @@ def main():
                          "(sparse source: zeros; needs about 2 x GIB of free disk; off by default)")
     ap.add_argument("--hf-xet-python", default=os.path.expanduser("~/.cache/hfgit-test-peers/py/bin/python"),
                     help="a Python with hf_xet, for the reference client's chunk + hash in the same run (scripts/test.sh makes it)")
+    ap.add_argument("--fs", choices=["here", "xfs"], default="here",
+                    help="xfs: run the local cases on a fresh XFS with reflink (loop device; needs root and mkfs.xfs)")
     ap.add_argument("--xet-hash-only", action="store_true", help="only the last table: Xet chunk + hash against SHA-256 (and hf_xet)")
     ap.add_argument("--capped", metavar="RATE", help="clone through nginx capped at RATE per connection (limit_rate syntax, e.g. 40m)")
     a = ap.parse_args()
 
     hfgit, work, env = setup(a.workdir, "hfgit-bench-")
+    top = work
+    fs_note = "the work directory's filesystem"
+    if a.fs == "xfs":
+        # a fresh XFS with reflink on a loop device (needs root and mkfs.xfs): where the
+        # filesystem can share extents, add and commit write no copy at all
+        img, mnt = os.path.join(top, "xfs.img"), os.path.join(top, "xfs")
+        os.makedirs(mnt, exist_ok=True)
+        with open(img, "wb") as f:
+            f.truncate((16 * a.size_mib + 8 * a.files * a.file_mib + 4096) << 20)  # sparse
+        subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", img], check=True)
+        subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+        work = mnt
+        fs_note = "XFS with reflink on a loop device"
     subprocess.run(["git", "lfs", "install", "--skip-repo"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["git", "config", "--global", "init.defaultBranch", "main"], env=env, check=True)
     rows = []
@@ -144,6 +161,7 @@ def main():
         floor = timed(["sh", "-c", f"printf '%s\\n' {names} | xargs -P2 -n 25 openssl dgst -sha256 >/dev/null"], src, env)
         # init + add + commit from outside the repository, as a user starts
         n = os.path.join(d, "n")
+        subprocess.run(["sync"], check=True)  # the git-lfs clone's writeback must not land on this
         t = time.perf_counter()
         subprocess.run([hfgit, "init", n], env=env, check=True, stderr=subprocess.DEVNULL)
         subprocess.run([hfgit, "add"] + [os.path.join(src, name) for name, _ in files], cwd=n, env=env, check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -371,7 +389,7 @@ http {{
 
     if rows:
         print(f"\nhfgit vs git + git-lfs ({subprocess.run(['git', 'lfs', 'version'], capture_output=True, text=True).stdout.strip()}), "
-              f"{os.cpu_count()} cores, {drop_caches_note()}\n")
+              f"{os.cpu_count()} cores, {drop_caches_note()}, on {fs_note}\n")
         print(f"| data | operation | git + git-lfs | hfgit | speed-up | peak RSS git / hfgit |")
         print(f"|---|---|---|---|---|---|")
         for label, op, (gt, gm), (ht, hm) in rows:
@@ -425,8 +443,10 @@ http {{
           "medians of 5 alternating runs (per core: the file over user CPU time):",
           ["tool", "wall", "user CPU", "per core (user)", "wall / openssl"],
           [(k, f"{w:.2f} s", f"{u:.2f} s", f"{gib / u:.2f} GiB/s", f"{w / xh['openssl dgst -sha256'][0]:.2f}x") for k, (w, u) in xh.items()])
+    if a.fs == "xfs":
+        subprocess.run(["umount", work], check=True)
     if not a.workdir:
-        shutil.rmtree(work, ignore_errors=True)  # the servers' stores hold gigabytes
+        shutil.rmtree(top, ignore_errors=True)  # the servers' stores hold gigabytes
     if floors:
         print("\nThe servers' own floor (curl through the batch API's actions, 8 transfers at a time, same run;")
         print("for --capped: one object as 8 ranges at once, download only):\n")
