@@ -172,6 +172,11 @@ impl Reconstruction {
                 } else {
                     vec![range(&serde_json::json!({"chunks": e["range"], "url_range": e["url_range"]}))?]
                 };
+                // the ranges of one URL are parts of one xorb: together they are no larger than
+                // a xorb can be (a fetch reads them into one buffer sized for them)
+                if ranges.iter().map(|(_, (s, e))| e - s + 1).sum::<u64>() > MAX_RANGE_BYTES {
+                    return Err(format!("the ranges of a fetch of xorb {xorb} add up to more than a xorb can hold"));
+                }
                 fetches.push(Fetch { xorb, url, ranges });
             }
         }
@@ -467,5 +472,14 @@ mod tests {
             bad["xorbs"][h][0]["ranges"][0]["bytes"]["end"] = serde_json::json!(end);
             assert!(Reconstruction::parse(&bad).is_err(), "{end}");
         }
+        // so are many ranges of one URL that together are (each one alone would pass)
+        let mut bad = v.clone();
+        let many: Vec<_> = (0..3u64)
+            .map(|i| serde_json::json!({"chunks": {"start": 2 * i, "end": 2 * i + 2}, "bytes": {"start": i * (60 << 20), "end": i * (60 << 20) + (60 << 20) - 1}}))
+            .collect();
+        bad["xorbs"][h][0]["ranges"] = serde_json::json!(many);
+        assert!(Reconstruction::parse(&bad).unwrap_err().contains("add up to more"));
+        bad["xorbs"][h][0]["ranges"] = serde_json::json!(&many[..2]);
+        assert!(Reconstruction::parse(&bad).is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! Content-defined chunking (spec `chunking.md`): gearhash over the bytes, a boundary where the
 //! top 16 bits of the rolling hash are zero, no boundary before 8 KiB, a forced one at 128 KiB.
-//! Boundaries equal xet-core's for the same bytes however they are split into pieces.
+//! Boundaries equal xet-core's for the same bytes however they arrive in reads.
 //!
 //! Owns the boundary search and the streaming read-chunk-hash loop ([`chunk_reader`]); knows
 //! nothing about xorbs or files.
@@ -16,8 +16,7 @@ pub const MIN_CHUNK: usize = TARGET_CHUNK / 8;
 /// A boundary is forced when a chunk reaches this many bytes.
 pub const MAX_CHUNK: usize = TARGET_CHUNK * 2;
 
-/// The gear hash depends on the last 64 bytes only, so up to `MIN_CHUNK - WINDOW - 1` bytes at
-/// the start of each chunk need not be hashed at all (the spec's minimum-size skip).
+/// The gear hash depends on the last 64 bytes only: each byte is shifted out after 64 more.
 const WINDOW: usize = 64;
 
 /// `TARGET_CHUNK - 1` shifted to the top bits: 16 one-bits, `0xFFFF_0000_0000_0000`.
@@ -25,68 +24,6 @@ const MASK: u64 = ((TARGET_CHUNK - 1) as u64) << ((TARGET_CHUNK - 1) as u64).lea
 
 /// How much [`chunk_reader`] reads at a time (memory use is about this plus one chunk).
 const READ_BLOCK: usize = 2 << 20;
-
-/// The streaming boundary finder: feed it the data in pieces of any size; it remembers how far
-/// into the current chunk it is.
-#[derive(Debug)]
-pub struct Chunker {
-    hasher: gearhash::Hasher<'static>,
-    /// Bytes of the current chunk already fed without a boundary.
-    pending: usize,
-}
-
-impl Default for Chunker {
-    fn default() -> Self {
-        Chunker::new()
-    }
-}
-
-impl Chunker {
-    pub fn new() -> Chunker {
-        Chunker { hasher: gearhash::Hasher::default(), pending: 0 }
-    }
-
-    /// Bytes of the current chunk fed so far without a boundary.
-    pub fn pending(&self) -> usize {
-        self.pending
-    }
-
-    /// Continues the current chunk with `data`. `Some(n)`: the chunk ends after `data[..n]` and
-    /// the next call must start with `data[n..]`; `None`: all of `data` belongs to the current
-    /// chunk (at the end of the input, whatever is pending is the last chunk).
-    pub fn next_boundary(&mut self, data: &[u8]) -> Option<usize> {
-        if data.is_empty() {
-            return None;
-        }
-        let before = self.pending;
-        // The first bytes of a chunk cannot reach a testable position through the hash window.
-        let mut at = if before + WINDOW < MIN_CHUNK { (MIN_CHUNK - before - WINDOW - 1).min(data.len()) } else { 0 };
-        let end = data.len().min(at + MAX_CHUNK - before);
-        let mut cut = false;
-        while let Some(n) = self.hasher.next_match(&data[at..end], MASK) {
-            at += n;
-            if at + before >= MIN_CHUNK {
-                cut = true;
-                break;
-            }
-        }
-        if !cut {
-            at = end;
-        }
-        if at + before >= MAX_CHUNK {
-            at = MAX_CHUNK - before;
-            cut = true;
-        }
-        if cut {
-            self.hasher.set_hash(0);
-            self.pending = 0;
-            Some(at)
-        } else {
-            self.pending += at;
-            None
-        }
-    }
-}
 
 /// The end offsets of the chunks of `data` (the last one is `data.len()`; none for empty data).
 pub fn chunk_ends(data: &[u8]) -> Vec<usize> {
@@ -122,8 +59,8 @@ fn next_cut(candidates: &[usize], next: &mut usize, start: usize, filled: usize,
 /// `i` whose gear hash, taken over the 64 bytes ending at it, has no bit of `mask` set.
 ///
 /// The gear hash shifts each byte out after 64 more, so this is a property of those 64 bytes
-/// alone, the same wherever a chunk started: [`Chunker`]'s cuts are exactly the candidates that
-/// fall between a chunk's minimum and maximum size. (Bytes fewer than 64 from the start of
+/// alone, the same wherever a chunk started: a chunk's cut (the spec's, where hashing restarts at
+/// each cut) is exactly its first candidate between its minimum and maximum size. (Bytes fewer than 64 from the start of
 /// `data` are hashed from what there is; they are never that far into a chunk.) That lets the
 /// search run over four distant parts of the data at once: with AVX2, one 64-bit lane each.
 fn find_candidates(data: &[u8], from: usize, mask: u64, out: &mut Vec<usize>) {
@@ -384,30 +321,6 @@ mod tests {
             })
             .unwrap();
             assert_eq!(ends, slow_ends(&data), "len {len}");
-        }
-    }
-
-    #[test]
-    fn pieces_of_any_size_give_the_same_boundaries() {
-        let data = noise(2 << 20, 7);
-        let whole = chunk_ends(&data);
-        for piece in [1usize, 63, 4096, 70_000] {
-            let mut chunker = Chunker::new();
-            let mut ends = Vec::new();
-            let (mut start, mut pos) = (0usize, 0usize);
-            while pos < data.len() {
-                let stop = (pos + piece).min(data.len());
-                while let Some(n) = chunker.next_boundary(&data[pos..stop]) {
-                    pos += n;
-                    ends.push(pos);
-                    start = pos;
-                }
-                pos = stop;
-            }
-            if start < data.len() {
-                ends.push(data.len());
-            }
-            assert_eq!(ends, whole, "pieces of {piece}");
         }
     }
 

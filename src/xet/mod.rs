@@ -14,7 +14,7 @@ pub mod shard;
 pub mod upload;
 pub mod xorb;
 
-pub use chunk::{chunk_reader, Chunker};
+pub use chunk::chunk_reader;
 pub use hash::{chunk_hash, file_hash, verification_hash, xorb_hash, MerkleHash};
 pub use shard::{parse_shard, upload_shard, upload_shard_len, FileEntry, Shard, ShardChunk, Term, XorbEntry};
 pub use xorb::{decode_chunks, Xorb, XorbBuilder};
