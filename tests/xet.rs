@@ -321,9 +321,20 @@ fn python() -> String {
     std::env::var("HFGIT_TEST_PYTHON").expect("HFGIT_TEST_PYTHON: run scripts/test.sh, which installs hf_xet")
 }
 
-/// Runs Python `code` with `args`; its stdout.
+/// Runs Python `code` with `args`; its stdout. hf_xet keeps a cache of shards per endpoint URL
+/// (under HF_HOME): each run gets its own, or a later test's CAS on a reused loopback port would
+/// be told about xorbs only an earlier test's CAS has (seen once in a loaded run: "xorb ... was
+/// never uploaded").
 fn py(code: &str, args: &[&str]) -> String {
-    let o = std::process::Command::new(python()).arg("-c").arg(code).args(args).output().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(python())
+        .env("HF_HOME", cache.path())
+        .env("HF_XET_CACHE", cache.path().join("xet"))
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into()
 }
