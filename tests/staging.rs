@@ -313,6 +313,88 @@ fn add_hashes_and_stores_weights_as_it_copies_so_commit_reads_none_of_them() {
     assert!(ls.contains(&format!("{} * model.safetensors", sha256_hex(&weights))), "{ls}");
 }
 
+/// Bytes of the plain (not LFS) files under `dir`, outside `.git`.
+fn plain_bytes_under(dir: &Path, lfs: &[String]) -> u64 {
+    let mut total = 0;
+    for e in fs::read_dir(dir).unwrap().map(|e| e.unwrap()) {
+        let (path, kind) = (e.path(), e.file_type().unwrap());
+        if e.file_name() == ".git" {
+            continue;
+        }
+        if kind.is_dir() {
+            total += plain_bytes_under(&path, lfs);
+        } else if kind.is_file() && !lfs.iter().any(|l| path.ends_with(l)) {
+            total += e.metadata().unwrap().len();
+        }
+    }
+    total
+}
+
+#[test]
+fn a_folder_of_many_weights_is_copied_on_all_cores_and_every_file_recorded() {
+    let env = Env::with_git_lfs();
+    let repo = env.init("m");
+    let src = env.path("ckpt");
+    fs::create_dir_all(src.join("sub/deeper")).unwrap();
+    let mut lfs: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..24u64 {
+        let rel = match i % 3 {
+            0 => format!("shard-{i:02}.safetensors"),
+            1 => format!("sub/part-{i:02}.bin"),
+            _ => format!("sub/deeper/w-{i:02}.bin"),
+        };
+        lfs.push((rel, data(200 + i, 100_000 + i as usize * 37_003)));
+    }
+    // several staging blocks, a block and a byte, and one content twice
+    lfs.push(("big.safetensors".into(), data(300, 2 * (8 << 20) + 4097)));
+    lfs.push(("edge.bin".into(), data(301, (8 << 20) + 1)));
+    lfs.push(("sub/same-as-shard-00.bin".into(), lfs[0].1.clone()));
+    for (rel, content) in &lfs {
+        fs::write(src.join(rel), content).unwrap();
+    }
+    fs::write(src.join("notes.txt"), "plain text, stored in git\n").unwrap();
+    fs::write(src.join("sub/tokenizer.json"), "{\"vocab\": {}}\n").unwrap();
+    let out = env.hfgit(&repo, &["add", "../ckpt"]).ok();
+    assert_eq!(out.stderr.matches("added ").count(), lfs.len() + 2, "{}", out.stderr);
+    for (rel, content) in &lfs {
+        assert_eq!(&fs::read(repo.join(rel)).unwrap(), content, "{rel} in the work tree");
+        assert_eq!(&fs::read(object_path(&repo.join(".git"), &sha256_hex(content))).unwrap(), content, "{rel} in the store");
+    }
+    assert_eq!(fs::read_to_string(repo.join("sub/tokenizer.json")).unwrap(), "{\"vocab\": {}}\n");
+    assert_eq!(fs::read_dir(repo.join(".git/lfs/tmp")).unwrap().count(), 0, "temp files left behind");
+    // every file's pointer was recorded: the commit reads only the plain files
+    let names: Vec<String> = lfs.iter().map(|(r, _)| r.clone()).collect();
+    let commit = env.hfgit(&repo, &["commit", "-m", "ckpt", "--json"]).ok().json();
+    assert_eq!(commit["bytes_hashed"], plain_bytes_under(&repo, &names), "commit read weights again: {commit}");
+    assert_eq!(commit["lfs_objects_stored"], 0, "{commit}");
+    for (rel, content) in &lfs {
+        assert_eq!(env.git(&repo, &["show", &format!("HEAD:{rel}")]).ok().stdout, pointer_text(content), "{rel}");
+    }
+    assert!(env.git(&repo, &["lfs", "fsck"]).ok().stdout.contains("Git LFS fsck OK"));
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
+}
+
+#[test]
+fn a_destination_blocked_late_in_a_folder_stops_the_add_before_any_file_is_written() {
+    let env = Env::new();
+    let repo = env.init("m");
+    let outside = env.path("elsewhere");
+    fs::create_dir_all(&outside).unwrap();
+    // the work tree's `sub` leads out of it
+    std::os::unix::fs::symlink(&outside, repo.join("sub")).unwrap();
+    let src = env.path("ckpt");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    let first = data(400, 300_000);
+    fs::write(src.join("a.safetensors"), &first).unwrap();
+    fs::write(src.join("sub/x.safetensors"), data(401, 300_000)).unwrap();
+    let err = env.hfgit(&repo, &["add", "../ckpt"]).fails();
+    assert!(err.stderr.contains("`sub` is a symbolic link"), "{}", err.stderr);
+    // nothing of the folder was written: not the file sorted before the blocked one, not its object
+    assert!(!repo.join("a.safetensors").exists(), "a file was copied before the blocked one was checked");
+    assert!(!object_path(&repo.join(".git"), &sha256_hex(&first)).exists());
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "a file was written through the link");
+}
+
 #[test]
 fn a_file_changed_between_add_and_commit_is_hashed_again() {
     let env = Env::with_git_lfs();

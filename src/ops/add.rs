@@ -418,11 +418,12 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
 
     // 2. Write: copies through temp files under .git, then renames. A file bound for LFS is
     // hashed as it is copied and its object stored from the same read, and its pointer recorded
-    // with the copy's stat data, so commit (and status) need not read it again.
+    // with the copy's stat data, so commit (and status) need not read it again. Every
+    // destination is checked (and its directories made) before any file is written; the files
+    // are then copied on all cores, largest first, as commit hashes them.
     let threshold = crate::lfs::track::threshold(repo)?;
-    let mut added = crate::repo::added::Added::load(repo.path());
-    let mut recorded = false;
-    let mut copied = Vec::new();
+    let mut jobs = Vec::new();
+    let mut links = Vec::new();
     for (dest, src) in &copies {
         let rel = rel_str(dest)?;
         let abs = checkout::prepare_dest(&workdir, &rel)?;
@@ -430,42 +431,64 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
             Source::File(src) => {
                 let size = fs::metadata(src).context(format!("reading {}", src.display()))?.len();
                 let lfs = size > 0 && (size > threshold || crate::lfs::track::has_lfs_filter(repo, &rel)?);
-                let staged = std::cell::RefCell::new(None);
-                store.write_via_temp(&abs, &|f| {
-                    let mut from = fs::File::open(src).context(format!("opening {}", src.display()))?;
-                    let meta = from.metadata().context(format!("reading {}", src.display()))?;
-                    if lfs {
-                        staged.replace(Some(store.copy_in(&mut from, src, f, &crate::progress::Silent)?));
-                    } else {
-                        std::io::copy(&mut from, &mut &*f).context(format!("copying {}", src.display()))?;
-                    }
-                    keep_modified_time(f, &meta).context(format!("writing {}", abs.display()))?;
-                    f.set_permissions(meta.permissions()).context(format!("writing {}", abs.display()))
-                })?;
-                if let Some(s) = staged.into_inner() {
-                    let meta = fs::symlink_metadata(&abs).context(format!("reading {}", abs.display()))?;
-                    let pointer = crate::lfs::pointer::Pointer::new(s.oid, s.size);
-                    if !store.contains(&pointer) {
-                        store.persist(s.tmp, &s.oid)?;
-                    }
-                    added.insert(&rel, &meta, &pointer);
-                    recorded = true;
-                }
+                jobs.push(CopyJob { rel, abs, src, size, lfs });
             }
-            Source::Link(_, target) => {
-                // a link is made in one step: no partial state, and a rename moves it in
-                let tmp = abs.with_file_name(format!(".{}link", crate::cleanup::temp_prefix()));
-                crate::cleanup::watch_dir(abs.parent().expect("destinations are under the work tree"));
-                let _ = fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(target, &tmp).context(format!("creating link {}", abs.display()))?;
-                fs::rename(&tmp, &abs).context(format!("writing {}", abs.display()))?;
+            Source::Link(_, target) => links.push((abs, target)),
+        }
+    }
+    let total: u64 = jobs.iter().map(|j| j.size).sum();
+    if !jobs.is_empty() {
+        progress.begin("Copying", total, jobs.len() as u64);
+    }
+    let mut results: BTreeMap<String, Result<Option<(fs::Metadata, crate::lfs::pointer::Pointer)>>> = crate::parallel::largest_first(
+        jobs,
+        |j| j.size,
+        crate::parallel::default_threads(),
+        |j| {
+            let fp = crate::progress::FileProgress::new(progress, &j.rel, j.size);
+            let r = copy_one(&store, j, &fp);
+            progress.item_done();
+            r
+        },
+    )
+    .into_iter()
+    .map(|(j, r)| (j.rel, r))
+    .collect();
+    if !results.is_empty() {
+        progress.end();
+    }
+    // every copy that succeeded is recorded, even when another failed: its file is in place
+    let mut added = crate::repo::added::Added::load(repo.path());
+    let mut recorded = false;
+    let mut failed = None;
+    for (rel, r) in &mut results {
+        match std::mem::replace(r, Ok(None)) {
+            Ok(Some((meta, pointer))) => {
+                added.insert(rel, &meta, &pointer);
+                recorded = true;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed.get_or_insert(e);
             }
         }
-        copied.push((src.path().display().to_string(), dest.display().to_string()));
     }
     if recorded {
         added.save(&store, repo.path(), &workdir)?;
     }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    for (abs, target) in links {
+        // a link is made in one step: no partial state, and a rename moves it in
+        let tmp = abs.with_file_name(format!(".{}link", crate::cleanup::temp_prefix()));
+        crate::cleanup::watch_dir(abs.parent().expect("destinations are under the work tree"));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp).context(format!("creating link {}", abs.display()))?;
+        fs::rename(&tmp, &abs).context(format!("writing {}", abs.display()))?;
+    }
+    let copied: Vec<(String, String)> =
+        copies.iter().map(|(dest, src)| (src.path().display().to_string(), dest.display().to_string())).collect();
     let mut converted = Vec::new();
     let outputs = &conversions.outputs;
     let total: u64 = outputs.iter().flat_map(|o| o.tensors.iter()).map(|t| t.byte_len()).sum();
@@ -553,6 +576,48 @@ fn keep_modified_time(to: &fs::File, source: &fs::Metadata) -> std::io::Result<(
         Ok(t) if t < std::time::SystemTime::now() => to.set_modified(t),
         _ => Ok(()),
     }
+}
+
+/// One file of `add` to copy into the work tree.
+struct CopyJob<'a> {
+    rel: String,
+    abs: PathBuf,
+    src: &'a Path,
+    size: u64,
+    /// Bound for LFS: hashed and stored as it is copied.
+    lfs: bool,
+}
+
+/// Copies one file into the work tree through a temp file; one bound for LFS is hashed and its
+/// object stored in the same read. Gives the copy's stat data and pointer to record.
+fn copy_one(
+    store: &crate::lfs::store::Store,
+    j: &CopyJob<'_>,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Option<(fs::Metadata, crate::lfs::pointer::Pointer)>> {
+    let (src, abs) = (j.src, &j.abs);
+    let staged = std::sync::Mutex::new(None);
+    store.write_via_temp(abs, &|f| {
+        let mut from = fs::File::open(src).context(format!("opening {}", src.display()))?;
+        let meta = from.metadata().context(format!("reading {}", src.display()))?;
+        if j.lfs {
+            *staged.lock().expect("staged lock") = Some(store.copy_in(&mut from, src, f, progress)?);
+        } else {
+            let n = std::io::copy(&mut from, &mut &*f).context(format!("copying {}", src.display()))?;
+            progress.bytes(n);
+        }
+        keep_modified_time(f, &meta).context(format!("writing {}", abs.display()))?;
+        f.set_permissions(meta.permissions()).context(format!("writing {}", abs.display()))
+    })?;
+    let Some(s) = staged.into_inner().expect("staged lock") else { return Ok(None) };
+    let meta = fs::symlink_metadata(abs).context(format!("reading {}", abs.display()))?;
+    let pointer = crate::lfs::pointer::Pointer::new(s.oid, s.size);
+    // (two files of one add with the same content may both get here: the second rename puts
+    // identical bytes over the first)
+    if !store.contains(&pointer) {
+        store.persist(s.tmp, &s.oid)?;
+    }
+    Ok(Some((meta, pointer)))
 }
 
 /// Adds the files of the directory `root` to `copies` under `dest`. A symlink inside it is
