@@ -12,7 +12,7 @@ use crate::lfs::pointer::Pointer;
 use crate::progress::Progress;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
@@ -151,14 +151,15 @@ impl Store {
     }
 
     /// A hashed copy of `file` in `lfs/tmp`: a clone sharing its extents where the filesystem
-    /// allows (then hashed by reading the clone, which is ours alone, so a writer of the source
-    /// cannot make the hash and the copy disagree), else written as the source is read.
+    /// allows, else a copy the kernel makes a block at a time (`copy_file_range`, as `cp` does).
+    /// Either way the hash is of the copy, which is ours alone, so a writer of the source cannot
+    /// make the hash and the copy disagree.
     pub fn stage(&self, file: &mut File, what: &str, progress: &dyn Progress) -> Result<Staged> {
         let mut tmp = self.temp_file()?;
         let shared = file.metadata().is_ok_and(|m| m.len() > 0) && reflink(file, tmp.as_file()).is_ok();
         let (oid, size) = match shared {
-            true => hash_copy(tmp.as_file_mut(), None, progress),
-            false => hash_copy(file, Some(tmp.as_file_mut()), progress),
+            true => hash_all(tmp.as_file_mut(), progress),
+            false => stage_fanned_out(file, tmp.as_file(), None, progress),
         }
         .context(what)?;
         Ok(Staged { tmp, oid, size, shared })
@@ -166,10 +167,10 @@ impl Store {
 
     /// Copies `from` into the empty file `to` and stages the same content as an object: where
     /// the filesystem allows, `to` and the staged copy are clones of `from` (the staged clone is
-    /// hashed, as [`Store::stage`] does); else one read hashes the bytes while a second thread
-    /// writes them to the staged copy and a third has the kernel copy `from` into `to`
-    /// (`copy_file_range`, as `cp` does). Fails with `ChangedWhileReading` when `from` (at
-    /// `path`) changed meanwhile, so the two copies and the hash agree.
+    /// hashed, as [`Store::stage`] does); else the staged copy is written as `stage` writes it,
+    /// and `to` is copied from it block by block as it grows, so the hash, the object and `to`
+    /// hold the same bytes whatever a writer of `from` does. Fails with `ChangedWhileReading`
+    /// when `from` (at `path`) changed meanwhile.
     pub fn copy_in(&self, from: &mut File, path: &Path, to: &File, progress: &dyn Progress) -> Result<Staged> {
         let what = || format!("copying {}", path.display());
         let before = from.metadata().context(what())?;
@@ -177,20 +178,14 @@ impl Store {
         let to_shared = before.len() > 0 && reflink(from, to).is_ok();
         let shared = to_shared && reflink(from, tmp.as_file()).is_ok();
         let (oid, size) = match shared {
-            true => hash_copy(tmp.as_file_mut(), None, progress),
+            true => hash_all(tmp.as_file_mut(), progress),
             false => {
                 // (truncating only what the first clone filled: on ext4 a truncate to zero makes
                 // the close of the file flush it)
                 if to_shared {
                     to.set_len(0).context(what())?;
                 }
-                let (mut src, mut dst) = (File::open(path).context(what())?, to.try_clone().context(what())?);
-                std::thread::scope(|s| {
-                    let copy = s.spawn(move || io::copy(&mut src, &mut dst));
-                    let hashed = hash_write(from, &[tmp.as_file()], progress);
-                    let copied = copy.join().expect("the copy thread does not panic");
-                    copied.and(hashed)
-                })
+                stage_fanned_out(from, tmp.as_file(), Some(to), progress)
             }
         }
         .context(what())?;
@@ -271,7 +266,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ObjectState::Missing),
             Err(e) => return Err(e).context(format!("opening {}", path.display())),
         };
-        let (oid, n) = hash_copy(&mut file, None, progress).context(format!("reading {}", path.display()))?;
+        let (oid, n) = hash_all(&mut file, progress).context(format!("reading {}", path.display()))?;
         Ok(if n != p.size {
             ObjectState::WrongSize { actual: n }
         } else if oid != p.oid {
@@ -319,54 +314,155 @@ pub fn copy_into(src: &Path, to: &File) -> io::Result<bool> {
     Ok(false)
 }
 
-/// Reads `reader` to the end, hashing everything and copying it to `sink` when given.
-pub fn hash_copy(reader: &mut dyn Read, sink: Option<&mut File>, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
-    match sink {
-        Some(sink) => hash_write(reader, &[&*sink], progress),
-        None => hash_only(reader, progress),
-    }
-}
+/// How much `stage_fanned_out` copies before the hash (and the second copy) may follow.
+const STAGE_BLOCK: usize = 8 << 20;
 
-/// Reads `reader` to the end once, hashing everything and writing it to each of `sinks`.
-fn hash_write(reader: &mut dyn Read, sinks: &[&File], progress: &dyn Progress) -> io::Result<(Oid, u64)> {
-    // Reading and hashing here, writing on a second thread: the copies cost about what the hash
-    // costs, not the sum. The writer gets exactly the bytes that were hashed.
-    let (to_writer, chunks) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(4);
-    let (give_back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+/// Copies `from` into the empty `tmp` with the kernel, a block at a time (`copy_file_range`: the
+/// bytes go from page cache to page cache, never through this process), while this thread
+/// hashes each block from `tmp` as soon as it is there (mapped, so it is not copied again) and,
+/// when `to` is given, another thread copies it on from `tmp` into `to`. The copies and the hash
+/// run on different cores; everything derives from `tmp`, which is ours alone.
+fn stage_fanned_out(from: &File, tmp: &File, to: Option<&File>, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
+    let len = from.metadata()?.len();
+    for f in std::iter::once(tmp).chain(to) {
+        preallocate(f, len)?;
+    }
+    let (to_hasher, staged) = std::sync::mpsc::channel::<(u64, usize)>();
+    let (to_copier, copies) = std::sync::mpsc::channel::<(u64, usize)>();
     std::thread::scope(|s| {
-        let writer = s.spawn(move || -> io::Result<()> {
-            for (buf, n) in chunks {
-                for mut sink in sinks.iter().copied() {
-                    sink.write_all(&buf[..n])?;
+        let stager = s.spawn(move || -> io::Result<()> {
+            let mut at = 0u64;
+            loop {
+                let n = copy_range(from, at, tmp, at, STAGE_BLOCK)?;
+                // a send fails only when the hasher or the copier failed: their error is reported
+                if n > 0 && (to_hasher.send((at, n)).is_err() || (to.is_some() && to_copier.send((at, n)).is_err())) {
+                    return Ok(());
                 }
-                let _ = give_back.send(buf);
+                at += n as u64;
+                if n < STAGE_BLOCK {
+                    return Ok(());
+                }
             }
-            Ok(())
         });
-        let read = hash_chunks(reader, progress, |buf, n| {
-            // a send fails only when the writer failed: its error is reported below
-            to_writer.send((buf, n)).ok()?;
-            Some(spare.try_recv().unwrap_or_else(|_| vec![0u8; BUF_SIZE]))
+        let copier = to.map(|to| {
+            s.spawn(move || -> io::Result<()> {
+                for (at, n) in copies {
+                    if copy_range(tmp, at, to, at, n)? < n {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the staged copy is shorter than what was staged"));
+                    }
+                }
+                Ok(())
+            })
         });
-        drop(to_writer);
-        let written = writer.join().expect("the writer thread does not panic");
-        let hashed = read?;
-        written?;
-        Ok(hashed)
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        let mut hashed = Ok(());
+        for (at, n) in staged {
+            if let Err(e) = hash_mapped(tmp, at, n, &mut hasher) {
+                hashed = Err(e);
+                break;
+            }
+            total += n as u64;
+            progress.bytes(n as u64);
+        }
+        let stage_result = stager.join().expect("the stager does not panic");
+        let copy_result = copier.map_or(Ok(()), |c| c.join().expect("the copier does not panic"));
+        stage_result.and(copy_result).and(hashed)?;
+        Ok((Oid::from_bytes(hasher.finalize().into()), total))
     })
 }
 
-fn hash_only(reader: &mut dyn Read, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
-    hash_chunks(reader, progress, |buf, _| Some(buf))
+/// Reserves `len` bytes of disk for the empty file `f` about to be written, keeping its size:
+/// ext4 then writes the copy a fifth faster than into blocks it allocates as it goes, and a
+/// full disk shows before a byte is copied. Where the filesystem cannot, nothing happens.
+fn preallocate(f: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the call; the call reads only its integer arguments.
+    if len > 0 && unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len as libc::off_t) } != 0 {
+        let e = io::Error::last_os_error();
+        if matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)) {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
-/// Reads `reader` to the end a buffer at a time, hashing each chunk and handing it (the buffer
-/// and its length) to `each`, which gives back the buffer to read into next, or `None` to stop.
-fn hash_chunks(
-    reader: &mut dyn Read,
-    progress: &dyn Progress,
-    mut each: impl FnMut(Vec<u8>, usize) -> Option<Vec<u8>>,
-) -> io::Result<(Oid, u64)> {
+/// Copies up to `len` bytes of `from` at `from_at` into `to` at `to_at`, fewer only at the end of
+/// `from`; returns how many. The kernel copies (`copy_file_range`) where it can, else a buffer.
+fn copy_range(from: &File, from_at: u64, to: &File, to_at: u64, len: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut done = 0usize;
+    while done < len {
+        let (mut off_in, mut off_out) = ((from_at + done as u64) as libc::loff_t, (to_at + done as u64) as libc::loff_t);
+        // SAFETY: both descriptors are open for the call, and the offsets are ours.
+        let n = unsafe { libc::copy_file_range(from.as_raw_fd(), &mut off_in, to.as_raw_fd(), &mut off_out, len - done, 0) };
+        match n {
+            0 => break,
+            n if n > 0 => done += n as usize,
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // not between these files (other filesystems, FUSE, old kernels): by hand
+                    Some(libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM) => {
+                        return Ok(done + copy_range_buffered(from, from_at + done as u64, to, to_at + done as u64, len - done)?)
+                    }
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn copy_range_buffered(from: &File, from_at: u64, to: &File, to_at: u64, len: usize) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; BUF_SIZE.min(len)];
+    let mut done = 0usize;
+    while done < len {
+        let want = buf.len().min(len - done);
+        let n = match from.read_at(&mut buf[..want], from_at + done as u64) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all_at(&buf[..n], to_at + done as u64)?;
+        done += n;
+    }
+    Ok(done)
+}
+
+/// Hashes `len` bytes of `file` at `at` (a multiple of the page size) through a read-only
+/// mapping: the page cache is hashed where it lies. For files that are ours alone (a staged
+/// copy), which nobody truncates under the mapping.
+fn hash_mapped(file: &File, at: u64, len: usize, hasher: &mut Sha256) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: a fresh private read-only mapping of `len` bytes that exist in the file; it is
+    // read only here and unmapped before this returns.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            file.as_raw_fd(),
+            at as libc::off_t,
+        );
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        hasher.update(std::slice::from_raw_parts(p as *const u8, len));
+        libc::munmap(p, len);
+    }
+    Ok(())
+}
+
+/// Reads `reader` to the end once, hashing everything.
+pub fn hash_all(reader: &mut dyn Read, progress: &dyn Progress) -> io::Result<(Oid, u64)> {
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     let mut buf = vec![0u8; BUF_SIZE];
@@ -380,16 +476,12 @@ fn hash_chunks(
         hasher.update(&buf[..n]);
         total += n as u64;
         progress.bytes(n as u64);
-        match each(buf, n) {
-            Some(next) => buf = next,
-            None => break,
-        }
     }
     Ok((Oid::from_bytes(hasher.finalize().into()), total))
 }
 
 fn verify_stream(reader: &mut dyn Read, expected: &Pointer, progress: &dyn Progress) -> Result<()> {
-    let (oid, n) = hash_copy(reader, None, progress).context(format!("reading object {}", expected.oid))?;
+    let (oid, n) = hash_all(reader, progress).context(format!("reading object {}", expected.oid))?;
     check_digest(expected, oid, n)
 }
 
@@ -441,6 +533,47 @@ mod tests {
         assert_eq!(store.check(&a.pointer, &Silent).unwrap(), ObjectState::Ok);
         // nothing is left in tmp
         assert_eq!(fs::read_dir(dir.path().join(".git/lfs/tmp")).unwrap().count(), 0);
+    }
+
+    /// Bytes that differ at every position of a block (so a block copied to the wrong offset shows).
+    fn numbered(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1]).collect()
+    }
+
+    #[test]
+    fn staging_block_by_block_gives_the_hash_and_two_copies_of_every_byte_at_every_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::for_git_dir(&dir.path().join(".git"));
+        let b = STAGE_BLOCK;
+        for len in [0, 1, 4095, b - 1, b, b + 1, 2 * b + 4097] {
+            let content = numbered(len);
+            let src = dir.path().join(format!("src-{len}"));
+            fs::write(&src, &content).unwrap();
+            let to = File::options().read(true).write(true).create_new(true).open(dir.path().join(format!("to-{len}"))).unwrap();
+            let mut from = File::open(&src).unwrap();
+            let staged = store.copy_in(&mut from, &src, &to, &Silent).unwrap();
+            assert_eq!((staged.oid, staged.size), (Oid::from_bytes(Sha256::digest(&content).into()), len as u64), "{len}");
+            assert_eq!(fs::read(staged.tmp.path()).unwrap(), content, "the staged copy of {len} bytes");
+            assert_eq!(fs::read(dir.path().join(format!("to-{len}"))).unwrap(), content, "the second copy of {len} bytes");
+            // the disk reserved ahead is not counted in the size
+            assert_eq!(to.metadata().unwrap().len(), len as u64);
+        }
+    }
+
+    #[test]
+    fn the_buffered_copy_keeps_offsets_and_stops_at_the_end_of_the_source() {
+        // (what copy_range falls back to between filesystems the kernel cannot copy between)
+        let dir = tempfile::tempdir().unwrap();
+        let content = numbered(3 * BUF_SIZE + 77);
+        fs::write(dir.path().join("a"), &content).unwrap();
+        let from = File::open(dir.path().join("a")).unwrap();
+        let to = File::options().read(true).write(true).create_new(true).open(dir.path().join("b")).unwrap();
+        assert_eq!(copy_range_buffered(&from, 5, &to, 9, 2 * BUF_SIZE + 3).unwrap(), 2 * BUF_SIZE + 3);
+        let copied = fs::read(dir.path().join("b")).unwrap();
+        assert_eq!(&copied[9..], &content[5..5 + 2 * BUF_SIZE + 3]);
+        assert_eq!(copy_range_buffered(&from, (content.len() - 10) as u64, &to, 0, BUF_SIZE).unwrap(), 10);
+        assert_eq!(&fs::read(dir.path().join("b")).unwrap()[..10], &content[content.len() - 10..]);
+        assert_eq!(copy_range(&from, content.len() as u64, &to, 0, 100).unwrap(), 0, "nothing past the end");
     }
 
     #[test]

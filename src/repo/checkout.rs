@@ -212,7 +212,7 @@ pub fn materialize(repo: &Repository, sel: &Selection, progress: &dyn Progress) 
         let abs = workdir.join(&path);
         let meta = fs::symlink_metadata(&abs).context(format!("reading {path}"))?;
         let mut f = fs::File::open(&abs).context(format!("opening {path}"))?;
-        let (oid, n) = crate::lfs::store::hash_copy(&mut f, None, progress).context(format!("reading {path}"))?;
+        let (oid, n) = crate::lfs::store::hash_all(&mut f, progress).context(format!("reading {path}"))?;
         if oid == p.oid && n == p.size {
             done.push((path, p, mode, id, meta, false));
         }

@@ -6,7 +6,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::lfs::pointer::{Pointer, MAX_POINTER_SIZE};
-use crate::lfs::store::{hash_copy, Store};
+use crate::lfs::store::{hash_all, Store};
 use crate::lfs::track;
 use crate::progress::Progress;
 use crate::repo::git::{blob_pointer, is_racy, stat_matches};
@@ -393,7 +393,7 @@ fn hash_lfs(store: &Store, c: &Candidate, mode: ScanMode, progress: &dyn Progres
         }
         ScanMode::Status => {
             let mut f = fs::File::open(&c.abs).context(format!("opening {}", c.path))?;
-            let (oid, n) = hash_copy(&mut f, None, progress).context(format!("reading {}", c.path))?;
+            let (oid, n) = hash_all(&mut f, progress).context(format!("reading {}", c.path))?;
             Ok((Pointer::new(oid, n), Stored::Not, true))
         }
     }
