@@ -441,17 +441,10 @@ fn hash_mapped(file: &File, at: u64, len: usize, hasher: &mut Sha256) -> io::Res
     if len == 0 {
         return Ok(());
     }
-    // SAFETY: a fresh private read-only mapping of `len` bytes that exist in the file; it is
+    // SAFETY: a fresh read-only mapping of `len` bytes that exist in the file; it is
     // read only here and unmapped before this returns.
     unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED | libc::MAP_POPULATE,
-            file.as_raw_fd(),
-            at as libc::off_t,
-        );
+        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), at as libc::off_t);
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
