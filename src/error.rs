@@ -53,6 +53,11 @@ impl Error {
             Error::NothingToCommit => Some("change or add files first (`hfgit add`), or pass --allow-empty".into()),
             Error::Failed { hint, .. } => hint.clone(),
             Error::Git { source, .. } if source.code() == git2::ErrorCode::Locked => Some(git_lock_hint(source.message())),
+            Error::Io { source, .. } if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) => Some(
+                "the disk (or your quota) is full: free space there, then retry; `hfgit du` shows what `hfgit prune` would free of \
+                 the LFS store (objects no recent or unpushed commit needs)"
+                    .into(),
+            ),
             _ => None,
         }
     }

@@ -395,6 +395,51 @@ fn a_destination_blocked_late_in_a_folder_stops_the_add_before_any_file_is_writt
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "a file was written through the link");
 }
 
+/// A 16 MiB tmpfs mounted at `dir` (needs root, as the XFS tests do); unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: std::path::PathBuf) -> SmallDisk {
+        fs::create_dir_all(&dir).unwrap();
+        let out = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"]).arg(&dir).output().unwrap();
+        assert!(out.status.success(), "mounting a tmpfs (this test needs root): {}", String::from_utf8_lossy(&out.stderr));
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_add_cleanly_and_loses_nothing() {
+    let env = Env::new();
+    let disk = SmallDisk::mount(env.path("small"));
+    env.hfgit(&disk.0, &["init", "m"]).ok();
+    let repo = disk.0.join("m");
+    let kept = data(500, 2_000_000);
+    fs::write(repo.join("model.safetensors"), &kept).unwrap();
+    env.hfgit(&repo, &["commit", "-m", "small model"]).ok();
+    let before = snapshot(&repo);
+    let objects = || snapshot(&repo.join(".git/lfs/objects"));
+    let stored = objects();
+    // a model that does not fit twice (work tree and store), nor once
+    fs::write(env.path("model.safetensors"), data(501, 24 << 20)).unwrap();
+    let err = env.hfgit(&repo, &["add", "../../model.safetensors"]).fails();
+    assert!(err.stderr.contains("No space left on device"), "{}", err.stderr);
+    assert!(err.stderr.contains("hint: the disk (or your quota) is full") && err.stderr.contains("hfgit prune"), "{}", err.stderr);
+    assert!(err.stderr.contains("model.safetensors"), "the error names the file: {}", err.stderr);
+    // the committed file, the store and the index are as they were, and no temp file is left
+    assert_eq!(fs::read(repo.join("model.safetensors")).unwrap(), kept);
+    assert_eq!(snapshot(&repo), before);
+    assert_eq!(objects(), stored);
+    assert!(!repo.join(".git/hfgit-added.json").exists());
+    assert_eq!(fs::read_dir(repo.join(".git/lfs/tmp")).map(|d| d.count()).unwrap_or(0), 0);
+    assert_eq!(env.git(&repo, &["status", "--porcelain"]).ok().stdout, "");
+}
+
 #[test]
 fn a_file_changed_between_add_and_commit_is_hashed_again() {
     let env = Env::with_git_lfs();

@@ -397,7 +397,9 @@ fn copy_range(from: &File, from_at: u64, to: &File, to_at: u64, len: usize) -> i
         // SAFETY: both descriptors are open for the call, and the offsets are ours.
         let n = unsafe { libc::copy_file_range(from.as_raw_fd(), &mut off_in, to.as_raw_fd(), &mut off_out, len - done, 0) };
         match n {
-            0 => break,
+            // the end, or a file the kernel cannot splice from though it has bytes (procfs and
+            // other pseudo files report size 0 or give 0 here): the buffer finds out which
+            0 => return Ok(done + copy_range_buffered(from, from_at + done as u64, to, to_at + done as u64, len - done)?),
             n if n > 0 => done += n as usize,
             _ => {
                 let e = io::Error::last_os_error();
@@ -567,6 +569,18 @@ mod tests {
         assert_eq!(copy_range_buffered(&from, (content.len() - 10) as u64, &to, 0, BUF_SIZE).unwrap(), 10);
         assert_eq!(&fs::read(dir.path().join("b")).unwrap()[..10], &content[content.len() - 10..]);
         assert_eq!(copy_range(&from, content.len() as u64, &to, 0, 100).unwrap(), 0, "nothing past the end");
+    }
+
+    #[test]
+    fn a_file_the_kernel_will_not_copy_is_copied_by_hand() {
+        // procfs reports size 0, and copy_file_range from it fails (EXDEV here) or gives 0 bytes:
+        // its bytes still come
+        let dir = tempfile::tempdir().unwrap();
+        let want = fs::read("/proc/version").unwrap();
+        assert!(!want.is_empty());
+        let to = File::options().read(true).write(true).create_new(true).open(dir.path().join("v")).unwrap();
+        let n = copy_range(&File::open("/proc/version").unwrap(), 0, &to, 0, STAGE_BLOCK).unwrap();
+        assert_eq!((n, fs::read(dir.path().join("v")).unwrap()), (want.len(), want));
     }
 
     #[test]

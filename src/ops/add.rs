@@ -440,7 +440,7 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     if !jobs.is_empty() {
         progress.begin("Copying", total, jobs.len() as u64);
     }
-    let mut results: BTreeMap<String, Result<Option<(fs::Metadata, crate::lfs::pointer::Pointer)>>> = crate::parallel::largest_first(
+    let results: BTreeMap<String, Result<Option<(fs::Metadata, crate::lfs::pointer::Pointer)>>> = crate::parallel::largest_first(
         jobs,
         |j| j.size,
         crate::parallel::default_threads(),
@@ -461,10 +461,10 @@ pub fn add(repo: &Repository, opts: &AddOptions<'_>, progress: &dyn crate::progr
     let mut added = crate::repo::added::Added::load(repo.path());
     let mut recorded = false;
     let mut failed = None;
-    for (rel, r) in &mut results {
-        match std::mem::replace(r, Ok(None)) {
+    for (rel, r) in results {
+        match r {
             Ok(Some((meta, pointer))) => {
-                added.insert(rel, &meta, &pointer);
+                added.insert(&rel, &meta, &pointer);
                 recorded = true;
             }
             Ok(None) => {}
